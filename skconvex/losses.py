@@ -1,0 +1,346 @@
+"""Data-fitting terms: value, gradient, Fenchel conjugate and intercept.
+
+A datafit is :math:`F(\\hat Y) = \\sum_j s_j \\ell(\\hat y_j, y_j)` with row
+weights :math:`s_j \\ge 0` (the estimators pass weights summing to one, so
+:math:`F` is a weighted mean). Predictions :math:`\\hat Y` are always 2-D,
+``(n_samples, n_outputs)``.
+
+The dual of :math:`\\min_W F(\\mathcal{A}W + \\mathbf{1}b^\\top) + \\alpha R(W)` is
+
+.. math:: \\max_\\Theta\\; -\\sum_j s_j \\ell^*(-\\theta_j / s_j, y_j)
+          \\quad\\text{s.t.}\\quad R^\\circ(\\mathcal{A}^\\top\\Theta) \\le \\alpha,
+          \\quad \\mathbf{1}^\\top\\Theta = 0 \\text{ (with an intercept)},
+
+and :meth:`Datafit.dual` evaluates its objective. A dual point is obtained
+from any primal point by scaling :math:`\\Theta = -c\\,\\nabla F(\\hat Y)`; when
+the intercept is optimal for :math:`\\hat Y` the constraint
+:math:`\\mathbf{1}^\\top\\Theta = 0` holds automatically.
+"""
+
+import numpy as np
+from scipy.special import expit, xlogy
+
+__all__ = ["SquaredError", "Logistic", "Multinomial"]
+
+
+def _as_f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _log_softmax(z):
+    # scipy.special.log_softmax is correct but carries array-API overhead that
+    # dominates in the inner intercept solver; this is the same formula.
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+def _kappa(r):
+    """:math:`(e^r - r - 1)/r^2`, the self-concordance factor of the logistic losses."""
+    r = np.minimum(np.abs(r), 700.0)
+    small = r < 1e-3
+    out = np.empty_like(r)
+    rs = r[small]
+    out[small] = 0.5 + rs / 6 + rs**2 / 24
+    rl = r[~small]
+    out[~small] = np.expm1(rl) - rl
+    out[~small] /= rl**2
+    return out
+
+
+def _newton(fgh, b, scale, max_iter=100):
+    """Damped Newton minimization of a smooth convex function of the intercept.
+
+    ``fgh(b)`` returns the value, gradient and Hessian. Stops when the gradient
+    is at rounding level relative to ``scale`` (the sum of the weights), since
+    the dual certificate needs the intercept's optimality condition (the
+    residuals sum to zero) to hold to that level.
+    """
+    val, grad, hess = fgh(b)
+    for _ in range(max_iter):
+        if np.abs(grad).max() <= 1e-14 * scale:
+            break
+        step = np.linalg.solve(hess, grad)
+        if np.abs(step).max() <= 1e-16 * (1 + np.abs(b).max()):
+            break
+        for _ in range(40):
+            new = fgh(b - step)
+            # Rounding can make an exact Newton step look like a tiny increase.
+            if new[0] <= val + 1e-13 * abs(val):
+                break
+            step = step * 0.5
+        else:
+            break
+        b = b - step
+        val, grad, hess = new
+    return b
+
+
+class Datafit:
+    """Base class of the data-fitting terms.
+
+    Subclasses implement ``value``, ``gradient``, ``dual``,
+    ``optimal_intercept`` and ``cvxpy``.
+    """
+
+    #: Bound on the second derivative of the per-sample loss.
+    lipschitz = 1.0
+
+    def value_and_gradient(self, pred, y, sample_weight):
+        """Value and gradient of the datafit at ``pred``.
+
+        Parameters
+        ----------
+        pred : ndarray of shape (n_samples, n_outputs)
+            Predictions.
+        y : ndarray of shape (n_samples, n_outputs)
+            Encoded targets.
+        sample_weight : ndarray of shape (n_samples,)
+            Row weights.
+
+        Returns
+        -------
+        value : float
+            Datafit value.
+        gradient : ndarray of shape (n_samples, n_outputs)
+            Gradient with respect to ``pred``, in the dtype of ``pred``.
+        """
+        return self.value(pred, y, sample_weight), self.gradient(pred, y, sample_weight)
+
+    def remainder_bound(self, pred, y, sample_weight, delta):
+        """Upper bound on :math:`F(\\hat Y + \\Delta) - F(\\hat Y) - \\langle\\nabla F(\\hat Y), \\Delta\\rangle`.
+
+        Line searches compare this bound with the step's quadratic term: it
+        needs no difference of nearly equal function values, so it stays
+        reliable in float32.
+
+        Parameters
+        ----------
+        pred : ndarray of shape (n_samples, n_outputs)
+            Base predictions :math:`\\hat Y`.
+        y : ndarray of shape (n_samples, n_outputs)
+            Encoded targets.
+        sample_weight : ndarray of shape (n_samples,)
+            Row weights.
+        delta : ndarray of shape (n_samples, n_outputs)
+            Change of the predictions.
+
+        Returns
+        -------
+        bound : float
+        """
+        raise NotImplementedError
+
+    def dual_scaling(self, theta, y, sample_weight, c_max):
+        """Best scaling ``c`` in ``[0, c_max]`` of a dual direction ``theta``.
+
+        The default returns ``min(1, c_max)``, which is optimal at the solution;
+        subclasses may do better.
+        """
+        return min(1.0, c_max)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class SquaredError(Datafit):
+    """Squared error :math:`\\ell(\\hat y, y) = \\tfrac12\\|\\hat y - y\\|_2^2`.
+
+    Conjugate: :math:`\\ell^*(u, y) = \\tfrac12\\|u\\|^2 + u^\\top y`.
+    """
+
+    lipschitz = 1.0
+    #: The curvature bound is exact, so line searches need no value test.
+    quadratic = True
+
+    def value(self, pred, y, sample_weight):
+        """Weighted sum of half squared errors."""
+        r = _as_f64(pred) - y
+        return 0.5 * float(sample_weight @ np.einsum("nc,nc->n", r, r))
+
+    def gradient(self, pred, y, sample_weight):
+        """:math:`s \\odot (\\hat Y - Y)`."""
+        g = pred - y.astype(pred.dtype, copy=False)
+        g *= sample_weight.astype(pred.dtype, copy=False)[:, None]
+        return g
+
+    def remainder_bound(self, pred, y, sample_weight, delta):
+        """Exact: :math:`\\tfrac12\\sum_j s_j\\|\\Delta_j\\|^2`."""
+        return 0.5 * float(sample_weight @ np.einsum("nc,nc->n", delta, delta))
+
+    def dual(self, theta, y, sample_weight):
+        """Dual objective :math:`\\sum_j -\\|\\theta_j\\|^2/(2s_j) + \\theta_j^\\top y_j`."""
+        theta = _as_f64(theta)
+        pos = sample_weight > 0
+        sq = np.einsum("nc,nc->n", theta, theta)
+        return float(-0.5 * np.sum(sq[pos] / sample_weight[pos]) + np.sum(theta * y))
+
+    def dual_scaling(self, theta, y, sample_weight, c_max):
+        """Closed-form maximizer of the concave quadratic ``c -> dual(c theta)``."""
+        theta = _as_f64(theta)
+        pos = sample_weight > 0
+        quad = float(np.sum(np.einsum("nc,nc->n", theta, theta)[pos] / sample_weight[pos]))
+        lin = float(np.sum(theta * y))
+        if quad <= 0:
+            return c_max
+        return float(np.clip(lin / quad, 0.0, c_max))
+
+    def optimal_intercept(self, z, y, sample_weight, intercept=None):
+        """Weighted mean of the residual ``y - z``, per output."""
+        return sample_weight @ (y - _as_f64(z)) / sample_weight.sum()
+
+    def cvxpy(self, pred, y, sample_weight):
+        """CVXPY expression of the datafit for predictions ``pred`` (n, C)."""
+        import cvxpy as cp
+
+        return 0.5 * cp.sum(cp.multiply(sample_weight[:, None], cp.square(pred - y)))
+
+
+class Logistic(Datafit):
+    """Binary logistic loss :math:`\\ell(\\hat y, y) = \\log(1 + e^{-y\\hat y})`, :math:`y \\in \\{-1, 1\\}`.
+
+    Conjugate: with :math:`p = -u y \\in [0, 1]`,
+    :math:`\\ell^*(u, y) = p\\log p + (1-p)\\log(1-p)`.
+    """
+
+    lipschitz = 0.25
+
+    def value(self, pred, y, sample_weight):
+        """Weighted sum of logistic losses."""
+        return float(sample_weight @ np.logaddexp(0.0, -y * _as_f64(pred)).sum(axis=1))
+
+    def gradient(self, pred, y, sample_weight):
+        """:math:`-s\\,y\\,\\sigma(-y\\hat y)`."""
+        yt = y.astype(pred.dtype, copy=False)
+        g = expit(-yt * pred)
+        g *= -yt
+        g *= sample_weight.astype(pred.dtype, copy=False)[:, None]
+        return g
+
+    def remainder_bound(self, pred, y, sample_weight, delta):
+        """Generalized self-concordance bound.
+
+        :math:`\\ell'' = \\sigma(1-\\sigma)` changes by at most a factor
+        :math:`e^{|t|}` over a shift :math:`t`, so the Taylor remainder is at
+        most :math:`\\ell''(\\hat y)\\,(e^{|t|} - |t| - 1)` (Bach, 2010).
+        """
+        sig = expit(-y * _as_f64(pred))
+        t = _as_f64(delta)
+        return float(sample_weight @ (sig * (1 - sig) * t**2 * _kappa(t)).sum(axis=1))
+
+    def dual(self, theta, y, sample_weight):
+        """Dual objective :math:`-\\sum_j s_j (p_j\\log p_j + (1-p_j)\\log(1-p_j))`."""
+        pos = sample_weight > 0
+        p = np.zeros_like(_as_f64(theta))
+        p[pos] = _as_f64(theta)[pos] * y[pos] / sample_weight[pos, None]
+        if np.any(p < -1e-12) or np.any(p > 1 + 1e-12):
+            return -np.inf
+        p = np.clip(p, 0.0, 1.0)
+        ent = xlogy(p, p) + xlogy(1 - p, 1 - p)
+        return float(-sample_weight @ ent.sum(axis=1))
+
+    def optimal_intercept(self, z, y, sample_weight, intercept=None):
+        """Newton's method on the (1-D, per output) intercept."""
+        z = _as_f64(z)
+        b = np.zeros(z.shape[1]) if intercept is None else np.array(intercept, float)
+        s = sample_weight
+        for c in range(z.shape[1]):
+            zc, yc, sy = z[:, c], y[:, c], s * y[:, c]
+
+            def fgh(bc):
+                m = -yc * (zc + bc[0])
+                sig = expit(m)
+                return s @ np.logaddexp(0.0, m), -(sy @ sig)[None], ((s * sig) @ (1 - sig)).reshape(1, 1) + 1e-300
+
+            b[c] = _newton(fgh, b[c : c + 1], s.sum())[0]
+        return b
+
+    def cvxpy(self, pred, y, sample_weight):
+        """CVXPY expression of the datafit for predictions ``pred`` (n, C)."""
+        import cvxpy as cp
+
+        return cp.sum(
+            cp.multiply(sample_weight[:, None], cp.logistic(-cp.multiply(y, pred)))
+        )
+
+
+class Multinomial(Datafit):
+    """Multinomial cross-entropy :math:`\\ell(\\hat y, y) = \\log\\sum_k e^{\\hat y_k} - \\hat y^\\top y` for one-hot :math:`y`.
+
+    Conjugate: with :math:`q = u + y` in the simplex,
+    :math:`\\ell^*(u, y) = \\sum_k q_k \\log q_k`.
+    """
+
+    lipschitz = 0.5
+
+    def value(self, pred, y, sample_weight):
+        """Weighted sum of cross-entropies."""
+        logp = _log_softmax(_as_f64(pred))
+        return float(-sample_weight @ np.einsum("nc,nc->n", logp, y))
+
+    def gradient(self, pred, y, sample_weight):
+        """:math:`s \\odot (\\operatorname{softmax}(\\hat Y) - Y)`."""
+        g = _softmax(pred)
+        g -= y.astype(pred.dtype, copy=False)
+        g *= sample_weight.astype(pred.dtype, copy=False)[:, None]
+        return g
+
+    def remainder_bound(self, pred, y, sample_weight, delta):
+        """Generalized self-concordance bound.
+
+        Along :math:`\\Delta_j` the second derivative of the log-sum-exp is the
+        variance of :math:`\\Delta_j` under the softmax, whose logarithm
+        changes at rate at most the range :math:`r_j` of :math:`\\Delta_j`; the
+        remainder is at most :math:`\\mathrm{Var}_j\\, (e^{r_j} - r_j - 1)/r_j^2`
+        (Bach, 2010).
+        """
+        p = _softmax(_as_f64(pred))
+        t = _as_f64(delta)
+        mean = np.einsum("nc,nc->n", p, t)
+        var = np.clip(np.einsum("nc,nc->n", p, t**2) - mean**2, 0.0, None)
+        r = t.max(axis=1) - t.min(axis=1)
+        return float(sample_weight @ (var * _kappa(r)))
+
+    def dual(self, theta, y, sample_weight):
+        """Dual objective :math:`-\\sum_j s_j \\sum_k q_{jk}\\log q_{jk}`, :math:`q_j = y_j - \\theta_j/s_j`."""
+        pos = sample_weight > 0
+        q = np.zeros_like(_as_f64(theta))
+        q[pos] = y[pos] - _as_f64(theta)[pos] / sample_weight[pos, None]
+        if np.any(q < -1e-12):
+            return -np.inf
+        q = np.clip(q, 0.0, None)
+        return float(-sample_weight @ xlogy(q, q).sum(axis=1))
+
+    def optimal_intercept(self, z, y, sample_weight, intercept=None):
+        """Damped Newton on the intercept vector, centred (softmax is shift invariant)."""
+        z = _as_f64(z)
+        C = z.shape[1]
+        s = sample_weight
+        b = np.zeros(C) if intercept is None else np.array(intercept, float)
+        target = s @ y
+        # The Hessian is singular along the ones vector (shift invariance);
+        # adding ones/C makes it invertible without changing the step's other
+        # components, since the gradient sums to zero.
+        shift = np.ones((C, C)) / C
+
+        def fgh(b):
+            logp = _log_softmax(z + b)
+            p = np.exp(logp)
+            sp_ = p * s[:, None]
+            hess = np.diag(sp_.sum(axis=0)) - sp_.T @ p + shift
+            return -s @ np.einsum("nc,nc->n", logp, y), s @ p - target, hess
+
+        b = _newton(fgh, b, s.sum())
+        return b - b.mean()
+
+    def cvxpy(self, pred, y, sample_weight):
+        """CVXPY expression of the datafit for predictions ``pred`` (n, C)."""
+        import cvxpy as cp
+
+        lse = cp.log_sum_exp(pred, axis=1)
+        return sample_weight @ lse - cp.sum(cp.multiply(sample_weight[:, None] * y, pred))

@@ -1,0 +1,286 @@
+"""Machinery shared by the two-layer convex-network estimators.
+
+An estimator here validates its inputs, encodes targets, samples (or reuses)
+arrangements, assembles a :class:`~skconvex.problem.ConvexProblem` from the
+problem pieces, calls a solver, and stores both the convex solution and the
+recovered network. It never iterates itself.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ..arrangements import sample_arrangements
+from ..penalties import GroupL2, GroupNuclear
+
+_PENALTIES = {"nuclear": GroupNuclear, "frobenius": GroupL2}
+
+
+def _as_dtype(dtype, X):
+    """The compute dtype: the ``dtype`` parameter, else float32 only for float32 input."""
+    if dtype is not None:
+        return np.dtype(dtype)
+    return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
+
+
+def augment(X, fit_intercept):
+    """Append a ones column (the hidden bias lives inside the neuron's weights)."""
+    if not fit_intercept:
+        return X
+    return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
+
+
+class BaseConvexNetwork(BaseEstimator):
+    """Common parameters, validation and fitting steps of two-layer convex networks.
+
+    Subclasses define ``_fit_solution`` (build and solve the program),
+    ``_encode_targets`` and the public prediction methods.
+    """
+
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "n_arrangements": [Interval(Integral, 1, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "penalty": [StrOptions(set(_PENALTIES))],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "dtype": [None, StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ fit
+    def _validate_fit_data(self, X, y, sample_weight, *, multi_output, y_numeric):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
+            multi_output=multi_output,
+            y_numeric=y_numeric,
+        )
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        total = sample_weight.sum()
+        if not total > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        return X, y, sample_weight / total
+
+    def _arrangements(self, X_aug, sample_weight):
+        """Gates of the fit: reused on a warm start, sampled otherwise."""
+        reuse = (
+            self.warm_start
+            and hasattr(self, "gates_")
+            and self.gates_.shape[0] == X_aug.shape[1]
+        )
+        if reuse:
+            gates = self.gates_.astype(X_aug.dtype)
+            return gates, X_aug @ gates >= 0
+        arr = sample_arrangements(
+            X_aug,
+            self.n_arrangements,
+            sample_weight=sample_weight,
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+        )
+        return arr.gates, arr.patterns
+
+    def _penalty(self):
+        return _PENALTIES[self.penalty]()
+
+    def _warm_start_point(self, shape):
+        """Previous convex solution (and intercept) when warm starting with the same shape."""
+        if self.warm_start and hasattr(self, "pattern_weights_"):
+            coef = self.pattern_weights_.transpose(1, 0, 2)
+            if coef.shape == shape:
+                return coef, np.atleast_1d(self.intercept_).astype(np.float64)
+        return None, None
+
+    def _report(self, result):
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__} stopped after {result.n_iter} iterations with "
+                f"a relative duality gap of {result.relative_gap:.2e} > tol={self.tol}. "
+                "Increase max_iter, increase tol, or standardize the features.",
+                ConvergenceWarning,
+            )
+        self.objective_ = float(result.objective)
+        self.dual_gap_ = float(max(result.gap, 0.0))
+        self.n_iter_ = int(result.n_iter)
+
+    def _check_predict_data(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+
+class RegressionTargets:
+    """Target handling of the regressors: squared error on one or several outputs."""
+
+    def _encode_targets(self, y):
+        from ..losses import SquaredError
+
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        Y = y.reshape(y.shape[0], -1)
+        self.n_outputs_ = Y.shape[1]
+        return Y, SquaredError()
+
+    def _alpha_scale(self, Y, sample_weight):
+        """Weighted standard deviation of the targets (root mean over outputs).
+
+        The squared loss grows like the square of the targets' scale and the
+        penalty like the scale itself, so multiplying ``alpha`` by this makes
+        the fitted network equivariant to rescaling ``y`` and lets one default
+        ``alpha`` serve targets of any unit.
+        """
+        centred = Y - sample_weight @ Y
+        scale = float(np.sqrt(sample_weight @ (centred**2).mean(axis=1)))
+        return scale if scale > 0 else 1.0
+
+    def _format_output(self, out):
+        return out[:, 0] if self._y_1d else out
+
+    def predict(self, X):
+        """Predict with the fitted network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Network outputs.
+        """
+        return self._format_output(self._network_output(self._check_predict_data(X)))
+
+
+def _has_log_loss(estimator):
+    return estimator.loss == "log_loss"
+
+
+class ClassificationTargets:
+    """Target handling of the classifiers.
+
+    ``loss="log_loss"`` is the logistic loss for two classes (one output) and
+    the multinomial cross-entropy for more (one output per class);
+    ``loss="squared_error"`` regresses +-1 (two classes) or one-hot targets.
+    """
+
+    def _alpha_scale(self, Y, sample_weight):
+        """Classification losses are scale free: ``alpha`` is used as given."""
+        return 1.0
+
+    def _encode_targets(self, y):
+        from sklearn.preprocessing import LabelEncoder
+        from sklearn.utils.multiclass import check_classification_targets
+
+        from ..losses import Logistic, Multinomial, SquaredError
+
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        n_classes = len(self.classes_)
+        if n_classes < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the "
+                f"data, but the data contains only one class: {self.classes_[0]!r}."
+            )
+        codes = encoder.transform(y)
+        if n_classes == 2:
+            Y = np.where(codes == 1, 1.0, -1.0)[:, None]
+        else:
+            Y = np.eye(n_classes)[codes]
+        datafit = SquaredError() if self.loss == "squared_error" else (
+            Logistic() if n_classes == 2 else Multinomial()
+        )
+        return Y, datafit
+
+    def decision_function(self, X):
+        """Network outputs (logits for ``loss="log_loss"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One score per sample for two classes (positive means
+            ``classes_[1]``), else one per class.
+        """
+        out = self._network_output(self._check_predict_data(X))
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Predicted classes.
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    @available_if(_has_log_loss)
+    def predict_proba(self, X):
+        """Class probabilities (sigmoid or softmax of the outputs).
+
+        Only available with ``loss="log_loss"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_``.
+        """
+        from scipy.special import expit, softmax
+
+        scores = np.asarray(self.decision_function(X), dtype=np.float64)
+        if scores.ndim == 1:
+            p = expit(scores)
+            return np.column_stack([1 - p, p])
+        return softmax(scores, axis=1)
+
+    @available_if(_has_log_loss)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities in the order of ``classes_``.
+        """
+        from scipy.special import log_expit, log_softmax
+
+        scores = np.asarray(self.decision_function(X), dtype=np.float64)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return log_softmax(scores, axis=1)

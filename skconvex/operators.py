@@ -1,0 +1,246 @@
+"""Matrix-free linear operators of the convex network programs.
+
+The two-layer program of Pilanci & Ergen (2020) predicts with
+
+.. math:: \\mathcal{A}(W) = \\sum_{p=1}^P D_p X W_p,
+
+one block :math:`W_p \\in \\mathbb{R}^{d \\times C}` per activation pattern
+:math:`D_p = \\operatorname{diag}(m_p)`. Stacking the blocks as
+:math:`W \\in \\mathbb{R}^{d \\times P \\times C}`, the forward map is one GEMM
+:math:`Z = X W` followed by a masked reduction over patterns, and the adjoint
+:math:`\\mathcal{A}^\\top(R)_p = X^\\top \\operatorname{diag}(m_p) R` is one GEMM
+:math:`(R \\odot X)^\\top M` with the float mask :math:`M`. The
+:math:`n \\times dP` design is never built.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from ._config import check_memory
+
+__all__ = ["PatternOperator"]
+
+
+class PatternOperator:
+    """The map :math:`W \\mapsto \\sum_p D_p X W_p` and its adjoint.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data the neurons act on (with a ones column for hidden biases).
+    patterns : ndarray of shape (n_samples, n_patterns)
+        Boolean activation patterns (columns :math:`m_p` of the masks).
+    signs : ndarray of shape (n_patterns,), default=None
+        Optional +1/-1 multiplier per pattern block; the exact ReLU program
+        uses blocks ``[M, M]`` with signs ``[+1, -1]`` for the positive and
+        negative neurons.
+    n_outputs : int, default=1
+        Number of output columns :math:`C`.
+    dtype : {np.float64, np.float32}, default=None
+        Compute dtype. Defaults to the dtype of ``X`` when floating.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data, C-contiguous, in the compute dtype.
+    masks : ndarray of shape (n_samples, n_patterns)
+        Patterns as 0/1 (times ``signs``) floats in the compute dtype.
+    coef_shape : tuple of int
+        ``(n_features, n_patterns, n_outputs)``, the shape of ``W``.
+
+    References
+    ----------
+    M. Pilanci and T. Ergen. Neural networks are convex regularizers. ICML 2020,
+    arXiv:2002.10553.
+    """
+
+    def __init__(self, X, patterns, *, signs=None, n_outputs=1, dtype=None):
+        if dtype is None:
+            dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        self.dtype = np.dtype(dtype)
+        n_samples, n_features = X.shape
+        if patterns.shape[0] != n_samples:
+            raise ValueError(
+                f"patterns has {patterns.shape[0]} rows but X has {n_samples}."
+            )
+        n_patterns = patterns.shape[1]
+        self.n_outputs = int(n_outputs)
+        check_memory(
+            self.dtype.itemsize * n_samples * n_patterns * (1 + 2 * self.n_outputs),
+            what=(
+                f"The pattern operator for {n_samples} samples and {n_patterns} "
+                "patterns"
+            ),
+            lower="n_arrangements (or use fewer samples)",
+        )
+        self.X = np.ascontiguousarray(X, dtype=self.dtype)
+        masks = np.asarray(patterns, dtype=self.dtype)
+        if signs is not None:
+            signs = np.asarray(signs, dtype=self.dtype)
+            masks = masks * signs
+        self.masks = np.ascontiguousarray(masks)
+        self.signs = signs
+        self.coef_shape = (n_features, n_patterns, self.n_outputs)
+
+    @property
+    def n_samples(self):
+        """Number of rows of ``X``."""
+        return self.X.shape[0]
+
+    @property
+    def n_patterns(self):
+        """Number of pattern blocks."""
+        return self.masks.shape[1]
+
+    def product(self, W):
+        """The forward GEMM :math:`Z = XW`, of shape (n_samples, n_patterns, n_outputs).
+
+        Cone constraints of the exact ReLU program are sign flips of this same
+        product, so solvers that need both call it once and reuse it.
+        """
+        d, P, C = self.coef_shape
+        W = np.asarray(W, dtype=self.dtype).reshape(d, P * C)
+        return (self.X @ W).reshape(-1, P, C)
+
+    def reduce(self, Z):
+        """Masked sum over patterns of a product ``Z``: the predictions (n_samples, n_outputs)."""
+        if self.n_outputs == 1:
+            return np.einsum("np,np->n", self.masks, Z[:, :, 0])[:, None]
+        return np.einsum("np,npc->nc", self.masks, Z)
+
+    def forward(self, W):
+        """Predictions :math:`\\sum_p D_p X W_p`, shape (n_samples, n_outputs)."""
+        return self.reduce(self.product(W))
+
+    def adjoint(self, R):
+        """Adjoint :math:`R \\mapsto [X^\\top D_p R]_p`, shape (n_features, n_patterns, n_outputs).
+
+        Parameters
+        ----------
+        R : ndarray of shape (n_samples, n_outputs)
+            Residual-like matrix (e.g. the gradient of the loss).
+        """
+        R = np.asarray(R, dtype=self.dtype).reshape(self.n_samples, self.n_outputs)
+        d, P, C = self.coef_shape
+        if C == 1:
+            G = (self.X * R).T @ self.masks
+            return G[:, :, None]
+        # One GEMM for all outputs: stack the C row-scaled copies of X.
+        XR = (R[:, :, None] * self.X[:, None, :]).reshape(self.n_samples, C * d)
+        G = XR.T @ self.masks
+        return np.ascontiguousarray(G.reshape(C, d, P).transpose(1, 2, 0))
+
+    def lipschitz(self, sample_weight=None, *, n_iter=20, random_state=0):
+        """Estimate :math:`\\|S^{1/2}\\mathcal{A}\\|_2^2` by power iteration.
+
+        Parameters
+        ----------
+        sample_weight : ndarray of shape (n_samples,), default=None
+            Row weights :math:`S`; ones when None.
+        n_iter : int, default=20
+            Power iterations (each costs one forward and one adjoint).
+        random_state : int, default=0
+            Seed of the start vector.
+
+        Returns
+        -------
+        lipschitz : float
+            Estimate of the largest eigenvalue of :math:`\\mathcal{A}^\\top S\\mathcal{A}`.
+        """
+        rng = np.random.default_rng(random_state)
+        W = rng.standard_normal(self.coef_shape).astype(self.dtype)
+        W /= np.linalg.norm(W)
+        s = None if sample_weight is None else np.asarray(sample_weight, self.dtype)
+        value = 0.0
+        for _ in range(n_iter):
+            R = self.forward(W)
+            if s is not None:
+                R *= s[:, None]
+            V = self.adjoint(R)
+            value = float(np.linalg.norm(V))
+            if value == 0.0:
+                return 0.0
+            W = V / value
+        return value
+
+    def restrict(self, blocks):
+        """Operator on a subset of the pattern blocks (a working set).
+
+        Parameters
+        ----------
+        blocks : ndarray of int
+            Indices of the blocks to keep.
+
+        Returns
+        -------
+        operator : PatternOperator
+            Shares ``X``; copies the selected mask columns.
+        """
+        new = object.__new__(PatternOperator)
+        new.dtype = self.dtype
+        new.n_outputs = self.n_outputs
+        new.X = self.X
+        new.masks = np.ascontiguousarray(self.masks[:, blocks])
+        new.signs = None if self.signs is None else self.signs[blocks]
+        new.coef_shape = (self.coef_shape[0], len(blocks), self.n_outputs)
+        return new
+
+    def astype(self, dtype):
+        """The same operator in another compute dtype."""
+        if np.dtype(dtype) == self.dtype:
+            return self
+        new = object.__new__(PatternOperator)
+        new.dtype = np.dtype(dtype)
+        new.n_outputs = self.n_outputs
+        new.X = self.X.astype(dtype)
+        new.masks = self.masks.astype(dtype)
+        new.signs = None if self.signs is None else self.signs.astype(dtype)
+        new.coef_shape = self.coef_shape
+        return new
+
+    def aslinearoperator(self):
+        """A :class:`scipy.sparse.linalg.LinearOperator` on flattened arrays.
+
+        Maps ``W.ravel()`` (C order of shape ``coef_shape``) to
+        ``forward(W).ravel()``.
+        """
+        n, C = self.n_samples, self.n_outputs
+
+        def matvec(w):
+            return self.forward(np.asarray(w).reshape(self.coef_shape)).ravel()
+
+        def rmatvec(r):
+            return self.adjoint(np.asarray(r).reshape(n, C)).ravel()
+
+        return LinearOperator(
+            (n * C, int(np.prod(self.coef_shape))),
+            matvec=matvec,
+            rmatvec=rmatvec,
+            dtype=self.dtype,
+        )
+
+    def explicit(self):
+        """The explicit per-output design as a sparse matrix.
+
+        Returns
+        -------
+        B : scipy.sparse.csr_array of shape (n_samples, n_patterns * n_features)
+            Pattern-major columns: column ``p * n_features + k`` is
+            ``masks[:, p] * X[:, k]``, so that output ``c`` equals
+            ``B @ W[:, :, c].T.ravel()``. Meant for conic solvers on small
+            problems.
+        """
+        n, (d, P, _) = self.n_samples, self.coef_shape
+        check_memory(
+            12 * n * d * P,
+            what=f"An explicit sparse design with up to {n * d * P} entries",
+            lower="n_arrangements",
+        )
+        rows, pats = np.nonzero(self.masks)
+        vals = self.masks[rows, pats][:, None] * self.X[rows]
+        cols = pats[:, None] * d + np.arange(d)[None, :]
+        B = sp.csr_array(
+            (vals.ravel(), (np.repeat(rows, d), cols.ravel())), shape=(n, P * d)
+        )
+        return B

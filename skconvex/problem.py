@@ -1,0 +1,194 @@
+"""A composite convex program assembled from the problem pieces.
+
+.. math::
+    \\min_{W,\\, b}\\; F(\\mathcal{A}W + \\mathbf{1} b^\\top) + \\alpha R(W)
+
+with a datafit :math:`F` (:mod:`skconvex.losses`), a pattern operator
+:math:`\\mathcal{A}` (:mod:`skconvex.operators`), a block penalty :math:`R`
+(:mod:`skconvex.penalties`) and an optional unpenalized output intercept
+:math:`b`. Solvers in :mod:`skconvex.solvers` see only this object.
+
+The intercept is minimized out: every evaluation at a point :math:`W` uses
+:math:`b^*(W) = \\arg\\min_b F(\\mathcal{A}W + \\mathbf{1}b^\\top)`. The reduced
+objective is convex and as smooth as :math:`F`, its gradient is
+:math:`\\mathcal{A}^\\top\\nabla F` at :math:`b^*(W)` (Danskin), and that
+gradient sums to zero over the rows, so scaling it gives a dual-feasible point
+for the program with intercept at no extra cost.
+"""
+
+import numpy as np
+
+__all__ = ["ConvexProblem", "Certificate"]
+
+
+class Certificate:
+    """Primal value, certified lower bound and gap at one point.
+
+    Attributes
+    ----------
+    primal : float
+        Objective value at the point.
+    dual : float
+        Value of a feasible dual point: a lower bound on the optimum.
+    gap : float
+        ``primal - dual`` (an upper bound on the suboptimality).
+    """
+
+    __slots__ = ("primal", "dual", "gap")
+
+    def __init__(self, primal, dual):
+        self.primal = float(primal)
+        self.dual = float(dual)
+        self.gap = self.primal - self.dual
+
+    def __repr__(self):
+        return f"Certificate(primal={self.primal:.10g}, dual={self.dual:.10g}, gap={self.gap:.3g})"
+
+
+class ConvexProblem:
+    """:math:`\\min_{W,b} F(\\mathcal{A}W + \\mathbf{1}b^\\top) + \\alpha R(W)`.
+
+    Parameters
+    ----------
+    operator : PatternOperator
+        The linear map :math:`\\mathcal{A}`.
+    datafit : Datafit
+        The loss :math:`F` (see :mod:`skconvex.losses`).
+    penalty : GroupL2 or GroupNuclear
+        The block penalty :math:`R`.
+    y : ndarray of shape (n_samples, n_outputs)
+        Encoded targets.
+    sample_weight : ndarray of shape (n_samples,)
+        Row weights (the estimators normalize them to sum to one).
+    alpha : float
+        Penalty strength, >= 0.
+    fit_intercept : bool, default=True
+        Whether the output intercept :math:`b` is free (True) or zero.
+    """
+
+    def __init__(self, operator, datafit, penalty, y, sample_weight, alpha, *, fit_intercept=True):
+        self.operator = operator
+        self.datafit = datafit
+        self.penalty = penalty
+        self.y = np.asarray(y, dtype=np.float64).reshape(operator.n_samples, -1)
+        self.sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        self.alpha = float(alpha)
+        self.fit_intercept = bool(fit_intercept)
+        self.n_outputs = self.y.shape[1]
+
+    @property
+    def dtype(self):
+        """Compute dtype of the operator."""
+        return self.operator.dtype
+
+    @property
+    def coef_shape(self):
+        """Shape of ``W``."""
+        return self.operator.coef_shape
+
+    def zeros(self):
+        """The all-zero coefficient array."""
+        return np.zeros(self.coef_shape, dtype=self.dtype)
+
+    def intercept(self, pred, intercept=None):
+        """The optimal intercept for predictions ``pred`` (zeros if not fitted)."""
+        if not self.fit_intercept:
+            return np.zeros(self.n_outputs)
+        return self.datafit.optimal_intercept(pred, self.y, self.sample_weight, intercept)
+
+    def smooth(self, pred, intercept=None):
+        """Reduced datafit at linear predictions ``pred`` (intercept minimized out).
+
+        Parameters
+        ----------
+        pred : ndarray of shape (n_samples, n_outputs)
+            :math:`\\mathcal{A}W`, without intercept.
+        intercept : ndarray of shape (n_outputs,), default=None
+            Warm start for the intercept.
+
+        Returns
+        -------
+        value : float
+        intercept : ndarray of shape (n_outputs,)
+        grad : ndarray of shape (n_samples, n_outputs)
+            :math:`\\nabla F` at the full predictions, in the compute dtype.
+        """
+        b = self.intercept(pred, intercept)
+        full = pred + b.astype(pred.dtype)
+        value, grad = self.datafit.value_and_gradient(full, self.y, self.sample_weight)
+        return value, b, grad
+
+    def objective(self, W, intercept=None):
+        """Objective value at ``W`` with the optimal intercept, and that intercept."""
+        value, b, _ = self.smooth(self.operator.forward(W), intercept)
+        return value + self.alpha * self.penalty.value(W), b
+
+    def certificate(self, W, smooth_value, grad, G):
+        """Certificate at ``W`` from its reduced datafit value, gradient and ``A^T grad``."""
+        primal = smooth_value + self.alpha * self.penalty.value(W)
+        return Certificate(primal, self.dual_value(grad, G))
+
+    def dual_value(self, grad, G):
+        r"""Value of the dual point obtained by scaling ``-grad``.
+
+        The dual point is :math:`\Theta = -c\,\nabla F` with ``c`` chosen so
+        that the dual constraint :math:`R^\circ(\mathcal{A}^\top\Theta) \le
+        \alpha` holds (and, for the squared loss, optimally within it). It is
+        feasible when ``grad`` was taken at an optimal intercept.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (n_samples, n_outputs)
+            Gradient of the datafit at some predictions.
+        G : ndarray of shape coef_shape
+            ``operator.adjoint(grad)``.
+
+        Returns
+        -------
+        dual : float
+            A lower bound on the optimal value.
+        """
+        theta = -np.asarray(grad, dtype=np.float64)
+        dn = self.penalty.dual_norm(G)
+        c_max = np.inf if dn == 0 else self.alpha / dn
+        c = self.datafit.dual_scaling(theta, self.y, self.sample_weight, c_max)
+        return self.datafit.dual(c * theta, self.y, self.sample_weight)
+
+    def evaluate(self, W, intercept=None):
+        """Full evaluation at ``W``: forward, intercept, gradient, adjoint, certificate.
+
+        Returns
+        -------
+        certificate : Certificate
+        intercept : ndarray of shape (n_outputs,)
+        G : ndarray of shape coef_shape
+            Gradient of the reduced datafit with respect to ``W``.
+        """
+        value, b, grad = self.smooth(self.operator.forward(W), intercept)
+        G = self.operator.adjoint(grad)
+        return self.certificate(W, value, grad, G), b, G
+
+    def alpha_max(self):
+        """Smallest ``alpha`` for which ``W = 0`` is optimal.
+
+        Returns
+        -------
+        alpha_max : float
+            :math:`R^\\circ(\\mathcal{A}^\\top \\nabla F(\\mathbf{1}b^{*\\top}))`.
+        """
+        _, _, G = self.evaluate(self.zeros())
+        return self.penalty.dual_norm(G)
+
+    def astype(self, dtype):
+        """The same problem with the operator in another compute dtype."""
+        return self._with_operator(self.operator.astype(dtype))
+
+    def restrict(self, blocks):
+        """The problem on a subset of the pattern blocks (a working set)."""
+        return self._with_operator(self.operator.restrict(blocks))
+
+    def _with_operator(self, operator):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.operator = operator
+        return new
