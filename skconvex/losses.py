@@ -136,13 +136,28 @@ class Datafit:
         """
         raise NotImplementedError
 
-    def dual_scaling(self, theta, y, sample_weight, c_max):
-        """Best scaling ``c`` in ``[0, c_max]`` of a dual direction ``theta``.
+    def best_dual(self, theta, y, sample_weight, c_max):
+        """Dual value at ``c * theta`` for a good scaling ``c`` in ``[0, c_max]``.
 
-        The default returns ``min(1, c_max)``, which is optimal at the solution;
-        subclasses may do better.
+        The default uses ``c = min(1, c_max)``, which is optimal at the
+        solution; subclasses may do better.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_samples, n_outputs)
+            Dual direction (minus a gradient of the datafit).
+        y : ndarray of shape (n_samples, n_outputs)
+            Encoded targets.
+        sample_weight : ndarray of shape (n_samples,)
+            Row weights.
+        c_max : float
+            Largest feasible scaling.
+
+        Returns
+        -------
+        dual : float
         """
-        return min(1.0, c_max)
+        return self.dual(min(1.0, c_max) * theta, y, sample_weight)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -180,15 +195,13 @@ class SquaredError(Datafit):
         sq = np.einsum("nc,nc->n", theta, theta)
         return float(-0.5 * np.sum(sq[pos] / sample_weight[pos]) + np.sum(theta * y))
 
-    def dual_scaling(self, theta, y, sample_weight, c_max):
-        """Closed-form maximizer of the concave quadratic ``c -> dual(c theta)``."""
-        theta = _as_f64(theta)
+    def best_dual(self, theta, y, sample_weight, c_max):
+        """Dual value at the closed-form best scaling of the concave quadratic ``c -> dual(c theta)``."""
         pos = sample_weight > 0
         quad = float(np.sum(np.einsum("nc,nc->n", theta, theta)[pos] / sample_weight[pos]))
         lin = float(np.sum(theta * y))
-        if quad <= 0:
-            return c_max
-        return float(np.clip(lin / quad, 0.0, c_max))
+        c = c_max if quad <= 0 else float(np.clip(lin / quad, 0.0, c_max))
+        return c * lin - 0.5 * c * c * quad
 
     def optimal_intercept(self, z, y, sample_weight, intercept=None):
         """Weighted mean of the residual ``y - z``, per output."""

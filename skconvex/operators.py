@@ -107,7 +107,8 @@ class PatternOperator:
         """Masked sum over patterns of a product ``Z``: the predictions (n_samples, n_outputs)."""
         if self.n_outputs == 1:
             return np.einsum("np,np->n", self.masks, Z[:, :, 0])[:, None]
-        return np.einsum("np,npc->nc", self.masks, Z)
+        # A batched (1 x P) @ (P x C) product per row; faster than einsum here.
+        return np.matmul(self.masks[:, None, :], Z)[:, 0, :]
 
     def forward(self, W):
         """Predictions :math:`\\sum_p D_p X W_p`, shape (n_samples, n_outputs)."""
@@ -177,7 +178,7 @@ class PatternOperator:
         operator : PatternOperator
             Shares ``X``; copies the selected mask columns.
         """
-        new = object.__new__(PatternOperator)
+        new = object.__new__(type(self))
         new.dtype = self.dtype
         new.n_outputs = self.n_outputs
         new.X = self.X
@@ -190,7 +191,7 @@ class PatternOperator:
         """The same operator in another compute dtype."""
         if np.dtype(dtype) == self.dtype:
             return self
-        new = object.__new__(PatternOperator)
+        new = object.__new__(type(self))
         new.dtype = np.dtype(dtype)
         new.n_outputs = self.n_outputs
         new.X = self.X.astype(dtype)

@@ -15,11 +15,14 @@ is the largest dual block norm and their prox acts block by block.
   :math:`\\|W_p\\|_*` (Srebro's factorization identity); so this penalty is the
   exact weight-decay equivalent for vector outputs. With one output both
   penalties coincide.
+* :class:`ColumnGroupL2` — :math:`\\sum_p \\sum_c \\|W_{:,p,c}\\|_2`, one group per
+  (block, output) column: the decoupled vector-output penalty of the exact
+  ReLU programs, where every neuron feeds one output.
 """
 
 import numpy as np
 
-__all__ = ["GroupL2", "GroupNuclear"]
+__all__ = ["GroupL2", "GroupNuclear", "ColumnGroupL2"]
 
 
 class GroupL2:
@@ -37,12 +40,19 @@ class GroupL2:
         """Penalty value."""
         return float(self.group_norms(W).astype(np.float64).sum())
 
-    def prox(self, W, threshold):
-        """Block soft-thresholding at ``threshold``."""
+    def prox(self, W, threshold, return_value=False):
+        """Block soft-thresholding at ``threshold``.
+
+        With ``return_value`` also returns the penalty of the result, known
+        without recomputation (every block norm shrinks by ``threshold``).
+        """
         norms = self.group_norms(W)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(norms > threshold, 1.0 - threshold / norms, 0.0)
-        return W * scale.astype(W.dtype, copy=False)[None, :, None]
+        out = W * scale.astype(W.dtype, copy=False)[None, :, None]
+        if return_value:
+            return out, float(np.maximum(norms.astype(np.float64) - threshold, 0.0).sum())
+        return out
 
     def dual_group_norms(self, G):
         """Dual norm of each block (Frobenius), shape (n_patterns,)."""
@@ -98,11 +108,16 @@ class GroupNuclear(GroupL2):
         R = np.linalg.qr(self._blocks(W).astype(np.float64), mode="r")
         return np.linalg.svd(R, compute_uv=False).sum(axis=1).astype(W.dtype)
 
-    def prox(self, W, threshold):
-        """Singular-value soft-thresholding of every block at ``threshold``."""
+    def prox(self, W, threshold, return_value=False):
+        """Singular-value soft-thresholding of every block at ``threshold``.
+
+        With ``return_value`` also returns the penalty of the result (the sum
+        of the shrunk singular values).
+        """
         if W.shape[2] == 1:
-            return super().prox(W, threshold)
+            return super().prox(W, threshold, return_value)
         out = np.zeros_like(W)
+        value = 0.0
         # A block whose Frobenius norm is <= threshold has every singular
         # value <= threshold and is zeroed without a decomposition.
         live = np.flatnonzero(super().group_norms(W) > threshold)
@@ -115,6 +130,9 @@ class GroupNuclear(GroupL2):
             # (directions outside the row space of V are already zero).
             M = np.matmul(Vt.transpose(0, 2, 1) * shrink[:, None, :], Vt).astype(W.dtype)
             out[:, live, :] = np.matmul(self._blocks(Wl), M).transpose(1, 0, 2)
+            value = float(np.maximum(s - threshold, 0.0).sum())
+        if return_value:
+            return out, value
         return out
 
     def dual_group_norms(self, G):
@@ -140,3 +158,56 @@ class GroupNuclear(GroupL2):
 
     def __repr__(self):
         return "GroupNuclear()"
+
+
+class ColumnGroupL2(GroupL2):
+    """One :math:`\\ell_2` group per (block, output) column, :math:`\\sum_p\\sum_c \\|W_{:,p,c}\\|_2`.
+
+    The norm of block :math:`p` is :math:`\\|W_p\\|_{2,1}` (the sum of its
+    column norms), whose dual is the largest column norm
+    :math:`\\|G_p\\|_{2,\\infty}`; the prox soft-thresholds every column.
+    With one output it equals :class:`GroupL2`.
+
+    This is the penalty of the exact vector-output ReLU program in which a
+    neuron feeds a single output: the weight decay
+    :math:`\\tfrac12(\\|u\\|_2^2 + \\|a\\|_1^2)` of a neuron with input weights
+    :math:`u` and output weights :math:`a` is minimized over rescalings by
+    :math:`\\|u\\|_2\\|a\\|_1 = \\sum_c \\|u |a_c|\\|_2`, one column per output
+    (Pilanci & Ergen, 2020, vector-output extension).
+    """
+
+    @staticmethod
+    def column_norms(W):
+        """Euclidean norm of every column ``W[:, p, c]``, shape (n_patterns, n_outputs)."""
+        return np.sqrt(np.einsum("dpc,dpc->pc", W, W))
+
+    def group_norms(self, W):
+        """Block norms :math:`\\|W_p\\|_{2,1}`, shape (n_patterns,)."""
+        return self.column_norms(W).sum(axis=1)
+
+    def prox(self, W, threshold, return_value=False):
+        """Column-wise soft-thresholding at ``threshold``.
+
+        With ``return_value`` also returns the penalty of the result.
+        """
+        norms = self.column_norms(W)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(norms > threshold, 1.0 - threshold / norms, 0.0)
+        out = W * scale.astype(W.dtype, copy=False)[None, :, :]
+        if return_value:
+            return out, float(np.maximum(norms.astype(np.float64) - threshold, 0.0).sum())
+        return out
+
+    def dual_group_norms(self, G):
+        """Dual block norms :math:`\\max_c \\|G_{:,p,c}\\|_2`, shape (n_patterns,)."""
+        norms = self.column_norms(G)
+        return norms.max(axis=1) if norms.shape[1] else norms.sum(axis=1)
+
+    def cvxpy(self, W):
+        """CVXPY expression of the penalty (see :meth:`GroupL2.cvxpy`)."""
+        import cvxpy as cp
+
+        return cp.sum(cp.hstack([cp.sum(cp.norm(Wc, 2, axis=1)) for Wc in W]))
+
+    def __repr__(self):
+        return "ColumnGroupL2()"

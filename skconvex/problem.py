@@ -118,6 +118,11 @@ class ConvexProblem:
         value, grad = self.datafit.value_and_gradient(full, self.y, self.sample_weight)
         return value, b, grad
 
+    def smooth_value(self, pred, intercept=None):
+        """Like :meth:`smooth` without the gradient: ``(value, intercept)``."""
+        b = self.intercept(pred, intercept)
+        return self.datafit.value(pred + b.astype(pred.dtype), self.y, self.sample_weight), b
+
     def objective(self, W, intercept=None):
         """Objective value at ``W`` with the optimal intercept, and that intercept."""
         value, b, _ = self.smooth(self.operator.forward(W), intercept)
@@ -151,8 +156,7 @@ class ConvexProblem:
         theta = -np.asarray(grad, dtype=np.float64)
         dn = self.penalty.dual_norm(G)
         c_max = np.inf if dn == 0 else self.alpha / dn
-        c = self.datafit.dual_scaling(theta, self.y, self.sample_weight, c_max)
-        return self.datafit.dual(c * theta, self.y, self.sample_weight)
+        return self.datafit.best_dual(theta, self.y, self.sample_weight, c_max)
 
     def evaluate(self, W, intercept=None):
         """Full evaluation at ``W``: forward, intercept, gradient, adjoint, certificate.

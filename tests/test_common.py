@@ -15,7 +15,7 @@ ESTIMATORS = [cls() for _, cls in all_estimators()]
 _FIRST_ORDER_WEIGHTS = (
     "the default solver stops at a relative duality gap of tol=1e-4, so "
     "weighted and repeated fits agree to that accuracy, not to the check's "
-    "1e-7; tests/test_models_gated.py runs this check with tol=1e-10, where it passes"
+    "1e-7; tests/test_models_gated.py runs this check at tol=1e-10 to 1e-12, where it passes"
 )
 
 

@@ -177,8 +177,9 @@ def test_squared_error_classifier_has_no_proba(iris):
 
 def test_regressor_equivariant_to_target_scale(regression_data):
     X, y = regression_data
-    a = ConvexGatedReLURegressor(tol=1e-8, random_state=0).fit(X, y)
-    b = ConvexGatedReLURegressor(tol=1e-8, random_state=0).fit(X, 1000 * y + 7)
+    params = dict(alpha=1e-2, tol=1e-8, max_iter=20000, random_state=0)
+    a = ConvexGatedReLURegressor(**params).fit(X, y)
+    b = ConvexGatedReLURegressor(**params).fit(X, 1000 * y + 7)
     np.testing.assert_allclose(1000 * a.predict(X) + 7, b.predict(X), rtol=1e-4, atol=1e-3)
 
 
@@ -200,9 +201,13 @@ def test_large_alpha_gives_empty_network(regression_data):
     np.testing.assert_allclose(reg.predict(X), y.mean())
 
 
-@pytest.mark.parametrize("Est", [ConvexGatedReLUClassifier, ConvexGatedReLURegressor])
-def test_sample_weight_equals_repetition_at_tight_tol(Est):
-    check_sample_weight_equivalence_on_dense_data(Est.__name__, Est(tol=1e-10, max_iter=100000))
+@pytest.mark.parametrize(
+    "Est, tol", [(ConvexGatedReLUClassifier, 1e-12), (ConvexGatedReLURegressor, 1e-10)]
+)
+def test_sample_weight_equals_repetition_at_tight_tol(Est, tol):
+    # Weighted and repeated fits solve the same program; at a tight gap their
+    # predictions agree to the check's 1e-7.
+    check_sample_weight_equivalence_on_dense_data(Est.__name__, Est(tol=tol, max_iter=100000))
 
 
 def test_convergence_warning(iris):

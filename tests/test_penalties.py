@@ -62,3 +62,12 @@ def test_nuclear_prox_small_singular_values_exact(rng):
     u = rng.standard_normal((10, 1))
     W = np.stack([u @ rng.standard_normal((1, 4)) for _ in range(3)], axis=1)
     np.testing.assert_allclose(GroupNuclear().value(W), _blocks_norm(GroupNuclear(), W), rtol=1e-13)
+
+
+@pytest.mark.parametrize("pen", PENALTIES)
+@pytest.mark.parametrize("shape", [(5, 7, 1), (6, 4, 3)])
+def test_prox_returns_value_of_result(rng, pen, shape):
+    V = rng.standard_normal(shape)
+    P, value = pen.prox(V, 0.7, return_value=True)
+    np.testing.assert_allclose(value, pen.value(P), rtol=1e-10)
+    np.testing.assert_array_equal(P, pen.prox(V, 0.7))

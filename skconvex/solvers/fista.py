@@ -35,30 +35,6 @@ def _print_iter(k, cert, best_primal, best_dual, step, t0):
     )
 
 
-def _extrapolated_dual(problem, memory):
-    r"""Dual value of the Anderson extrapolation of stored gradients.
-
-    With gradients :math:`g_0..g_K`, differences :math:`U = [g_{k+1} - g_k]`
-    and :math:`z = (U^\top U)^{-1}\mathbf 1`, the point
-    :math:`\sum_k c_k g_{k+1}`, :math:`c = z / \mathbf 1^\top z`, is an affine
-    combination; its adjoint is the same combination of stored adjoints
-    (Massias, Gramfort & Salmon, 2018, "dual extrapolation").
-    """
-    grads = [m[0] for m in memory]
-    U = np.stack([(b - a).ravel() for a, b in zip(grads[:-1], grads[1:])], axis=1)
-    UtU = (U.T @ U).astype(np.float64)
-    try:
-        z = np.linalg.solve(UtU + 1e-14 * np.trace(UtU) * np.eye(len(UtU)), np.ones(len(UtU)))
-    except np.linalg.LinAlgError:
-        return -np.inf, None
-    if not np.isfinite(z).all() or z.sum() == 0:
-        return -np.inf, None
-    c = z / z.sum()
-    grad = sum(float(ck) * g for ck, g in zip(c, grads[1:]))
-    G = sum(float(ck) * m[1] for ck, m in zip(c, memory[1:]))
-    return problem.dual_value(grad, G), grad
-
-
 def fista(
     problem,
     *,
@@ -70,7 +46,6 @@ def fista(
     step_growth=1.2,
     verbose=0,
     dual_init=-np.inf,
-    extrapolation=6,
 ):
     """Accelerated proximal gradient (FISTA) with a certified duality-gap stop.
 
@@ -94,12 +69,6 @@ def fista(
         Print progress every 10 iterations (1) or every iteration (>= 2).
     dual_init : float, default=-inf
         A dual value already certified for this problem (a lower bound).
-    extrapolation : int, default=6
-        Number of recent gradients combined by Anderson extrapolation into an
-        extra dual point each iteration (0 disables it). The gradients are
-        affine in the predictions for the squared loss, so the extrapolated
-        point and its adjoint are exact combinations of stored ones and cost
-        no product.
 
     Returns
     -------
@@ -122,13 +91,12 @@ def fista(
 
     x = problem.zeros() if coef_init is None else np.array(coef_init, dtype=dtype)
     Ax = A.forward(x)
-    f_x, b_x, _ = problem.smooth(Ax, intercept_init)
+    f_x, b_x = problem.smooth_value(Ax, intercept_init)
     n_products += 1
     best_primal = f_x + alpha * pen.value(x)
     best = (x.copy(), b_x)
     best_dual = dual_init
     dual_grad = None
-    memory = []
 
     if step_init is None:
         lip = problem.datafit.lipschitz * A.lipschitz(problem.sample_weight, n_iter=3)
@@ -153,17 +121,10 @@ def fista(
             best_primal, best = cert.primal, (y.copy(), b_y)
         if cert.dual > best_dual:
             best_dual, dual_grad = cert.dual, grad_y
-        if extrapolation:
-            memory.append((grad_y, G))
-            if len(memory) > extrapolation:
-                memory.pop(0)
-                dual_acc, grad_acc = _extrapolated_dual(problem, memory)
-                if dual_acc > best_dual:
-                    best_dual, dual_grad = dual_acc, grad_acc
-        gap = best_primal - best_dual
+        history.append((best_primal, best_dual))
         if verbose >= 2 or (verbose and k % 10 == 1):
             _print_iter(k, cert, best_primal, best_dual, step, t0)
-        if gap <= tol * abs(best_primal):
+        if best_primal - best_dual <= tol * abs(best_primal):
             converged = True
             break
         if not np.isfinite(best_primal):
@@ -180,36 +141,38 @@ def fista(
         step *= step_growth
         full_y = Ay + b_y.astype(dtype)
         while True:
-            x_new = pen.prox(y - step * G, step * alpha)
+            x_new, pen_new = pen.prox(y - step * G, step * alpha, return_value=True)
             Ax_new = A.forward(x_new)
             n_products += 1
-            f_new, b_new, _ = problem.smooth(Ax_new, b_y)
             d = x_new - y
             dd = float(np.vdot(d, d))
             remainder = datafit.remainder_bound(full_y, Y, sw, Ax_new - Ay)
             if remainder <= dd / (2 * step) * (1 + 1e-6):
+                f_new, b_new = problem.smooth_value(Ax_new, b_y)
                 break
+            f_new, b_new = problem.smooth_value(Ax_new, b_y)
             if value_test and f_new <= f_y + float(np.vdot(G, d)) + dd / (2 * step):
                 break
             step *= 0.5
             if step < 1e-30:
                 break
-        primal_new = f_new + alpha * pen.value(x_new)
+        primal_new = f_new + alpha * pen_new
         if primal_new < best_primal:
             best_primal, best = primal_new, (x_new.copy(), b_new)
 
-        # Momentum, restarted when the step and the momentum disagree.
-        if float(np.vdot(y - x_new, x_new - x)) > 0:
+        # Momentum, restarted when the step and the momentum disagree
+        # (<y - x_new, x_new - x> > 0).
+        dx = x_new - x
+        if float(np.vdot(d, dx)) < 0:
             t_mom = 1.0
         # Python floats: a NumPy float64 scalar would promote float32 arrays.
         t_next = 0.5 * (1 + float(np.sqrt(1 + 4 * (step_prev / step) * t_mom**2)))
         beta = float((t_mom - 1) / t_next)
         t_mom = t_next
-        y = x_new + beta * (x_new - x)
+        y = x_new + beta * dx
         Ay = Ax_new + beta * (Ax_new - Ax)
         b_y = b_new
         x, Ax = x_new, Ax_new
-        history.append((best_primal, best_dual))
         if step < 1e-30:
             break
 
