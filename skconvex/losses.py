@@ -84,12 +84,54 @@ def _newton(fgh, b, scale, max_iter=100):
 class Datafit:
     """Base class of the data-fitting terms.
 
-    Subclasses implement ``value``, ``gradient``, ``dual``,
-    ``optimal_intercept`` and ``cvxpy``.
+    Public methods are documented here once; each loss implements the private
+    counterparts (``_value``, ``_gradient``, ``_dual``, ``_optimal_intercept``,
+    ``_remainder_bound``, ``_cvxpy`` and optionally ``_best_dual``) and states
+    its formulas in its class docstring.
     """
 
     #: Bound on the second derivative of the per-sample loss.
     lipschitz = 1.0
+    #: Whether the loss is quadratic (its remainder bound is then exact).
+    quadratic = False
+
+    def value(self, pred, y, sample_weight):
+        """Weighted sum of losses :math:`\\sum_j s_j \\ell(\\hat y_j, y_j)`, in float64.
+
+        Parameters
+        ----------
+        pred : ndarray of shape (n_samples, n_outputs)
+            Predictions.
+        y : ndarray of shape (n_samples, n_outputs)
+            Encoded targets.
+        sample_weight : ndarray of shape (n_samples,)
+            Row weights :math:`s`.
+
+        Returns
+        -------
+        value : float
+            The datafit value.
+        """
+        return self._value(pred, y, sample_weight)
+
+    def gradient(self, pred, y, sample_weight):
+        """Gradient :math:`s_j \\nabla\\ell(\\hat y_j, y_j)` with respect to the predictions.
+
+        Parameters
+        ----------
+        pred : ndarray of shape (n_samples, n_outputs)
+            Predictions.
+        y : ndarray of shape (n_samples, n_outputs)
+            Encoded targets.
+        sample_weight : ndarray of shape (n_samples,)
+            Row weights.
+
+        Returns
+        -------
+        gradient : ndarray of shape (n_samples, n_outputs)
+            In the dtype of ``pred``.
+        """
+        return self._gradient(pred, y, sample_weight)
 
     def value_and_gradient(self, pred, y, sample_weight):
         """Value and gradient of the datafit at ``pred``.
@@ -112,6 +154,77 @@ class Datafit:
         """
         return self.value(pred, y, sample_weight), self.gradient(pred, y, sample_weight)
 
+    def dual(self, theta, y, sample_weight):
+        """Dual objective :math:`-\\sum_j s_j\\,\\ell^*(-\\theta_j / s_j, y_j)`.
+
+        Rows with zero weight must have :math:`\\theta_j = 0` and contribute
+        nothing.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_samples, n_outputs)
+            Dual point.
+        y : ndarray of shape (n_samples, n_outputs)
+            Encoded targets.
+        sample_weight : ndarray of shape (n_samples,)
+            Row weights.
+
+        Returns
+        -------
+        dual : float
+            The dual objective, ``-inf`` outside the conjugate's domain.
+        """
+        return self._dual(theta, y, sample_weight)
+
+    def best_dual(self, theta, y, sample_weight, c_max):
+        """Dual value at ``c * theta`` for a good scaling ``c`` in ``[0, c_max]``.
+
+        Losses without a closed form use ``c = min(1, c_max)``, which is
+        optimal at the solution.
+
+        Parameters
+        ----------
+        theta : ndarray of shape (n_samples, n_outputs)
+            Dual direction (minus a gradient of the datafit).
+        y : ndarray of shape (n_samples, n_outputs)
+            Encoded targets.
+        sample_weight : ndarray of shape (n_samples,)
+            Row weights.
+        c_max : float
+            Largest feasible scaling.
+
+        Returns
+        -------
+        dual : float
+            A dual value, a lower bound on the optimum when ``c_max`` makes
+            ``c * theta`` feasible.
+        """
+        return self._best_dual(theta, y, sample_weight, c_max)
+
+    def _best_dual(self, theta, y, sample_weight, c_max):
+        return self._dual(min(1.0, c_max) * theta, y, sample_weight)
+
+    def optimal_intercept(self, z, y, sample_weight, intercept=None):
+        """The unpenalized intercept minimizing the datafit for predictions ``z + b``.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n_samples, n_outputs)
+            Predictions without intercept.
+        y : ndarray of shape (n_samples, n_outputs)
+            Encoded targets.
+        sample_weight : ndarray of shape (n_samples,)
+            Row weights.
+        intercept : ndarray of shape (n_outputs,), default=None
+            Warm start.
+
+        Returns
+        -------
+        intercept : ndarray of shape (n_outputs,)
+            Solved to rounding level, so that the weighted gradient sums to zero.
+        """
+        return self._optimal_intercept(z, y, sample_weight, intercept)
+
     def remainder_bound(self, pred, y, sample_weight, delta):
         """Upper bound on :math:`F(\\hat Y + \\Delta) - F(\\hat Y) - \\langle\\nabla F(\\hat Y), \\Delta\\rangle`.
 
@@ -133,31 +246,48 @@ class Datafit:
         Returns
         -------
         bound : float
+            The bound.
         """
-        raise NotImplementedError
+        return self._remainder_bound(pred, y, sample_weight, delta)
 
-    def best_dual(self, theta, y, sample_weight, c_max):
-        """Dual value at ``c * theta`` for a good scaling ``c`` in ``[0, c_max]``.
-
-        The default uses ``c = min(1, c_max)``, which is optimal at the
-        solution; subclasses may do better.
+    def hessian_factor(self, pred, y, sample_weight):
+        """Per-sample factor of the datafit's Hessian, for second-order solvers.
 
         Parameters
         ----------
-        theta : ndarray of shape (n_samples, n_outputs)
-            Dual direction (minus a gradient of the datafit).
+        pred : ndarray of shape (n_samples, n_outputs)
+            Predictions.
         y : ndarray of shape (n_samples, n_outputs)
             Encoded targets.
         sample_weight : ndarray of shape (n_samples,)
             Row weights.
-        c_max : float
-            Largest feasible scaling.
 
         Returns
         -------
-        dual : float
+        factor : ndarray of shape (n_samples, n_outputs, n_outputs)
+            :math:`R_j` with :math:`R_j^\\top R_j = s_j\\nabla^2\\ell(\\hat y_j, y_j)`,
+            in float64.
         """
-        return self.dual(min(1.0, c_max) * theta, y, sample_weight)
+        return self._hessian_factor(_as_f64(pred), y, sample_weight)
+
+    def cvxpy(self, pred, y, sample_weight):
+        """CVXPY expression of the datafit.
+
+        Parameters
+        ----------
+        pred : cvxpy expression of shape (n_samples, n_outputs)
+            Predictions.
+        y : ndarray of shape (n_samples, n_outputs)
+            Encoded targets.
+        sample_weight : ndarray of shape (n_samples,)
+            Row weights.
+
+        Returns
+        -------
+        expression : cvxpy.Expression
+            Convex scalar expression equal to :meth:`value`.
+        """
+        return self._cvxpy(pred, y, sample_weight)
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -173,41 +303,48 @@ class SquaredError(Datafit):
     #: The curvature bound is exact, so line searches need no value test.
     quadratic = True
 
-    def value(self, pred, y, sample_weight):
+    def _value(self, pred, y, sample_weight):
         """Weighted sum of half squared errors."""
         r = _as_f64(pred) - y
         return 0.5 * float(sample_weight @ np.einsum("nc,nc->n", r, r))
 
-    def gradient(self, pred, y, sample_weight):
+    def _gradient(self, pred, y, sample_weight):
         """:math:`s \\odot (\\hat Y - Y)`."""
         g = pred - y.astype(pred.dtype, copy=False)
         g *= sample_weight.astype(pred.dtype, copy=False)[:, None]
         return g
 
-    def remainder_bound(self, pred, y, sample_weight, delta):
+    def _remainder_bound(self, pred, y, sample_weight, delta):
         """Exact: :math:`\\tfrac12\\sum_j s_j\\|\\Delta_j\\|^2`."""
         return 0.5 * float(sample_weight @ np.einsum("nc,nc->n", delta, delta))
 
-    def dual(self, theta, y, sample_weight):
+    def _hessian_factor(self, pred, y, sample_weight):
+        """:math:`\\sqrt{s_j}\\,I`."""
+        n, C = pred.shape
+        return np.sqrt(sample_weight)[:, None, None] * np.eye(C)[None]
+
+    def _dual(self, theta, y, sample_weight):
         """Dual objective :math:`\\sum_j -\\|\\theta_j\\|^2/(2s_j) + \\theta_j^\\top y_j`."""
         theta = _as_f64(theta)
         pos = sample_weight > 0
         sq = np.einsum("nc,nc->n", theta, theta)
         return float(-0.5 * np.sum(sq[pos] / sample_weight[pos]) + np.sum(theta * y))
 
-    def best_dual(self, theta, y, sample_weight, c_max):
+    def _best_dual(self, theta, y, sample_weight, c_max):
         """Dual value at the closed-form best scaling of the concave quadratic ``c -> dual(c theta)``."""
         pos = sample_weight > 0
         quad = float(np.sum(np.einsum("nc,nc->n", theta, theta)[pos] / sample_weight[pos]))
         lin = float(np.sum(theta * y))
-        c = c_max if quad <= 0 else float(np.clip(lin / quad, 0.0, c_max))
+        if quad <= 0:  # theta = 0 on the weighted rows: the dual value is 0
+            return 0.0
+        c = float(np.clip(lin / quad, 0.0, c_max))
         return c * lin - 0.5 * c * c * quad
 
-    def optimal_intercept(self, z, y, sample_weight, intercept=None):
+    def _optimal_intercept(self, z, y, sample_weight, intercept=None):
         """Weighted mean of the residual ``y - z``, per output."""
         return sample_weight @ (y - _as_f64(z)) / sample_weight.sum()
 
-    def cvxpy(self, pred, y, sample_weight):
+    def _cvxpy(self, pred, y, sample_weight):
         """CVXPY expression of the datafit for predictions ``pred`` (n, C)."""
         import cvxpy as cp
 
@@ -223,11 +360,11 @@ class Logistic(Datafit):
 
     lipschitz = 0.25
 
-    def value(self, pred, y, sample_weight):
+    def _value(self, pred, y, sample_weight):
         """Weighted sum of logistic losses."""
         return float(sample_weight @ np.logaddexp(0.0, -y * _as_f64(pred)).sum(axis=1))
 
-    def gradient(self, pred, y, sample_weight):
+    def _gradient(self, pred, y, sample_weight):
         """:math:`-s\\,y\\,\\sigma(-y\\hat y)`."""
         yt = y.astype(pred.dtype, copy=False)
         g = expit(-yt * pred)
@@ -235,7 +372,7 @@ class Logistic(Datafit):
         g *= sample_weight.astype(pred.dtype, copy=False)[:, None]
         return g
 
-    def remainder_bound(self, pred, y, sample_weight, delta):
+    def _remainder_bound(self, pred, y, sample_weight, delta):
         """Generalized self-concordance bound.
 
         :math:`\\ell'' = \\sigma(1-\\sigma)` changes by at most a factor
@@ -246,7 +383,13 @@ class Logistic(Datafit):
         t = _as_f64(delta)
         return float(sample_weight @ (sig * (1 - sig) * t**2 * _kappa(t)).sum(axis=1))
 
-    def dual(self, theta, y, sample_weight):
+    def _hessian_factor(self, pred, y, sample_weight):
+        """Diagonal :math:`\\sqrt{s_j\\sigma(1-\\sigma)}` (the outputs are independent)."""
+        sig = expit(-y * pred)
+        root = np.sqrt(sample_weight[:, None] * sig * (1 - sig))
+        return root[:, :, None] * np.eye(pred.shape[1])[None]
+
+    def _dual(self, theta, y, sample_weight):
         """Dual objective :math:`-\\sum_j s_j (p_j\\log p_j + (1-p_j)\\log(1-p_j))`."""
         pos = sample_weight > 0
         p = np.zeros_like(_as_f64(theta))
@@ -257,7 +400,7 @@ class Logistic(Datafit):
         ent = xlogy(p, p) + xlogy(1 - p, 1 - p)
         return float(-sample_weight @ ent.sum(axis=1))
 
-    def optimal_intercept(self, z, y, sample_weight, intercept=None):
+    def _optimal_intercept(self, z, y, sample_weight, intercept=None):
         """Newton's method on the (1-D, per output) intercept."""
         z = _as_f64(z)
         b = np.zeros(z.shape[1]) if intercept is None else np.array(intercept, float)
@@ -273,7 +416,7 @@ class Logistic(Datafit):
             b[c] = _newton(fgh, b[c : c + 1], s.sum())[0]
         return b
 
-    def cvxpy(self, pred, y, sample_weight):
+    def _cvxpy(self, pred, y, sample_weight):
         """CVXPY expression of the datafit for predictions ``pred`` (n, C)."""
         import cvxpy as cp
 
@@ -291,19 +434,19 @@ class Multinomial(Datafit):
 
     lipschitz = 0.5
 
-    def value(self, pred, y, sample_weight):
+    def _value(self, pred, y, sample_weight):
         """Weighted sum of cross-entropies."""
         logp = _log_softmax(_as_f64(pred))
         return float(-sample_weight @ np.einsum("nc,nc->n", logp, y))
 
-    def gradient(self, pred, y, sample_weight):
+    def _gradient(self, pred, y, sample_weight):
         """:math:`s \\odot (\\operatorname{softmax}(\\hat Y) - Y)`."""
         g = _softmax(pred)
         g -= y.astype(pred.dtype, copy=False)
         g *= sample_weight.astype(pred.dtype, copy=False)[:, None]
         return g
 
-    def remainder_bound(self, pred, y, sample_weight, delta):
+    def _remainder_bound(self, pred, y, sample_weight, delta):
         """Generalized self-concordance bound.
 
         Along :math:`\\Delta_j` the second derivative of the log-sum-exp is the
@@ -319,7 +462,14 @@ class Multinomial(Datafit):
         r = t.max(axis=1) - t.min(axis=1)
         return float(sample_weight @ (var * _kappa(r)))
 
-    def dual(self, theta, y, sample_weight):
+    def _hessian_factor(self, pred, y, sample_weight):
+        """:math:`\\sqrt{s_j}(\\operatorname{diag}\\sqrt{p} - \\sqrt{p}\\,p^\\top)`, whose Gram matrix is :math:`s_j(\\operatorname{diag} p - pp^\\top)`."""
+        p = _softmax(pred)
+        root = np.sqrt(p)
+        R = root[:, :, None] * np.eye(p.shape[1])[None] - root[:, :, None] * p[:, None, :]
+        return np.sqrt(sample_weight)[:, None, None] * R
+
+    def _dual(self, theta, y, sample_weight):
         """Dual objective :math:`-\\sum_j s_j \\sum_k q_{jk}\\log q_{jk}`, :math:`q_j = y_j - \\theta_j/s_j`."""
         pos = sample_weight > 0
         q = np.zeros_like(_as_f64(theta))
@@ -329,7 +479,7 @@ class Multinomial(Datafit):
         q = np.clip(q, 0.0, None)
         return float(-sample_weight @ xlogy(q, q).sum(axis=1))
 
-    def optimal_intercept(self, z, y, sample_weight, intercept=None):
+    def _optimal_intercept(self, z, y, sample_weight, intercept=None):
         """Damped Newton on the intercept vector, centred (softmax is shift invariant)."""
         z = _as_f64(z)
         C = z.shape[1]
@@ -351,7 +501,7 @@ class Multinomial(Datafit):
         b = _newton(fgh, b, s.sum())
         return b - b.mean()
 
-    def cvxpy(self, pred, y, sample_weight):
+    def _cvxpy(self, pred, y, sample_weight):
         """CVXPY expression of the datafit for predictions ``pred`` (n, C)."""
         import cvxpy as cp
 

@@ -66,8 +66,12 @@ class PatternOperator:
             )
         n_patterns = patterns.shape[1]
         self.n_outputs = int(n_outputs)
+        # Masks, a copy of them for working sets, the product Z (n x P x C) and
+        # the row-scaled copies of X in the adjoint (n x C x d).
         check_memory(
-            self.dtype.itemsize * n_samples * n_patterns * (1 + 2 * self.n_outputs),
+            self.dtype.itemsize
+            * n_samples
+            * (n_patterns * (2 + self.n_outputs) + self.n_outputs * n_features),
             what=(
                 f"The pattern operator for {n_samples} samples and {n_patterns} "
                 "patterns"
@@ -94,33 +98,84 @@ class PatternOperator:
         return self.masks.shape[1]
 
     def product(self, W):
-        """The forward GEMM :math:`Z = XW`, of shape (n_samples, n_patterns, n_outputs).
+        """The forward GEMM :math:`Z = XW`.
 
         Cone constraints of the exact ReLU program are sign flips of this same
         product, so solvers that need both call it once and reuse it.
+
+        Parameters
+        ----------
+        W : ndarray of shape coef_shape
+            Blocks.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_patterns, n_outputs)
+            ``Z[:, p, :] = X @ W[:, p, :]``.
         """
         d, P, C = self.coef_shape
         W = np.asarray(W, dtype=self.dtype).reshape(d, P * C)
         return (self.X @ W).reshape(-1, P, C)
 
-    def reduce(self, Z):
-        """Masked sum over patterns of a product ``Z``: the predictions (n_samples, n_outputs)."""
+    def reduce(self, Z, masks=None):
+        """Masked sum over patterns of a product: the predictions.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n_samples, n_patterns, n_outputs)
+            A product from :meth:`product`.
+        masks : ndarray of shape (n_samples, n_patterns), default=None
+            Masks to use instead of ``self.masks`` (a column subset).
+
+        Returns
+        -------
+        pred : ndarray of shape (n_samples, n_outputs)
+            :math:`\\sum_p m_p \\odot Z_p`.
+        """
+        masks = self.masks if masks is None else masks
         if self.n_outputs == 1:
-            return np.einsum("np,np->n", self.masks, Z[:, :, 0])[:, None]
+            return np.einsum("np,np->n", masks, Z[:, :, 0])[:, None]
         # A batched (1 x P) @ (P x C) product per row; faster than einsum here.
-        return np.matmul(self.masks[:, None, :], Z)[:, 0, :]
+        return np.matmul(masks[:, None, :], Z)[:, 0, :]
 
     def forward(self, W):
-        """Predictions :math:`\\sum_p D_p X W_p`, shape (n_samples, n_outputs)."""
-        return self.reduce(self.product(W))
+        """Compute the predictions :math:`\\sum_p D_p X W_p`.
+
+        Zero blocks contribute nothing, so when most blocks of ``W`` are zero
+        (as along a group-lasso path) only the others enter the GEMM.
+
+        Parameters
+        ----------
+        W : ndarray of shape coef_shape
+            Blocks.
+
+        Returns
+        -------
+        pred : ndarray of shape (n_samples, n_outputs)
+            Predictions in the compute dtype.
+        """
+        W = np.asarray(W, dtype=self.dtype)
+        d, P, C = self.coef_shape
+        live = np.flatnonzero(W.any(axis=(0, 2)))
+        if len(live) >= 0.75 * P:
+            return self.reduce(self.product(W))
+        if len(live) == 0:
+            return np.zeros((self.n_samples, C), dtype=self.dtype)
+        Z = (self.X @ W[:, live, :].reshape(d, len(live) * C)).reshape(-1, len(live), C)
+        return self.reduce(Z, self.masks[:, live])
 
     def adjoint(self, R):
-        """Adjoint :math:`R \\mapsto [X^\\top D_p R]_p`, shape (n_features, n_patterns, n_outputs).
+        """Adjoint :math:`R \\mapsto [X^\\top D_p R]_p`.
 
         Parameters
         ----------
         R : ndarray of shape (n_samples, n_outputs)
             Residual-like matrix (e.g. the gradient of the loss).
+
+        Returns
+        -------
+        G : ndarray of shape coef_shape
+            One GEMM ``(R * X).T @ masks`` (all outputs stacked).
         """
         R = np.asarray(R, dtype=self.dtype).reshape(self.n_samples, self.n_outputs)
         d, P, C = self.coef_shape
@@ -188,7 +243,18 @@ class PatternOperator:
         return new
 
     def astype(self, dtype):
-        """The same operator in another compute dtype."""
+        """The same operator in another compute dtype.
+
+        Parameters
+        ----------
+        dtype : {np.float32, np.float64}
+            Target dtype.
+
+        Returns
+        -------
+        operator : PatternOperator
+            ``self`` if the dtype already matches, else a converted copy.
+        """
         if np.dtype(dtype) == self.dtype:
             return self
         new = object.__new__(type(self))
@@ -203,8 +269,11 @@ class PatternOperator:
     def aslinearoperator(self):
         """A :class:`scipy.sparse.linalg.LinearOperator` on flattened arrays.
 
-        Maps ``W.ravel()`` (C order of shape ``coef_shape``) to
-        ``forward(W).ravel()``.
+        Returns
+        -------
+        operator : scipy.sparse.linalg.LinearOperator
+            Maps ``W.ravel()`` (C order of shape ``coef_shape``) to
+            ``forward(W).ravel()``; its adjoint is :meth:`adjoint`.
         """
         n, C = self.n_samples, self.n_outputs
 

@@ -22,61 +22,146 @@ is the largest dual block norm and their prox acts block by block.
 
 import numpy as np
 
-__all__ = ["GroupL2", "GroupNuclear", "ColumnGroupL2"]
+__all__ = ["BlockPenalty", "GroupL2", "GroupNuclear", "ColumnGroupL2"]
 
 
-class GroupL2:
+class BlockPenalty:
+    """Base class of the penalties that sum a norm over pattern blocks.
+
+    Public methods are documented here once; each penalty implements
+    ``_group_norms``, ``_prox`` (returning the result and its penalty value),
+    ``_dual_group_norms`` and ``_cvxpy`` and states its formulas in its class
+    docstring.
+    """
+
+    def group_norms(self, W):
+        """Compute the norm of every block.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_features, n_patterns, n_outputs)
+            Blocks.
+
+        Returns
+        -------
+        norms : ndarray of shape (n_patterns,)
+            Block norms, in the dtype of ``W``.
+        """
+        return self._group_norms(W)
+
+    def value(self, W):
+        """Compute the penalty, the sum of the block norms.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_features, n_patterns, n_outputs)
+            Blocks.
+
+        Returns
+        -------
+        value : float
+            The penalty, summed in float64.
+        """
+        return float(np.asarray(self._group_norms(W), dtype=np.float64).sum())
+
+    def prox(self, W, threshold, return_value=False):
+        """Apply the proximal operator of ``threshold`` times the penalty.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_features, n_patterns, n_outputs)
+            Point.
+        threshold : float
+            Step size times penalty strength.
+        return_value : bool, default=False
+            Also return the penalty of the result, which the prox knows
+            without recomputation (every norm it keeps shrinks by
+            ``threshold``).
+
+        Returns
+        -------
+        prox : ndarray of shape (n_features, n_patterns, n_outputs)
+            The proximal point.
+        value : float
+            Penalty of ``prox``; only with ``return_value``.
+        """
+        out, value = self._prox(W, threshold)
+        return (out, value) if return_value else out
+
+    def dual_group_norms(self, G):
+        """Compute the dual norm of every block.
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_features, n_patterns, n_outputs)
+            Dual blocks (e.g. a gradient).
+
+        Returns
+        -------
+        norms : ndarray of shape (n_patterns,)
+            Dual block norms.
+        """
+        return self._dual_group_norms(G)
+
+    def dual_norm(self, G):
+        """Compute the dual norm of the penalty, the largest dual block norm.
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_features, n_patterns, n_outputs)
+            Dual blocks (e.g. a gradient).
+
+        Returns
+        -------
+        dual_norm : float
+            Largest dual block norm (0 for no blocks).
+        """
+        norms = self._dual_group_norms(G)
+        return float(norms.max()) if norms.size else 0.0
+
+    def cvxpy(self, W):
+        """Build the CVXPY expression of the penalty.
+
+        Parameters
+        ----------
+        W : list of cvxpy expressions of shape (n_patterns, n_features)
+            One per output; row ``p`` of each holds the column of block ``p``.
+
+        Returns
+        -------
+        expression : cvxpy.Expression
+            Convex scalar expression equal to :meth:`value`.
+        """
+        return self._cvxpy(W)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class GroupL2(BlockPenalty):
     """Sum of Frobenius norms of the pattern blocks, :math:`\\sum_p \\|W_p\\|_F`.
 
     Prox: block soft-thresholding :math:`W_p \\mapsto (1 - \\tau/\\|W_p\\|_F)_+ W_p`.
     Dual norm: :math:`\\max_p \\|G_p\\|_F`.
     """
 
-    def group_norms(self, W):
-        """Frobenius norm of each block, shape (n_patterns,)."""
+    def _group_norms(self, W):
         return np.sqrt(np.einsum("dpc,dpc->p", W, W))
 
-    def value(self, W):
-        """Penalty value."""
-        return float(self.group_norms(W).astype(np.float64).sum())
-
-    def prox(self, W, threshold, return_value=False):
-        """Block soft-thresholding at ``threshold``.
-
-        With ``return_value`` also returns the penalty of the result, known
-        without recomputation (every block norm shrinks by ``threshold``).
-        """
-        norms = self.group_norms(W)
+    def _prox(self, W, threshold):
+        norms = GroupL2._group_norms(self, W)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(norms > threshold, 1.0 - threshold / norms, 0.0)
         out = W * scale.astype(W.dtype, copy=False)[None, :, None]
-        if return_value:
-            return out, float(np.maximum(norms.astype(np.float64) - threshold, 0.0).sum())
-        return out
+        return out, float(np.maximum(norms.astype(np.float64) - threshold, 0.0).sum())
 
-    def dual_group_norms(self, G):
-        """Dual norm of each block (Frobenius), shape (n_patterns,)."""
-        return self.group_norms(G)
+    def _dual_group_norms(self, G):
+        return GroupL2._group_norms(self, G)
 
-    def dual_norm(self, G):
-        """Dual norm :math:`\\max_p \\|G_p\\|_F` (0 for no blocks)."""
-        norms = self.dual_group_norms(G)
-        return float(norms.max()) if norms.size else 0.0
-
-    def cvxpy(self, W):
-        """CVXPY expression of the penalty.
-
-        Parameters
-        ----------
-        W : list of cvxpy expressions of shape (n_patterns, n_features)
-            One per output; row ``p`` of each holds block ``p``.
-        """
+    def _cvxpy(self, W):
         import cvxpy as cp
 
         return cp.sum(cp.norm(cp.hstack(W), 2, axis=1))
-
-    def __repr__(self):
-        return "GroupL2()"
 
 
 class GroupNuclear(GroupL2):
@@ -89,7 +174,8 @@ class GroupNuclear(GroupL2):
     from a batched QR of the blocks followed by SVDs of the small triangular
     factors (accurate even for tiny singular values, which the certificate
     needs), and spectral norms from the eigenvalues of the ``C x C`` Gram
-    matrices (accurate for the largest one).
+    matrices (accurate for the largest one). With one output it equals
+    :class:`GroupL2`.
     """
 
     @staticmethod
@@ -101,26 +187,20 @@ class GroupNuclear(GroupL2):
         _, s, Vt = np.linalg.svd(R, full_matrices=False)
         return s, Vt
 
-    def group_norms(self, W):
-        """Nuclear norm of each block, shape (n_patterns,)."""
+    def _group_norms(self, W):
         if W.shape[2] == 1:
-            return super().group_norms(W)
+            return super()._group_norms(W)
         R = np.linalg.qr(self._blocks(W).astype(np.float64), mode="r")
         return np.linalg.svd(R, compute_uv=False).sum(axis=1).astype(W.dtype)
 
-    def prox(self, W, threshold, return_value=False):
-        """Singular-value soft-thresholding of every block at ``threshold``.
-
-        With ``return_value`` also returns the penalty of the result (the sum
-        of the shrunk singular values).
-        """
+    def _prox(self, W, threshold):
         if W.shape[2] == 1:
-            return super().prox(W, threshold, return_value)
+            return super()._prox(W, threshold)
         out = np.zeros_like(W)
         value = 0.0
         # A block whose Frobenius norm is <= threshold has every singular
         # value <= threshold and is zeroed without a decomposition.
-        live = np.flatnonzero(super().group_norms(W) > threshold)
+        live = np.flatnonzero(super()._group_norms(W) > threshold)
         if live.size:
             Wl = W[:, live, :]
             s, Vt = self._svd(Wl)
@@ -131,33 +211,26 @@ class GroupNuclear(GroupL2):
             M = np.matmul(Vt.transpose(0, 2, 1) * shrink[:, None, :], Vt).astype(W.dtype)
             out[:, live, :] = np.matmul(self._blocks(Wl), M).transpose(1, 0, 2)
             value = float(np.maximum(s - threshold, 0.0).sum())
-        if return_value:
-            return out, value
-        return out
+        return out, value
 
-    def dual_group_norms(self, G):
-        """Spectral norm of each block, shape (n_patterns,)."""
+    def _dual_group_norms(self, G):
         if G.shape[2] == 1:
-            return super().group_norms(G)
+            return super()._dual_group_norms(G)
         B = self._blocks(G).astype(np.float64)
         eig = np.linalg.eigvalsh(np.matmul(B.transpose(0, 2, 1), B))[:, -1]
         return np.sqrt(np.clip(eig, 0.0, None)).astype(G.dtype)
 
-    def cvxpy(self, W):
-        """CVXPY expression of the penalty (see :meth:`GroupL2.cvxpy`)."""
+    def _cvxpy(self, W):
         import cvxpy as cp
 
         if len(W) == 1:
-            return super().cvxpy(W)
+            return super()._cvxpy(W)
         n_patterns = W[0].shape[0]
         return cp.sum(
             cp.hstack(
                 [cp.normNuc(cp.vstack([Wc[p] for Wc in W])) for p in range(n_patterns)]
             )
         )
-
-    def __repr__(self):
-        return "GroupNuclear()"
 
 
 class ColumnGroupL2(GroupL2):
@@ -174,40 +247,47 @@ class ColumnGroupL2(GroupL2):
     :math:`u` and output weights :math:`a` is minimized over rescalings by
     :math:`\\|u\\|_2\\|a\\|_1 = \\sum_c \\|u |a_c|\\|_2`, one column per output
     (Pilanci & Ergen, 2020, vector-output extension).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex.penalties import ColumnGroupL2
+    >>> W = np.zeros((2, 1, 2)); W[:, 0, 0] = [3, 4]; W[:, 0, 1] = [0, 1]
+    >>> ColumnGroupL2().value(W)
+    6.0
     """
 
     @staticmethod
     def column_norms(W):
-        """Euclidean norm of every column ``W[:, p, c]``, shape (n_patterns, n_outputs)."""
+        """Compute the Euclidean norm of every column ``W[:, p, c]``.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_features, n_patterns, n_outputs)
+            Blocks.
+
+        Returns
+        -------
+        norms : ndarray of shape (n_patterns, n_outputs)
+            Column norms.
+        """
         return np.sqrt(np.einsum("dpc,dpc->pc", W, W))
 
-    def group_norms(self, W):
-        """Block norms :math:`\\|W_p\\|_{2,1}`, shape (n_patterns,)."""
+    def _group_norms(self, W):
         return self.column_norms(W).sum(axis=1)
 
-    def prox(self, W, threshold, return_value=False):
-        """Column-wise soft-thresholding at ``threshold``.
-
-        With ``return_value`` also returns the penalty of the result.
-        """
+    def _prox(self, W, threshold):
         norms = self.column_norms(W)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(norms > threshold, 1.0 - threshold / norms, 0.0)
         out = W * scale.astype(W.dtype, copy=False)[None, :, :]
-        if return_value:
-            return out, float(np.maximum(norms.astype(np.float64) - threshold, 0.0).sum())
-        return out
+        return out, float(np.maximum(norms.astype(np.float64) - threshold, 0.0).sum())
 
-    def dual_group_norms(self, G):
-        """Dual block norms :math:`\\max_c \\|G_{:,p,c}\\|_2`, shape (n_patterns,)."""
+    def _dual_group_norms(self, G):
         norms = self.column_norms(G)
         return norms.max(axis=1) if norms.shape[1] else norms.sum(axis=1)
 
-    def cvxpy(self, W):
-        """CVXPY expression of the penalty (see :meth:`GroupL2.cvxpy`)."""
+    def _cvxpy(self, W):
         import cvxpy as cp
 
         return cp.sum(cp.hstack([cp.sum(cp.norm(Wc, 2, axis=1)) for Wc in W]))
-
-    def __repr__(self):
-        return "ColumnGroupL2()"

@@ -24,6 +24,13 @@ __all__ = ["ConvexProblem", "Certificate"]
 class Certificate:
     """Primal value, certified lower bound and gap at one point.
 
+    Parameters
+    ----------
+    primal : float
+        Objective value at the point.
+    dual : float
+        Value of a feasible dual point.
+
     Attributes
     ----------
     primal : float
@@ -87,11 +94,30 @@ class ConvexProblem:
         return self.operator.coef_shape
 
     def zeros(self):
-        """The all-zero coefficient array."""
+        """Return the all-zero coefficient array.
+
+        Returns
+        -------
+        W : ndarray of shape coef_shape
+            Zeros in the compute dtype.
+        """
         return np.zeros(self.coef_shape, dtype=self.dtype)
 
     def intercept(self, pred, intercept=None):
-        """The optimal intercept for predictions ``pred`` (zeros if not fitted)."""
+        """Return the optimal intercept for linear predictions ``pred``.
+
+        Parameters
+        ----------
+        pred : ndarray of shape (n_samples, n_outputs)
+            :math:`\\mathcal{A}W`, without intercept.
+        intercept : ndarray of shape (n_outputs,), default=None
+            Warm start.
+
+        Returns
+        -------
+        intercept : ndarray of shape (n_outputs,)
+            Zeros when ``fit_intercept`` is False.
+        """
         if not self.fit_intercept:
             return np.zeros(self.n_outputs)
         return self.datafit.optimal_intercept(pred, self.y, self.sample_weight, intercept)
@@ -109,7 +135,9 @@ class ConvexProblem:
         Returns
         -------
         value : float
+            Datafit value at the optimal intercept.
         intercept : ndarray of shape (n_outputs,)
+            The optimal intercept.
         grad : ndarray of shape (n_samples, n_outputs)
             :math:`\\nabla F` at the full predictions, in the compute dtype.
         """
@@ -119,17 +147,64 @@ class ConvexProblem:
         return value, b, grad
 
     def smooth_value(self, pred, intercept=None):
-        """Like :meth:`smooth` without the gradient: ``(value, intercept)``."""
+        """Compute the reduced datafit like :meth:`smooth`, without the gradient.
+
+        Parameters
+        ----------
+        pred : ndarray of shape (n_samples, n_outputs)
+            :math:`\\mathcal{A}W`, without intercept.
+        intercept : ndarray of shape (n_outputs,), default=None
+            Warm start for the intercept.
+
+        Returns
+        -------
+        value : float
+            Datafit value at the optimal intercept.
+        intercept : ndarray of shape (n_outputs,)
+            The optimal intercept.
+        """
         b = self.intercept(pred, intercept)
         return self.datafit.value(pred + b.astype(pred.dtype), self.y, self.sample_weight), b
 
     def objective(self, W, intercept=None):
-        """Objective value at ``W`` with the optimal intercept, and that intercept."""
+        """Compute the objective at ``W`` with the optimal intercept.
+
+        Parameters
+        ----------
+        W : ndarray of shape coef_shape
+            Blocks.
+        intercept : ndarray of shape (n_outputs,), default=None
+            Warm start for the intercept.
+
+        Returns
+        -------
+        objective : float
+            :math:`F(\\mathcal{A}W + \\mathbf{1}b^{*\\top}) + \\alpha R(W)`.
+        intercept : ndarray of shape (n_outputs,)
+            The optimal intercept :math:`b^*`.
+        """
         value, b, _ = self.smooth(self.operator.forward(W), intercept)
         return value + self.alpha * self.penalty.value(W), b
 
     def certificate(self, W, smooth_value, grad, G):
-        """Certificate at ``W`` from its reduced datafit value, gradient and ``A^T grad``."""
+        """Build the certificate at ``W`` from quantities a solver already has.
+
+        Parameters
+        ----------
+        W : ndarray of shape coef_shape
+            Blocks.
+        smooth_value : float
+            Reduced datafit value at ``W``.
+        grad : ndarray of shape (n_samples, n_outputs)
+            Datafit gradient at ``W`` (optimal intercept).
+        G : ndarray of shape coef_shape
+            ``operator.adjoint(grad)``.
+
+        Returns
+        -------
+        certificate : Certificate
+            Primal value at ``W`` and the dual value of the scaled gradient.
+        """
         primal = smooth_value + self.alpha * self.penalty.value(W)
         return Certificate(primal, self.dual_value(grad, G))
 
@@ -159,12 +234,21 @@ class ConvexProblem:
         return self.datafit.best_dual(theta, self.y, self.sample_weight, c_max)
 
     def evaluate(self, W, intercept=None):
-        """Full evaluation at ``W``: forward, intercept, gradient, adjoint, certificate.
+        """Evaluate ``W`` fully: forward, intercept, gradient, adjoint, certificate.
+
+        Parameters
+        ----------
+        W : ndarray of shape coef_shape
+            Blocks.
+        intercept : ndarray of shape (n_outputs,), default=None
+            Warm start for the intercept.
 
         Returns
         -------
         certificate : Certificate
+            Primal value at ``W`` and a certified lower bound.
         intercept : ndarray of shape (n_outputs,)
+            The optimal intercept.
         G : ndarray of shape coef_shape
             Gradient of the reduced datafit with respect to ``W``.
         """
@@ -184,11 +268,34 @@ class ConvexProblem:
         return self.penalty.dual_norm(G)
 
     def astype(self, dtype):
-        """The same problem with the operator in another compute dtype."""
+        """Return the same problem with the operator in another compute dtype.
+
+        Parameters
+        ----------
+        dtype : {np.float32, np.float64}
+            Target dtype.
+
+        Returns
+        -------
+        problem : ConvexProblem
+            Shares the targets and weights.
+        """
         return self._with_operator(self.operator.astype(dtype))
 
     def restrict(self, blocks):
-        """The problem on a subset of the pattern blocks (a working set)."""
+        """Return the problem restricted to a subset of the pattern blocks.
+
+        Parameters
+        ----------
+        blocks : ndarray of int
+            Indices of the blocks kept (a working set).
+
+        Returns
+        -------
+        problem : ConvexProblem
+            The restricted program; its solutions padded with zeros are
+            feasible for the full one.
+        """
         return self._with_operator(self.operator.restrict(blocks))
 
     def _with_operator(self, operator):

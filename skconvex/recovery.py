@@ -22,7 +22,13 @@ from sklearn.utils import gen_batches
 
 from ._config import memory_budget
 
-__all__ = ["factorize_blocks", "gated_forward", "relu_forward", "weight_decay"]
+__all__ = [
+    "factorize_blocks",
+    "factorize_columns",
+    "gated_forward",
+    "relu_forward",
+    "weight_decay",
+]
 
 
 def factorize_blocks(W, *, rtol=1e-10):
@@ -64,8 +70,67 @@ def factorize_blocks(W, *, rtol=1e-10):
     return hidden, output, p_idx
 
 
+def factorize_columns(W, signs=None, *, rtol=1e-10):
+    """Split an exact ReLU solution into neurons, one per non-zero column of ``W``.
+
+    Column :math:`v = W_{:,k,c}` of block :math:`k` (sign :math:`\\epsilon_k`)
+    and output :math:`c` becomes the neuron with hidden weights
+    :math:`u = v/\\sqrt{\\|v\\|}` and output weights
+    :math:`a = \\epsilon_k\\sqrt{\\|v\\|}\\,e_c` (Pilanci & Ergen, 2020). When
+    :math:`v` lies in its cone, :math:`(Xu)_+ a_c = \\epsilon_k D_k X v`, so the
+    network reproduces the convex predictions, and its weight decay
+    :math:`\\tfrac12(\\|u\\|^2 + \\|a\\|^2) = \\|v\\|` is the convex penalty.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_features, n_blocks, n_outputs)
+        Convex columns.
+    signs : ndarray of shape (n_blocks,), default=None
+        Sign :math:`\\epsilon_k = \\pm 1` of each block (``+1`` when None).
+    rtol : float, default=1e-10
+        Columns whose norm is at most ``rtol`` times the largest one are
+        treated as zero.
+
+    Returns
+    -------
+    hidden : ndarray of shape (n_neurons, n_features)
+        Hidden weights :math:`u`.
+    output : ndarray of shape (n_neurons, n_outputs)
+        Output weights, one non-zero entry per neuron.
+    block : ndarray of shape (n_neurons,)
+        Block of each neuron.
+    keep : ndarray of shape (n_blocks, n_outputs), dtype bool
+        Which columns became neurons.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    d, B, C = W.shape
+    norms = np.sqrt(np.einsum("dkc,dkc->kc", W, W))
+    top = norms.max() if norms.size else 0.0
+    keep = norms > rtol * top if top > 0 else np.zeros((B, C), dtype=bool)
+    k_idx, c_idx = np.nonzero(keep)
+    root = np.sqrt(norms[k_idx, c_idx])
+    hidden = W[:, k_idx, c_idx].T / root[:, None]
+    output = np.zeros((len(k_idx), C))
+    sign = np.ones(B) if signs is None else np.asarray(signs, dtype=np.float64)
+    output[np.arange(len(k_idx)), c_idx] = sign[k_idx] * root
+    return hidden, output, k_idx, keep
+
+
 def weight_decay(hidden, output):
-    """:math:`\\tfrac12\\sum_j \\|u_j\\|^2 + \\|a_j\\|^2` of a two-layer network."""
+    """Compute the weight decay :math:`\\tfrac12\\sum_j \\|u_j\\|^2 + \\|a_j\\|^2` of a two-layer network.
+
+    Parameters
+    ----------
+    hidden : ndarray of shape (n_neurons, n_features)
+        Hidden weights (biases included as a column when they are penalized).
+    output : ndarray of shape (n_neurons, n_outputs)
+        Output weights.
+
+    Returns
+    -------
+    penalty : float
+        Half the sum of all squared weights.
+    """
     return 0.5 * float(np.sum(hidden**2) + np.sum(output**2))
 
 
@@ -77,7 +142,7 @@ def _row_batches(n_samples, n_columns, itemsize):
 
 
 def gated_forward(X, gates, hidden, output, intercept=None):
-    """Output of a gated network.
+    """Compute the output of a gated network.
 
     Parameters
     ----------
@@ -95,6 +160,7 @@ def gated_forward(X, gates, hidden, output, intercept=None):
     Returns
     -------
     out : ndarray of shape (n_samples, n_outputs)
+        Network outputs, computed in row batches that fit the memory budget.
     """
     out = np.empty((X.shape[0], output.shape[1]), dtype=np.result_type(X, hidden))
     for rows in _row_batches(X.shape[0], hidden.shape[0], X.itemsize):
@@ -107,7 +173,24 @@ def gated_forward(X, gates, hidden, output, intercept=None):
 
 
 def relu_forward(X, hidden, output, intercept=None):
-    """Output of a ReLU network :math:`(X U^\\top)_+ A + b` (same shapes as :func:`gated_forward`)."""
+    """Compute the output of a ReLU network :math:`(X U^\\top)_+ A + b`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs (augmented with a ones column when neurons carry a bias).
+    hidden : ndarray of shape (n_neurons, n_features)
+        Hidden weights.
+    output : ndarray of shape (n_neurons, n_outputs)
+        Output weights.
+    intercept : ndarray of shape (n_outputs,), default=None
+        Output intercept.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_outputs)
+        Network outputs, computed in row batches that fit the memory budget.
+    """
     out = np.empty((X.shape[0], output.shape[1]), dtype=np.result_type(X, hidden))
     for rows in _row_batches(X.shape[0], hidden.shape[0], X.itemsize):
         out[rows] = np.maximum(X[rows] @ hidden.T, 0) @ output

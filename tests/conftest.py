@@ -1,5 +1,17 @@
+import os
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
+
+# Under pytest-xdist every worker is a process of its own: BLAS threads on top
+# of them would oversubscribe the cores. Subprocesses (the scripts) inherit the
+# environment variables.
+_BLAS_LIMIT = None
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"
+    _BLAS_LIMIT = threadpool_limits(1)
 
 
 @pytest.fixture

@@ -9,20 +9,101 @@ from sklearn.utils.estimator_checks import (
 
 from skconvex.discovery import all_estimators
 
-ESTIMATORS = [cls() for _, cls in all_estimators()]
+# Cheaper settings for estimators whose default fit is many fits (the checks
+# fit each estimator dozens of times); the defaults are tested elsewhere.
+CHECK_PARAMS = {
+    "ConvexReLUClassifierCV": {"n_alphas": 3, "cv": 2},
+    "ConvexReLURegressorCV": {"n_alphas": 3, "cv": 2},
+    # The exact deep programs take seconds per fit (Newton augmented
+    # Lagrangian); the checks run the gated programs, which share all the
+    # estimator code but the solver. tests/test_models_deep.py covers the
+    # exact programs (objectives, recovery, cvxpy agreement, sample weights).
+    "ConvexThreeLayerReLUClassifier": {"n_arrangements": (2, 4), "gated": True, "tol": 1e-3},
+    "ConvexThreeLayerReLURegressor": {"n_arrangements": (2, 4), "gated": True, "tol": 1e-3},
+    "PathRegularizedReLUClassifier": {"n_arrangements": 10, "gated": True, "tol": 1e-3},
+    "PathRegularizedReLURegressor": {"n_arrangements": 10, "gated": True, "tol": 1e-3},
+}
+
+ESTIMATORS = [cls(**CHECK_PARAMS.get(name, {})) for name, cls in all_estimators()]
 
 # Every entry needs a reason; the checks below fail for a documented cause.
-_FIRST_ORDER_WEIGHTS = (
-    "the default solver stops at a relative duality gap of tol=1e-4, so "
-    "weighted and repeated fits agree to that accuracy, not to the check's "
-    "1e-7; tests/test_models_gated.py runs this check at tol=1e-10 to 1e-12, where it passes"
+_FIRST_ORDER_WEIGHTS_ATTENTION = (
+    "FISTA stops at a relative duality gap of tol=1e-4, so weighted and "
+    "repeated fits agree to that accuracy, not to the check's 1e-7 (even at "
+    "tol=1e-11 the classifier's probabilities differ by 1e-6; whether the "
+    "regressor passes depends on the BLAS thread count); "
+    "tests/test_models_attention.py checks that the weighted and repeated "
+    "programs reach the same optimum within their certified gaps"
+)
+
+
+_RELU_WEIGHTS = (
+    "the solvers stop at a certified relative gap (tol=1e-4 by default), so "
+    "weighted and repeated fits agree to that accuracy, not to the check's 1e-7 "
+    "on predictions; on the check's data (15 samples, 30 features) even "
+    "Clarabel at 1e-12 only reaches 2e-7. tests/test_models_relu.py checks that "
+    "the weighted and repeated programs reach the same optimum within their "
+    "certified gaps and predict alike"
+)
+
+
+_CERTIFIED_BOUNDS_WEIGHTS = (
+    "column generation and Frank-Wolfe stop at a certified relative gap "
+    "(tol=1e-3 by default), the SDP relaxation is solved to interior-point "
+    "accuracy, and the optimal network is not unique, so weighted and repeated "
+    "fits agree in objective to that accuracy, not in predictions to the "
+    "check's 1e-7; tests/test_models_cutting_plane.py and "
+    "tests/test_models_copositive.py check that zero weights equal dropping "
+    "the rows and that the certified bounds of weighted and repeated fits overlap"
+)
+
+
+_CV_WEIGHTS = (
+    "the final fit stops at a certified relative gap of tol=1e-4 after a "
+    "warm-started path whose steps differ between the weighted and the "
+    "repeated data, so predictions agree to about 1e-5, not to the check's "
+    "1e-7; tests/test_path_cv.py checks the same equivalence at tol=1e-10"
+)
+
+
+_BN_CLASSIFIER_WEIGHTS = (
+    "the logistic program is solved to a certified relative gap of tol=1e-4, so "
+    "weighted and repeated fits agree to that accuracy, not to the check's 1e-7 "
+    "on probabilities (the regressor passes: on the check's data its closed form "
+    "is exact); tests/test_models_batchnorm.py checks that weighted and repeated "
+    "programs have the same gates and reach the same optimum within their "
+    "certified gaps"
+)
+
+
+_CNN_WEIGHTS = (
+    "the exact CNN program is solved to a certified relative gap of tol=1e-4 "
+    "(cone violation 1e-4 before restoring), so weighted and repeated fits agree "
+    "to that accuracy, not to the check's 1e-7 on predictions; "
+    "tests/test_models_cnn.py checks that the weighted and repeated programs have "
+    "the same patterns and reach the same optimum within their certified gaps"
 )
 
 
 def expected_failures(estimator):
     name = type(estimator).__name__
-    if name in ("ConvexGatedReLURegressor", "ConvexGatedReLUClassifier"):
-        return {"check_sample_weight_equivalence_on_dense_data": _FIRST_ORDER_WEIGHTS}
+    if name in ("ConvexCNNRegressor", "ConvexCNNClassifier"):
+        return {"check_sample_weight_equivalence_on_dense_data": _CNN_WEIGHTS}
+    if name == "ConvexBatchNormReLUClassifier":
+        return {"check_sample_weight_equivalence_on_dense_data": _BN_CLASSIFIER_WEIGHTS}
+    if name == "ConvexReLURegressorCV":
+        return {"check_sample_weight_equivalence_on_dense_data": _CV_WEIGHTS}
+    if name in (
+        "CopositiveNetClassifier",
+        "CopositiveNetRegressor",
+        "CuttingPlaneReLUClassifier",
+        "CuttingPlaneReLURegressor",
+    ):
+        return {"check_sample_weight_equivalence_on_dense_data": _CERTIFIED_BOUNDS_WEIGHTS}
+    if name in ("ConvexReLURegressor", "ConvexReLUClassifier"):
+        return {"check_sample_weight_equivalence_on_dense_data": _RELU_WEIGHTS}
+    if name in ("ConvexAttentionHead", "ConvexAttentionHeadRegressor"):
+        return {"check_sample_weight_equivalence_on_dense_data": _FIRST_ORDER_WEIGHTS_ATTENTION}
     return {}
 
 

@@ -261,3 +261,26 @@ def test_regression_score_reasonable():
         warnings.simplefilter("error", ConvergenceWarning)
         reg.fit(X[:200], y[:200])
     assert reg.score(X[200:], y[200:]) > 0.95
+
+
+def test_interrupted_fit_leaves_estimator_unfitted(iris, monkeypatch):
+    from sklearn.exceptions import NotFittedError
+
+    import skconvex.models.gated as gated
+
+    X, y = iris
+    clf = ConvexGatedReLUClassifier(random_state=0, warm_start=True).fit(X, y)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gated, "solve_certified", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    assert not [k for k in vars(clf) if k.endswith("_") and not k.startswith("__")]
+    # and the wrapper keeps fit's signature (sample_weight routing relies on it)
+    import inspect
+
+    assert "sample_weight" in inspect.signature(ConvexGatedReLUClassifier.fit).parameters

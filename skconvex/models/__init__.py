@@ -1,5 +1,47 @@
 """Estimators, one module per family of convex networks."""
 
+from .attention import ConvexAttentionHead, ConvexAttentionHeadRegressor
+from .batchnorm import ConvexBatchNormReLUClassifier, ConvexBatchNormReLURegressor
+from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
+from .copositive import CopositiveNetClassifier, CopositiveNetRegressor
+from .cutting_plane import CuttingPlaneReLUClassifier, CuttingPlaneReLURegressor
+from .cv import ConvexReLUClassifierCV, ConvexReLURegressorCV
+from .deep import (
+    ConvexThreeLayerReLUClassifier,
+    ConvexThreeLayerReLURegressor,
+    ParallelDeepLinearRegressor,
+    PathRegularizedReLUClassifier,
+    PathRegularizedReLURegressor,
+    standard_deep_linear,
+)
+from .gan import ConvexWGAN
 from .gated import ConvexGatedReLUClassifier, ConvexGatedReLURegressor
+from .relu import ConvexReLUClassifier, ConvexReLURegressor
+from .spline import ConvexSplineRegressor
 
-__all__ = ["ConvexGatedReLUClassifier", "ConvexGatedReLURegressor"]
+__all__ = [
+    "ConvexAttentionHead",
+    "ConvexAttentionHeadRegressor",
+    "ConvexBatchNormReLUClassifier",
+    "ConvexBatchNormReLURegressor",
+    "ConvexCNNClassifier",
+    "ConvexCNNRegressor",
+    "ConvexGatedReLUClassifier",
+    "ConvexGatedReLURegressor",
+    "ConvexReLUClassifier",
+    "ConvexReLUClassifierCV",
+    "ConvexReLURegressor",
+    "ConvexReLURegressorCV",
+    "ConvexSplineRegressor",
+    "ConvexThreeLayerReLUClassifier",
+    "ConvexThreeLayerReLURegressor",
+    "ConvexWGAN",
+    "CopositiveNetClassifier",
+    "CopositiveNetRegressor",
+    "CuttingPlaneReLUClassifier",
+    "CuttingPlaneReLURegressor",
+    "ParallelDeepLinearRegressor",
+    "PathRegularizedReLUClassifier",
+    "PathRegularizedReLURegressor",
+    "standard_deep_linear",
+]

@@ -6,6 +6,7 @@ problem pieces, calls a solver, and stores both the convex solution and the
 recovered network. It never iterates itself.
 """
 
+import functools
 import warnings
 from numbers import Integral, Real
 
@@ -16,6 +17,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .._config import check_memory
 from ..arrangements import sample_arrangements
 from ..penalties import GroupL2, GroupNuclear
 
@@ -36,12 +38,41 @@ def augment(X, fit_intercept):
     return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
 
 
-class BaseConvexNetwork(BaseEstimator):
-    """Common parameters, validation and fitting steps of two-layer convex networks.
+def _unfitted_on_interrupt(fit):
+    """Wrap ``fit`` so that Ctrl-C leaves the estimator unfitted.
 
-    Subclasses define ``_fit_solution`` (build and solve the program),
-    ``_encode_targets`` and the public prediction methods.
+    A fit interrupted half-way (or a warm-started refit) would otherwise keep a
+    mix of old and new fitted attributes. Worker threads and joblib processes
+    are stopped by joblib itself when the interrupt propagates.
     """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fit(self, *args, **kwargs)
+        except KeyboardInterrupt:
+            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+                delattr(self, name)
+            raise
+
+    wrapper._unfitted_on_interrupt = True
+    return wrapper
+
+
+class BaseConvexNetwork(BaseEstimator):
+    """Common parameters, validation and fitting steps of the convex networks.
+
+    Subclasses build their program from the problem pieces, call a solver in
+    ``fit``, and provide ``_encode_targets`` (through the target mixins below)
+    and ``_network_output``. Every subclass's ``fit`` is wrapped so that an
+    interrupted fit (Ctrl-C) leaves the estimator unfitted.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and not getattr(fit, "_unfitted_on_interrupt", False):
+            cls.fit = _unfitted_on_interrupt(fit)
 
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -74,8 +105,33 @@ class BaseConvexNetwork(BaseEstimator):
             raise ValueError("sample_weight must have a positive sum.")
         return X, y, sample_weight / total
 
-    def _arrangements(self, X_aug, sample_weight):
+    #: Convex blocks per sampled pattern (exact ReLU programs have two) and
+    #: float arrays of shape (n_samples, n_blocks, n_outputs) their solvers keep.
+    _blocks_per_pattern = 1
+    _arrays_per_block = 2
+
+    def _check_fit_memory(self, X_aug, n_outputs):
+        """Refuse the whole fit before sampling when its arrays would not fit."""
+        n, d = X_aug.shape
+        blocks = self._blocks_per_pattern * self.n_arrangements
+        itemsize = np.dtype(X_aug.dtype).itemsize
+        # Boolean and packed patterns while sampling, then the operator's
+        # masks, products and row-scaled copies of X (see PatternOperator).
+        planned = n * self.n_arrangements * 1.25 + itemsize * n * (
+            blocks * (self._arrays_per_block + n_outputs) + n_outputs * d
+        )
+        check_memory(
+            planned,
+            what=(
+                f"Fitting {type(self).__name__} on {n} samples with "
+                f"n_arrangements={self.n_arrangements}"
+            ),
+            lower="n_arrangements",
+        )
+
+    def _arrangements(self, X_aug, sample_weight, n_outputs=1):
         """Gates of the fit: reused on a warm start, sampled otherwise."""
+        self._check_fit_memory(X_aug, n_outputs)
         reuse = (
             self.warm_start
             and hasattr(self, "gates_")
@@ -260,8 +316,9 @@ class ClassificationTargets:
 
         scores = np.asarray(self.decision_function(X), dtype=np.float64)
         if scores.ndim == 1:
-            p = expit(scores)
-            return np.column_stack([1 - p, p])
+            # expit(-s), not 1 - expit(s): the latter rounds to 0 for s > 37
+            # and breaks log(predict_proba) == predict_log_proba.
+            return np.column_stack([expit(-scores), expit(scores)])
         return softmax(scores, axis=1)
 
     @available_if(_has_log_loss)

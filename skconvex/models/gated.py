@@ -22,20 +22,26 @@ __all__ = ["ConvexGatedReLURegressor", "ConvexGatedReLUClassifier"]
 _COMMON_DOC = """
     Parameters
     ----------
-    alpha : float, default=1e-3
+    alpha : float, default=1e-2
         Weight-decay strength. The objective is the **mean** loss (weighted by
         ``sample_weight``) plus ``alpha`` times the group penalty, so the same
         ``alpha`` means the same thing for any number of samples. For
         regressors ``alpha`` is multiplied by the standard deviation of ``y``,
         which makes the fit equivariant to the unit of ``y``. Larger values
         give fewer active neurons.
-    n_arrangements : int, default=100
+    n_arrangements : int, default={n_arrangements}
         Number of gates sampled; after deduplication each distinct activation
         pattern is one convex block (at most this many neurons for one output).
+        The defaults of ``alpha`` and ``n_arrangements`` were chosen by
+        comparing candidates with scikit-learn's MLP on eleven datasets
+        (``benchmarks/bench_defaults.py``).
     fit_intercept : bool, default=True
         Give every neuron a bias (a ones column appended to ``X``; the bias is
         penalized with the neuron's weights) and the output an unpenalized
         intercept.
+"""
+
+_COMMON_DOC_REST = """
     penalty : {"nuclear", "frobenius"}, default="nuclear"
         Block norm for several outputs (classes). ``"nuclear"`` is exactly the
         weight decay of a gated network whose neurons each have one output
@@ -93,7 +99,7 @@ _COMMON_ATTRIBUTES = """
         Solver iterations.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 """
 
@@ -144,24 +150,8 @@ class _GatedBase(BaseConvexNetwork):
         self : object
             Fitted estimator.
         """
-        X, y, sw = self._validate_fit_data(
-            X, y, sample_weight, multi_output=self._multi_output, y_numeric=self._y_numeric
-        )
-        Y, datafit = self._encode_targets(y)
-        dtype = _as_dtype(self.dtype, X)
-        X_aug = augment(X.astype(dtype, copy=False), self.fit_intercept)
-        gates, patterns = self._arrangements(X_aug, sw)
-        operator = PatternOperator(X_aug, patterns, n_outputs=Y.shape[1], dtype=dtype)
-        problem = ConvexProblem(
-            operator,
-            datafit,
-            self._penalty(),
-            Y,
-            sw,
-            self.alpha * self._alpha_scale(Y, sw),
-            fit_intercept=self.fit_intercept,
-        )
-        coef_init, intercept_init = self._warm_start_point(operator.coef_shape)
+        problem, gates, n_features = self._build_problem(X, y, sample_weight)
+        coef_init, intercept_init = self._warm_start_point(problem.coef_shape)
         result = solve_certified(
             problem,
             working_set_solve,
@@ -172,8 +162,34 @@ class _GatedBase(BaseConvexNetwork):
             verbose=self.verbose,
         )
         self._report(result)
-        self._store_solution(result, gates, X.shape[1], Y.shape[1])
+        self._store_solution(result, gates, n_features, problem.n_outputs)
         return self
+
+    def _build_problem(self, X, y, sample_weight):
+        """Validate the data and assemble the group-lasso program (gates included)."""
+        X, y, sw = self._validate_fit_data(
+            X, y, sample_weight, multi_output=self._multi_output, y_numeric=self._y_numeric
+        )
+        Y, datafit = self._encode_targets(y)
+        dtype = _as_dtype(self.dtype, X)
+        X_aug = augment(X.astype(dtype, copy=False), self.fit_intercept)
+        gates, patterns = self._arrangements(X_aug, sw, Y.shape[1])
+        operator = PatternOperator(X_aug, patterns, n_outputs=Y.shape[1], dtype=dtype)
+        problem = ConvexProblem(
+            operator,
+            datafit,
+            self._penalty(),
+            Y,
+            sw,
+            self.alpha * self._alpha_scale(Y, sw),
+            fit_intercept=self.fit_intercept,
+        )
+        return problem, gates, X.shape[1]
+
+    def _alpha_max(self, X, y, sample_weight=None):
+        """Smallest ``alpha`` (in this estimator's units) whose solution is the empty network."""
+        problem, _, _ = self._build_problem(X, y, sample_weight)
+        return problem.alpha_max() / self._alpha_scale(problem.y, problem.sample_weight)
 
     def _store_solution(self, result, gates, n_features, n_outputs):
         W = np.asarray(result.coef)
@@ -215,10 +231,12 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
     random and fixed; the training problem is a group lasso solved with a
     certified duality gap.
 """
-        + _COMMON_DOC
+        + _COMMON_DOC.format(n_arrangements=200).rstrip("\n")
         + """
     loss : {"squared_error"}, default="squared_error"
-        Data-fitting term: half the squared error, averaged over samples.
+        Data-fitting term: half the squared error, averaged over samples."""
+        + _COMMON_DOC_REST.rstrip("\n")
+        + """
 
     Attributes
     ----------"""
@@ -242,7 +260,7 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
     >>> from sklearn.datasets import make_regression
     >>> from skconvex import ConvexGatedReLURegressor
     >>> X, y = make_regression(n_samples=100, n_features=5, random_state=0)
-    >>> reg = ConvexGatedReLURegressor(alpha=1e-3, random_state=0).fit(X, y / 100)
+    >>> reg = ConvexGatedReLURegressor(random_state=0).fit(X, y)
     >>> reg.predict(X[:2]).shape
     (2,)
 """
@@ -258,9 +276,9 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
 
     def __init__(
         self,
-        alpha=1e-3,
+        alpha=1e-2,
         *,
-        n_arrangements=100,
+        n_arrangements=200,
         fit_intercept=True,
         loss="squared_error",
         penalty="nuclear",
@@ -299,12 +317,14 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
     output per class), weight decay, gates sampled at random and fixed; the
     training problem is a group lasso solved with a certified duality gap.
 """
-        + _COMMON_DOC
+        + _COMMON_DOC.format(n_arrangements=100).rstrip("\n")
         + """
     loss : {"log_loss", "squared_error"}, default="log_loss"
         ``"log_loss"``: logistic / multinomial cross-entropy (gives
         ``predict_proba``); ``"squared_error"``: squared error on +-1 or
-        one-hot targets.
+        one-hot targets."""
+        + _COMMON_DOC_REST.rstrip("\n")
+        + """
 
     Attributes
     ----------"""
@@ -344,7 +364,7 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
 
     def __init__(
         self,
-        alpha=1e-3,
+        alpha=1e-2,
         *,
         n_arrangements=100,
         fit_intercept=True,

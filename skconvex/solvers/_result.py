@@ -11,7 +11,7 @@ __all__ = ["SolveResult"]
 class SolveResult:
     """Solution of a convex program together with what certifies it.
 
-    Attributes
+    Parameters
     ----------
     coef : ndarray of shape (n_features, n_patterns, n_outputs)
         Block coefficients ``W``.

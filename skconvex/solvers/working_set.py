@@ -103,7 +103,9 @@ def working_set_solve(
         # R_p(G_p) <= alpha at the latest dual point.
         score = pen.dual_group_norms(G) if alpha > 0 else np.ones(P)
         score[active] = np.inf
-        if size >= P:
+        # A working set restarts the inner solver's momentum; it pays only when
+        # it is much smaller than the whole problem.
+        if size >= P / 2:
             blocks = np.arange(P)
         else:
             blocks = np.sort(np.argpartition(-score, size - 1)[:size])

@@ -1,0 +1,385 @@
+"""Cross-validated choice of ``alpha`` along warm-started regularization paths."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, clone
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ..path import alpha_grid, fix_random_state
+from ._base import BaseConvexNetwork
+
+__all__ = ["ConvexReLURegressorCV", "ConvexReLUClassifierCV"]
+
+
+def _fold_scores(estimator, X, y, sample_weight, train, test, alphas, scoring):
+    """Scores of one fold along the path (fit on ``train``, score on ``test``)."""
+    est = clone(estimator).set_params(warm_start=True)
+    scorer = check_scoring(est, scoring=scoring)
+    sw_train = sw_test = None
+    if sample_weight is not None:
+        sw_train, sw_test = sample_weight[train], sample_weight[test]
+    scores = np.empty(len(alphas))
+    for i, alpha in enumerate(alphas):
+        est.set_params(alpha=float(alpha)).fit(X[train], y[train], sample_weight=sw_train)
+        # Weighted scores keep weights equivalent to repeated rows.
+        kwargs = {} if sw_test is None else {"sample_weight": sw_test}
+        scores[i] = scorer(est, X[test], y[test], **kwargs)
+    return scores
+
+
+def _best_has(name):
+    def check(self):
+        return hasattr(self.best_estimator_, name) if hasattr(self, "best_estimator_") else (
+            hasattr(self._base_estimator(), name)
+        )
+
+    return check
+
+
+class _ConvexReLUCV(BaseConvexNetwork):
+    """Cross-validation of ``alpha`` over warm-started paths (shared machinery)."""
+
+    _parameter_constraints = {
+        "formulation": [StrOptions({"gated", "exact"})],
+        "alphas": ["array-like", None],
+        "n_alphas": [Interval(Integral, 1, None, closed="left")],
+        "eps": [Interval(Real, 0, 1, closed="neither")],
+        "cv": ["cv_object"],
+        "scoring": [str, callable, None],
+        "n_arrangements": [Interval(Integral, 1, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def _base_estimator(self):
+        from .gated import ConvexGatedReLUClassifier, ConvexGatedReLURegressor
+        from .relu import ConvexReLUClassifier, ConvexReLURegressor
+
+        classes = {
+            ("gated", False): ConvexGatedReLURegressor,
+            ("gated", True): ConvexGatedReLUClassifier,
+            ("exact", False): ConvexReLURegressor,
+            ("exact", True): ConvexReLUClassifier,
+        }
+        Est = classes[(self.formulation, self._is_classifier)]
+        return Est(
+            n_arrangements=self.n_arrangements,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Choose ``alpha`` by cross-validation, then refit on all the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights of the fits and of the held-out scores.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
+            multi_output=not self._is_classifier,
+            y_numeric=not self._is_classifier,
+        )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        base = fix_random_state(self._base_estimator())
+        if self.alphas is None:
+            alphas = alpha_grid(base, X, y, sample_weight=sample_weight, n_alphas=self.n_alphas, eps=self.eps)
+        else:
+            alphas = np.sort(np.asarray(self.alphas, dtype=float).ravel())[::-1]
+            if alphas.size == 0 or np.any(alphas < 0):
+                raise ValueError("alphas must be a non-empty array of values >= 0.")
+        cv = check_cv(self.cv, y, classifier=self._is_classifier)
+        folds = list(cv.split(X, y))
+        scores = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+            delayed(_fold_scores)(base, X, y, sample_weight, train, test, alphas, self.scoring)
+            for train, test in folds
+        )
+        self.alphas_ = alphas
+        self.scores_ = np.asarray(scores)
+        self.mean_scores_ = self.scores_.mean(axis=0)
+        best = int(np.argmax(self.mean_scores_))
+        self.alpha_ = float(alphas[best])
+        self.best_estimator_ = clone(base).set_params(alpha=self.alpha_).fit(
+            X, y, sample_weight=sample_weight
+        )
+        for name in ("classes_", "n_neurons_", "objective_", "dual_gap_", "n_iter_", "coef_", "intercept_"):
+            if hasattr(self.best_estimator_, name):
+                setattr(self, name, getattr(self.best_estimator_, name))
+        return self
+
+    def predict(self, X):
+        """Predict with the estimator refitted at ``alpha_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions of ``best_estimator_``.
+        """
+        check_is_fitted(self)
+        validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self.best_estimator_.predict(X)
+
+
+_CV_DOC = """
+    Parameters
+    ----------
+    formulation : {{"gated", "exact"}}, default="gated"
+        ``"gated"``: :class:`~skconvex.{gated}` (group lasso, fast);
+        ``"exact"``: :class:`~skconvex.{exact}` (cone-constrained, exact ReLU).
+    alphas : array-like, default=None
+        Values of ``alpha`` to try; None builds ``n_alphas`` values from the
+        exact :math:`\\alpha_{{\\max}}` (the smallest ``alpha`` whose solution is
+        the empty network) down to ``eps * alpha_max``.
+    n_alphas : int, default=8
+        Grid size when ``alphas`` is None.
+    eps : float, default=1e-3
+        Ratio of the smallest to the largest grid value.
+    cv : int, cross-validation generator or iterable, default=3
+        Folds, as in :func:`sklearn.model_selection.check_cv`.
+    scoring : str or callable, default=None
+        Score to maximize; None uses the estimator's ``score`` ({score}).
+    n_arrangements : int, default={n_arrangements}
+        Gates sampled (shared by every fold and by the final fit).
+    fit_intercept : bool, default=True
+        Hidden biases and an output intercept.
+    tol : float, default=1e-4
+        Certified relative duality gap of every fit.
+    max_iter : int, default={max_iter}
+        Solver iterations per fit.
+    n_jobs : int, default=None
+        Folds run in parallel through joblib (any backend, e.g. dask).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the gates; one seed serves every fold.
+    verbose : int, default=0
+        Progress of the folds (joblib).
+
+    Attributes
+    ----------
+    alpha_ : float
+        Chosen ``alpha``.
+    alphas_ : ndarray of shape (n_alphas,)
+        The grid (decreasing).
+    scores_ : ndarray of shape (n_folds, n_alphas)
+        Test score of every fold along the path.
+    mean_scores_ : ndarray of shape (n_alphas,)
+        Mean over folds.
+    best_estimator_ : estimator
+        The model refitted on all the data at ``alpha_``.
+    n_neurons_ : int
+        Neurons of ``best_estimator_``.
+    objective_ : float
+        Objective of ``best_estimator_``.
+    dual_gap_ : float
+        Certified duality gap of ``best_estimator_``.
+    n_iter_ : int
+        Solver iterations of the final fit.
+    coef_ : ndarray
+        ``best_estimator_.coef_``.
+    intercept_ : float or ndarray
+        ``best_estimator_.intercept_``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    Notes
+    -----
+    Each fold computes a regularization path (:func:`skconvex.convex_relu_path`:
+    the estimator warm-started down the grid, keeping its gates) and scores
+    every point on the held-out part; folds run in parallel through
+    ``n_jobs``. GridSearchCV over ``alpha`` would refit every candidate from
+    scratch.
+"""
+
+
+class ConvexReLURegressorCV(RegressorMixin, _ConvexReLUCV):
+    __doc__ = (
+        """Convex ReLU regressor whose ``alpha`` is chosen by cross-validation.
+"""
+        + _CV_DOC.format(
+            gated="ConvexGatedReLURegressor",
+            exact="ConvexReLURegressor",
+            score="R^2",
+            n_arrangements=100,
+            max_iter=1000,
+        )
+        + """
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skconvex import ConvexReLURegressorCV
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = ConvexReLURegressorCV(random_state=0).fit(X, y)
+    >>> reg.alpha_ > 0
+    True
+"""
+    )
+
+    _is_classifier = False
+
+    def __init__(
+        self,
+        *,
+        formulation="gated",
+        alphas=None,
+        n_alphas=8,
+        eps=1e-3,
+        cv=3,
+        scoring=None,
+        n_arrangements=100,
+        fit_intercept=True,
+        tol=1e-4,
+        max_iter=1000,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.formulation = formulation
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.scoring = scoring
+        self.n_arrangements = n_arrangements
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class ConvexReLUClassifierCV(ClassifierMixin, _ConvexReLUCV):
+    __doc__ = (
+        """Convex ReLU classifier whose ``alpha`` is chosen by cross-validation.
+"""
+        + _CV_DOC.format(
+            gated="ConvexGatedReLUClassifier",
+            exact="ConvexReLUClassifier",
+            score="accuracy",
+            n_arrangements=100,
+            max_iter=1000,
+        )
+        + """    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skconvex import ConvexReLUClassifierCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = ConvexReLUClassifierCV(random_state=0).fit(X, y)
+    >>> clf.predict(X[:2]).shape
+    (2,)
+"""
+    )
+
+    _is_classifier = True
+
+    def __init__(
+        self,
+        *,
+        formulation="gated",
+        alphas=None,
+        n_alphas=8,
+        eps=1e-3,
+        cv=3,
+        scoring=None,
+        n_arrangements=100,
+        fit_intercept=True,
+        tol=1e-4,
+        max_iter=1000,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.formulation = formulation
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.scoring = scoring
+        self.n_arrangements = n_arrangements
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def decision_function(self, X):
+        """Decision function of the estimator refitted at ``alpha_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            ``best_estimator_.decision_function(X)``.
+        """
+        check_is_fitted(self)
+        validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self.best_estimator_.decision_function(X)
+
+    @available_if(_best_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities of the estimator refitted at ``alpha_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            ``best_estimator_.predict_proba(X)``.
+        """
+        check_is_fitted(self)
+        validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self.best_estimator_.predict_proba(X)

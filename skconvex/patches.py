@@ -1,0 +1,1271 @@
+"""Problem pieces of the convex CNN programs: patches, pooling, patch operators.
+
+A convolution applies the same filter :math:`u` to the ``K`` patches
+:math:`x_{i,1}, \\dots, x_{i,K}` of every image, so a two-layer CNN with
+pooling is a two-layer network on the **stacked patch matrix**
+:math:`X_{\\rm st}` (one row per (sample, patch) pair, sample-major) whose
+row outputs are pooled per sample (Ergen & Pilanci, 2021). The convex
+programs of the package therefore only need, besides the pieces of the fully
+connected programs,
+
+* the patch geometry (:func:`image_geometry`) and a vectorized patch
+  extraction (:func:`extract_patches`, :func:`numpy.lib.stride_tricks.sliding_window_view`,
+  no loop over samples or patches);
+* an operator with the interface of :class:`~skconvex.operators.PatternOperator`
+  whose blocks act on patch rows and whose predictions are pooled per sample
+  (:class:`PatchOperator`): :class:`~skconvex.problem.ConvexProblem`,
+  :class:`~skconvex.cones.ConeConstrainedProblem` (one cone constraint per
+  patch row), the proximal, augmented-Lagrangian and CVXPY solvers use it
+  unchanged;
+* for the three-layer program, the second family of cone constraints that
+  couples the columns of one sub-network (:class:`SubnetworkConeProblem`);
+* forward passes of the recovered networks (:func:`cnn_forward`,
+  :func:`three_layer_forward`).
+
+Images are rows of ``X`` holding an ``(H, W, C)`` array in C order
+(channels last); patches and filters use the same ``(kh, kw, C)`` order.
+
+References
+----------
+T. Ergen and M. Pilanci. Implicit convex regularizers of CNN architectures:
+convex optimization of two- and three-layer networks in polynomial time.
+ICLR 2021, arXiv:2006.14798.
+"""
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+from sklearn.utils import gen_batches
+
+from ._config import check_memory, memory_budget
+from .cones import ConeConstrainedProblem
+
+__all__ = [
+    "ImageGeometry",
+    "image_geometry",
+    "extract_patches",
+    "PatchOperator",
+    "SubnetworkConeProblem",
+    "cnn_forward",
+    "three_layer_forward",
+]
+
+
+# --------------------------------------------------------------------------
+# geometry
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageGeometry:
+    """Validated image, convolution and pooling geometry (see :func:`image_geometry`).
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(H, W)``.
+    n_channels : int
+        ``C``.
+    kernel : tuple of int
+        ``(kh, kw)``.
+    stride : tuple of int
+        ``(sh, sw)``.
+    padding : tuple of int
+        Zero padding ``(ph, pw)`` added on both sides.
+    output_shape : tuple of int
+        ``(oh, ow)``, the grid of filter positions.
+    pool_size : tuple of int or None
+        ``(qh, qw)`` of local pooling, None for global pooling.
+    regions : ndarray of shape (n_patches,)
+        Pooling region of every filter position (all 0 for global pooling).
+    """
+
+    image_shape: tuple
+    n_channels: int
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    output_shape: tuple
+    pool_size: tuple
+    regions: np.ndarray
+
+    @property
+    def n_patches(self):
+        """Number of filter positions ``K = oh * ow``."""
+        return self.output_shape[0] * self.output_shape[1]
+
+    @property
+    def patch_size(self):
+        """Length ``kh * kw * C`` of a patch."""
+        return self.kernel[0] * self.kernel[1] * self.n_channels
+
+    @property
+    def n_features(self):
+        """Length ``H * W * C`` of an image."""
+        return self.image_shape[0] * self.image_shape[1] * self.n_channels
+
+    @property
+    def n_regions(self):
+        """Number of pooling regions (1 for global pooling)."""
+        return int(self.regions.max()) + 1
+
+    def pool_weights(self, pooling):
+        """Weight of every filter position in its region's pooled value.
+
+        Parameters
+        ----------
+        pooling : {"avg", "sum"}
+            Average or sum pooling.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_patches,)
+            1 for sum pooling, one over the size of the position's region for
+            average pooling.
+        """
+        if pooling == "sum":
+            return np.ones(self.n_patches)
+        sizes = np.bincount(self.regions)
+        return 1.0 / sizes[self.regions]
+
+
+def _pair(value, name, *, minimum):
+    """An int or a pair of ints, each at least ``minimum``, as a tuple of two ints."""
+    if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    try:
+        pair = tuple(value)
+    except TypeError:
+        pair = None
+    if (
+        pair is None
+        or len(pair) != 2
+        or not all(isinstance(v, (Integral, np.integer)) and not isinstance(v, bool) for v in pair)
+        or min(pair) < minimum
+    ):
+        raise ValueError(
+            f"{name} must be an int or a pair of ints, each >= {minimum}; got {value!r}."
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def image_geometry(
+    n_features,
+    image_shape=None,
+    n_channels=1,
+    kernel_size=3,
+    stride=1,
+    padding=0,
+    pool_size=None,
+):
+    """Validate and resolve the geometry of images, filters and pooling.
+
+    Rows of ``X`` hold images of shape ``(H, W, C)`` in C order. A filter of
+    size ``(kh, kw)`` slides with ``stride`` over the image padded with
+    ``padding`` zeros on each side; its positions form an ``(oh, ow)`` grid
+    with ``oh = (H + 2 ph - kh) / sh + 1``. Local pooling partitions that grid
+    into ``pool_size`` windows (the last row or column of windows may be
+    smaller).
+
+    With ``image_shape=None`` a row is a 1-D signal: ``H = n_features /
+    n_channels``, ``W = 1``, and the kernel is ``(min(kh, H + 2 ph), 1)``
+    (so the default kernel works on any number of features).
+
+    Parameters
+    ----------
+    n_features : int
+        Number of columns of ``X``.
+    image_shape : tuple of int, default=None
+        ``(H, W)``; None for 1-D signals.
+    n_channels : int, default=1
+        Number of channels ``C``.
+    kernel_size : int or tuple of int, default=3
+        Filter size.
+    stride : int or tuple of int, default=1
+        Filter stride.
+    padding : int or tuple of int, default=0
+        Zero padding on each side, smaller than the kernel.
+    pool_size : int or tuple of int, default=None
+        Local pooling windows over the grid of filter positions, each side
+        larger than 1 and smaller than the grid (at least one of them);
+        None pools globally.
+
+    Returns
+    -------
+    geometry : ImageGeometry
+        The resolved geometry.
+
+    Raises
+    ------
+    ValueError
+        If the number of features does not match ``image_shape`` and
+        ``n_channels``, the kernel does not fit the padded image, the stride
+        skips pixels at the border, or ``pool_size`` is not smaller than the
+        grid of filter positions. The message names the parameter to change.
+
+    Examples
+    --------
+    >>> from skconvex.patches import image_geometry
+    >>> geo = image_geometry(64, image_shape=(8, 8), kernel_size=3, pool_size=3)
+    >>> geo.output_shape, geo.n_patches, geo.n_regions
+    ((6, 6), 36, 4)
+    """
+    if not isinstance(n_channels, (Integral, np.integer)) or isinstance(n_channels, bool) or n_channels < 1:
+        raise ValueError(f"n_channels must be a positive int, got {n_channels!r}.")
+    n_channels = int(n_channels)
+    kh, kw = _pair(kernel_size, "kernel_size", minimum=1)
+    sh, sw = _pair(stride, "stride", minimum=1)
+    ph, pw = _pair(padding, "padding", minimum=0)
+    if image_shape is None:
+        if n_features % n_channels:
+            raise ValueError(
+                f"X has {n_features} features, not a multiple of n_channels={n_channels}; "
+                "set image_shape and n_channels to describe the images."
+            )
+        H, W = n_features // n_channels, 1
+        kh, kw, pw = min(kh, H + 2 * ph), 1, 0
+    else:
+        H, W = _pair(image_shape, "image_shape", minimum=1)
+        if H * W * n_channels != n_features:
+            raise ValueError(
+                f"X has {n_features} features but image_shape={tuple(image_shape)!r} with "
+                f"n_channels={n_channels} needs H * W * C = {H * W * n_channels}."
+            )
+    if ph >= kh or pw >= kw:
+        raise ValueError(
+            f"padding={(ph, pw)} must be smaller than kernel_size={(kh, kw)} on each axis "
+            "(larger padding only adds all-zero patches)."
+        )
+    for axis, size, k, s, p in (("height", H, kh, sh, ph), ("width", W, kw, sw, pw)):
+        if k > size + 2 * p:
+            raise ValueError(
+                f"kernel_size={(kh, kw)} does not fit the image {axis} {size} with padding "
+                f"{p} on each side; use a smaller kernel_size or more padding."
+            )
+        if (size + 2 * p - k) % s:
+            raise ValueError(
+                f"stride={(sh, sw)} skips the last {(size + 2 * p - k) % s} pixel(s) of the "
+                f"image {axis}: (size + 2 * padding - kernel) = {size + 2 * p - k} is not a "
+                "multiple of the stride; change stride, padding or kernel_size."
+            )
+    oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    if pool_size is None:
+        regions = np.zeros(oh * ow, dtype=np.intp)
+        pool = None
+    else:
+        qh, qw = _pair(pool_size, "pool_size", minimum=1)
+        qh, qw = min(qh, oh), min(qw, ow)
+        if qh * qw <= 1 or (qh >= oh and qw >= ow):
+            raise ValueError(
+                f"pool_size={pool_size!r} must pool more than one filter position and less "
+                f"than the whole {oh}x{ow} grid of filter positions (use pool_size=None for "
+                "global pooling)."
+            )
+        rows = np.arange(oh) // qh
+        cols = np.arange(ow) // qw
+        regions = (rows[:, None] * (-(-ow // qw)) + cols[None, :]).ravel()
+        pool = (qh, qw)
+    return ImageGeometry(
+        image_shape=(H, W),
+        n_channels=n_channels,
+        kernel=(kh, kw),
+        stride=(sh, sw),
+        padding=(ph, pw),
+        output_shape=(oh, ow),
+        pool_size=pool,
+        regions=regions,
+    )
+
+
+def extract_patches(X, geometry, *, fit_intercept=False):
+    """All filter patches of every image, without a loop over samples or patches.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, H * W * C)
+        Images, rows in ``(H, W, C)`` C order.
+    geometry : ImageGeometry
+        From :func:`image_geometry`.
+    fit_intercept : bool, default=False
+        Append a ones entry to every patch (the filter's bias).
+
+    Returns
+    -------
+    patches : ndarray of shape (n_samples, n_patches, kh * kw * C + fit_intercept)
+        Patch ``k = r * ow + c`` of the filter position ``(r, c)``, entries in
+        ``(kh, kw, C)`` order, in the dtype of ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex.patches import extract_patches, image_geometry
+    >>> X = np.arange(2 * 16, dtype=float).reshape(2, 16)
+    >>> geo = image_geometry(16, image_shape=(4, 4), kernel_size=2, stride=2)
+    >>> extract_patches(X, geo)[0, 1]
+    array([2., 3., 6., 7.])
+    """
+    X = np.asarray(X)
+    n = X.shape[0]
+    (H, W), C = geometry.image_shape, geometry.n_channels
+    (kh, kw), (sh, sw), (ph, pw) = geometry.kernel, geometry.stride, geometry.padding
+    h = geometry.patch_size + bool(fit_intercept)
+    check_memory(
+        X.itemsize * n * geometry.n_patches * h * 2,
+        what=f"The {geometry.n_patches} patches of {n} images",
+        lower="the number of samples (or use a larger stride)",
+    )
+    images = X.reshape(n, H, W, C)
+    if ph or pw:
+        images = np.pad(images, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(images, (kh, kw), axis=(1, 2))
+    # (n, H', W', C, kh, kw) -> strided positions -> (n, oh, ow, kh, kw, C)
+    windows = windows[:, ::sh, ::sw].transpose(0, 1, 2, 4, 5, 3)
+    K = geometry.n_patches
+    out = np.empty((n, K, h), dtype=X.dtype)
+    out[:, :, : geometry.patch_size] = windows.reshape(n, K, geometry.patch_size)
+    if fit_intercept:
+        out[:, :, -1] = 1
+    return out
+
+
+# --------------------------------------------------------------------------
+# the operator
+# --------------------------------------------------------------------------
+
+
+def _pooled_features(X, patterns, signs, row_weights, n_samples, dtype):
+    """``F[i, :, b] = sum_k w_k s_b m_{ikb} x_{ik}`` in sample batches (one batched GEMM each)."""
+    nK, h = X.shape
+    K = nK // n_samples
+    B = patterns.shape[1]
+    F = np.empty((n_samples, h, B), dtype=dtype)
+    per_sample = K * B * np.dtype(dtype).itemsize * 2
+    size = int(max(1, min(n_samples, memory_budget() // 8 // max(per_sample, 1))))
+    for batch in gen_batches(n_samples, size):
+        rows = slice(batch.start * K, batch.stop * K)
+        m = patterns[rows].astype(dtype).reshape(-1, K, B)
+        xw = (X[rows] * row_weights[rows, None]).reshape(-1, K, h)
+        F[batch] = np.matmul(xw.transpose(0, 2, 1), m)
+    if signs is not None:
+        F *= signs.astype(dtype)[None, None, :]
+    return F
+
+
+class PatchOperator:
+    """Pooled pattern operator on patch rows, :math:`W \\mapsto \\operatorname{pool}(\\sum_b D_b X_{\\rm st} W_b)`.
+
+    Row ``i * K + k`` of the stacked patch matrix :math:`X_{\\rm st}` is patch
+    ``k`` of sample ``i``. Block ``b`` has a pattern (mask) :math:`m_b` over
+    the rows and an optional sign :math:`s_b`; the prediction of sample
+    ``i`` is
+
+    .. math:: \\hat y_i = \\sum_b s_b \\sum_k w_k\\, m_{ikb}\\, x_{ik}^\\top W_b,
+
+    with pooling weights :math:`w_k` (1 for sum pooling, :math:`1/K` or one
+    over the region size for average pooling). It has the interface of
+    :class:`~skconvex.operators.PatternOperator`, where rows of the
+    *products* (:meth:`product`, cone constraints) are patch rows and rows of
+    the *predictions* are samples; ``n_rows``, ``row_samples``,
+    :meth:`expand` and :meth:`pool` connect the two. Predictions and the
+    adjoint use the pooled features :math:`F_{i,:,b} = \\sum_k w_k s_b
+    m_{ikb} x_{ik}` (one GEMM each, independent of ``K``).
+
+    Parameters
+    ----------
+    patches : ndarray of shape (n_samples, n_patches, patch_size)
+        Patches (with a ones entry for filter biases).
+    patterns : ndarray of shape (n_samples * n_patches, n_blocks)
+        Boolean masks :math:`m_b` over patch rows (sample-major).
+    signs : ndarray of shape (n_blocks,), default=None
+        +1/-1 per block.
+    pool_weights : ndarray of shape (n_patches,), default=None
+        Pooling weight of each patch position (ones when None: sum pooling).
+    n_outputs : int, default=1
+        Number of output columns ``C``.
+    dtype : {np.float64, np.float32}, default=None
+        Compute dtype; the dtype of ``patches`` when floating.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples * n_patches, patch_size)
+        The stacked patch matrix.
+    patterns : ndarray of shape (n_samples * n_patches, n_blocks), dtype bool
+        The block masks.
+    features : ndarray of shape (n_samples, patch_size, n_blocks)
+        Pooled masked features :math:`F`.
+    coef_shape : tuple of int
+        ``(patch_size, n_blocks, n_outputs)``.
+
+    References
+    ----------
+    T. Ergen and M. Pilanci. Implicit convex regularizers of CNN
+    architectures. ICLR 2021, arXiv:2006.14798.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex.patches import PatchOperator
+    >>> rng = np.random.default_rng(0)
+    >>> patches = rng.standard_normal((5, 4, 3))
+    >>> patterns = patches.reshape(20, 3) @ rng.standard_normal((3, 6)) >= 0
+    >>> op = PatchOperator(patches, patterns, pool_weights=np.full(4, 0.25))
+    >>> op.forward(np.ones(op.coef_shape)).shape
+    (5, 1)
+    """
+
+    def __init__(self, patches, patterns, *, signs=None, pool_weights=None, n_outputs=1, dtype=None):
+        patches = np.asarray(patches)
+        if patches.ndim != 3:
+            raise ValueError(f"patches must be 3-D (n_samples, n_patches, patch_size), got {patches.shape}.")
+        if dtype is None:
+            dtype = patches.dtype if patches.dtype in (np.float32, np.float64) else np.float64
+        self.dtype = np.dtype(dtype)
+        n, K, h = patches.shape
+        patterns = np.asarray(patterns, dtype=bool)
+        if patterns.ndim != 2 or patterns.shape[0] != n * K:
+            raise ValueError(
+                f"patterns must have one row per (sample, patch) pair ({n * K}), got shape "
+                f"{patterns.shape}."
+            )
+        B = patterns.shape[1]
+        self.n_outputs = int(n_outputs)
+        self.n_patches = K
+        self._n_samples = n
+        check_memory(
+            self.dtype.itemsize * (n * h * B + n * K * B) + n * K * B,
+            what=f"The patch operator for {n} samples, {K} patches and {B} blocks",
+            lower="n_arrangements (or use fewer samples or a larger stride)",
+        )
+        self.X = np.ascontiguousarray(patches.reshape(n * K, h), dtype=self.dtype)
+        self.patterns = np.ascontiguousarray(patterns)
+        self.signs = None if signs is None else np.asarray(signs, dtype=self.dtype).reshape(B)
+        w = np.ones(K) if pool_weights is None else np.asarray(pool_weights, dtype=np.float64)
+        if w.shape != (K,):
+            raise ValueError(f"pool_weights must have shape ({K},), got {w.shape}.")
+        self.pool_weights = w
+        self.row_weights = np.tile(w, n).astype(self.dtype)
+        self.features = _pooled_features(self.X, self.patterns, self.signs, self.row_weights, n, self.dtype)
+        self.coef_shape = (h, B, self.n_outputs)
+        self._masks = None
+
+    # ------------------------------------------------------------ shapes
+    @property
+    def n_samples(self):
+        """Number of samples (rows of the predictions)."""
+        return self._n_samples
+
+    @property
+    def n_rows(self):
+        """Number of patch rows (rows of the products and of the cone constraints)."""
+        return self.X.shape[0]
+
+    @property
+    def n_patterns(self):
+        """Number of blocks."""
+        return self.patterns.shape[1]
+
+    @property
+    def row_samples(self):
+        """Sample of every patch row, shape ``(n_rows,)``."""
+        return np.repeat(np.arange(self.n_samples), self.n_patches)
+
+    @property
+    def masks(self):
+        """Block masks times signs as floats, shape ``(n_rows, n_blocks)`` (built on first use)."""
+        if self._masks is None:
+            masks = self.patterns.astype(self.dtype)
+            if self.signs is not None:
+                masks *= self.signs[None, :]
+            self._masks = masks
+        return self._masks
+
+    # ------------------------------------------------------------ rows <-> samples
+    def expand(self, R):
+        """Adjoint of the pooling: sample rows to patch rows.
+
+        Parameters
+        ----------
+        R : ndarray of shape (n_samples, n_outputs)
+            Per-sample values (e.g. a datafit gradient).
+
+        Returns
+        -------
+        rows : ndarray of shape (n_rows, n_outputs)
+            Row ``i * K + k`` is :math:`w_k R_i`.
+        """
+        R = np.asarray(R, dtype=self.dtype).reshape(self.n_samples, -1)
+        return np.repeat(R, self.n_patches, axis=0) * self.row_weights[:, None]
+
+    def pool(self, V):
+        """Pool patch rows into samples: :math:`\\sum_k w_k V_{ik}`.
+
+        Parameters
+        ----------
+        V : ndarray of shape (n_rows, ...)
+            Per-row values.
+
+        Returns
+        -------
+        pooled : ndarray of shape (n_samples, ...)
+            Weighted sums over each sample's patch rows.
+        """
+        V = np.asarray(V)
+        w = self.row_weights.reshape((-1,) + (1,) * (V.ndim - 1))
+        return (V * w).reshape((self.n_samples, self.n_patches) + V.shape[1:]).sum(axis=1)
+
+    # ------------------------------------------------------------ products
+    def product(self, W):
+        """The GEMM :math:`Z = X_{\\rm st} W` on patch rows.
+
+        Parameters
+        ----------
+        W : ndarray of shape coef_shape
+            Blocks.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_rows, n_blocks, n_outputs)
+            ``Z[:, b, :] = X_st @ W[:, b, :]``; cone constraints are sign
+            flips of it.
+        """
+        h, B, C = self.coef_shape
+        W = np.asarray(W, dtype=self.dtype).reshape(h, B * C)
+        return (self.X @ W).reshape(-1, B, C)
+
+    def reduce(self, Z, masks=None):
+        """Masked sum over blocks of a product, pooled per sample: the predictions.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n_rows, n_blocks, n_outputs)
+            A product from :meth:`product`.
+        masks : ndarray of shape (n_rows, n_blocks), default=None
+            Masks to use instead of ``self.masks``.
+
+        Returns
+        -------
+        pred : ndarray of shape (n_samples, n_outputs)
+            :math:`\\sum_k w_k \\sum_b s_b m_{ikb} Z_{ik,b}`.
+        """
+        masks = self.masks if masks is None else masks
+        rows = np.matmul(masks[:, None, :], Z)[:, 0, :]
+        return self.pool(rows)
+
+    def forward(self, W):
+        """Compute the predictions :math:`\\hat y_i = \\sum_b \\langle F_{i,:,b}, W_b\\rangle` (one GEMM).
+
+        Parameters
+        ----------
+        W : ndarray of shape coef_shape
+            Blocks.
+
+        Returns
+        -------
+        pred : ndarray of shape (n_samples, n_outputs)
+            Predictions in the compute dtype.
+        """
+        h, B, C = self.coef_shape
+        W = np.asarray(W, dtype=self.dtype).reshape(h * B, C)
+        return self.features.reshape(self.n_samples, h * B) @ W
+
+    def adjoint(self, R):
+        """Adjoint :math:`R \\mapsto [\\sum_i F_{i,:,b} R_i^\\top]_b` (one GEMM).
+
+        Parameters
+        ----------
+        R : ndarray of shape (n_samples, n_outputs)
+            Residual-like matrix.
+
+        Returns
+        -------
+        G : ndarray of shape coef_shape
+            Equal to :math:`X_{\\rm st}^\\top (m_b \\odot` :meth:`expand` :math:`(R))`.
+        """
+        R = np.asarray(R, dtype=self.dtype).reshape(self.n_samples, self.n_outputs)
+        h, B, C = self.coef_shape
+        return (self.features.reshape(self.n_samples, h * B).T @ R).reshape(h, B, C)
+
+    def lipschitz(self, sample_weight=None, *, n_iter=20, random_state=0):
+        """Estimate :math:`\\|S^{1/2}\\mathcal{A}\\|_2^2` by power iteration.
+
+        Parameters
+        ----------
+        sample_weight : ndarray of shape (n_samples,), default=None
+            Row weights :math:`S` of the samples; ones when None.
+        n_iter : int, default=20
+            Power iterations.
+        random_state : int, default=0
+            Seed of the start vector.
+
+        Returns
+        -------
+        lipschitz : float
+            Estimate of the largest eigenvalue of :math:`\\mathcal{A}^\\top S\\mathcal{A}`.
+        """
+        rng = np.random.default_rng(random_state)
+        W = rng.standard_normal(self.coef_shape).astype(self.dtype)
+        W /= np.linalg.norm(W)
+        s = None if sample_weight is None else np.asarray(sample_weight, self.dtype)
+        value = 0.0
+        for _ in range(n_iter):
+            R = self.forward(W)
+            if s is not None:
+                R *= s[:, None]
+            V = self.adjoint(R)
+            value = float(np.linalg.norm(V))
+            if value == 0.0:
+                return 0.0
+            W = V / value
+        return value
+
+    # ------------------------------------------------------------ views
+    def _copy(self, **changes):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._masks = None
+        new.__dict__.update(changes)
+        return new
+
+    def restrict(self, blocks):
+        """Operator on a subset of the blocks (a working set).
+
+        Parameters
+        ----------
+        blocks : ndarray of int
+            Indices of the blocks kept.
+
+        Returns
+        -------
+        operator : PatchOperator
+            Shares the patches; copies the selected features and masks.
+        """
+        blocks = np.asarray(blocks)
+        h, _, C = self.coef_shape
+        return self._copy(
+            patterns=np.ascontiguousarray(self.patterns[:, blocks]),
+            signs=None if self.signs is None else self.signs[blocks],
+            features=np.ascontiguousarray(self.features[:, :, blocks]),
+            coef_shape=(h, len(blocks), C),
+        )
+
+    def astype(self, dtype):
+        """The same operator in another compute dtype.
+
+        Parameters
+        ----------
+        dtype : {np.float32, np.float64}
+            Target dtype.
+
+        Returns
+        -------
+        operator : PatchOperator
+            ``self`` if the dtype already matches, else a converted copy.
+        """
+        if np.dtype(dtype) == self.dtype:
+            return self
+        return self._copy(
+            dtype=np.dtype(dtype),
+            X=self.X.astype(dtype),
+            signs=None if self.signs is None else self.signs.astype(dtype),
+            row_weights=self.row_weights.astype(dtype),
+            features=self.features.astype(dtype),
+        )
+
+    def aslinearoperator(self):
+        """A :class:`scipy.sparse.linalg.LinearOperator` on flattened arrays.
+
+        Returns
+        -------
+        operator : scipy.sparse.linalg.LinearOperator
+            Maps ``W.ravel()`` to ``forward(W).ravel()``.
+        """
+        n, C = self.n_samples, self.n_outputs
+
+        def matvec(w):
+            return self.forward(np.asarray(w).reshape(self.coef_shape)).ravel()
+
+        def rmatvec(r):
+            return self.adjoint(np.asarray(r).reshape(n, C)).ravel()
+
+        return LinearOperator(
+            (n * C, int(np.prod(self.coef_shape))), matvec=matvec, rmatvec=rmatvec, dtype=self.dtype
+        )
+
+    def explicit(self):
+        """The explicit per-output design (pooled features) as a sparse matrix.
+
+        Returns
+        -------
+        B : scipy.sparse.csr_array of shape (n_samples, n_blocks * patch_size)
+            Pattern-major columns: column ``b * patch_size + k`` is
+            ``features[:, k, b]``, so that output ``c`` equals
+            ``B @ W[:, :, c].T.ravel()`` (the layout of
+            :meth:`PatternOperator.explicit`).
+        """
+        h, B, _ = self.coef_shape
+        check_memory(
+            12 * self.n_samples * h * B,
+            what=f"An explicit design with {self.n_samples * h * B} entries",
+            lower="n_arrangements",
+        )
+        dense = np.asarray(self.features, dtype=np.float64).transpose(0, 2, 1).reshape(self.n_samples, B * h)
+        return sp.csr_array(dense)
+
+
+# --------------------------------------------------------------------------
+# the three-layer program: a second family of cone constraints
+# --------------------------------------------------------------------------
+
+
+class SubnetworkConeProblem(ConeConstrainedProblem):
+    """Cone program of the three-layer CNN: per-column cones plus one cone per sub-network.
+
+    Blocks are pairs ``b = t * J + j`` of a sub-network ``t`` (a second-layer
+    pattern :math:`D_{2t}` with output sign :math:`\\sigma_t`) and an inner
+    column ``j`` (a first-layer pattern :math:`D_{1j}` with sign
+    :math:`\\epsilon_j`); the operator's mask of block ``b`` is
+    :math:`\\sigma_t\\epsilon_j D_{2t} D_{1j}`. Besides the cone of every
+    column, :math:`(2D_{1j} - I)X_{\\rm st}q_b \\ge 0` (the parent class, with
+    ``cone_patterns`` the first-layer patterns), every sub-network and output
+    satisfies
+
+    .. math:: (2D_{2t} - I)\\, h_t \\ge 0, \\qquad
+              h_t = \\sum_j \\epsilon_j D_{1j} X_{\\rm st} q_{t j},
+
+    the second ReLU's pattern. Constraint values, multipliers and the joint
+    adjoint stack both families along the block axis (``n_blocks +
+    n_subnetworks`` columns), so the augmented Lagrangian and the CVXPY
+    reference handle them like the first family.
+
+    Parameters
+    ----------
+    operator : PatchOperator
+        Operator with the blocks above.
+    datafit : Datafit
+        The loss.
+    penalty : ColumnGroupL2
+        Penalty (one group per column and output).
+    y : ndarray of shape (n_samples, n_outputs)
+        Encoded targets.
+    sample_weight : ndarray of shape (n_samples,)
+        Sample weights summing to one.
+    alpha : float
+        Penalty strength.
+    inner_patterns : ndarray of shape (n_rows, n_inner), dtype bool
+        First-layer patterns :math:`D_{1j}` of the inner columns.
+    inner_signs : ndarray of shape (n_inner,)
+        Signs :math:`\\epsilon_j`.
+    outer_patterns : ndarray of shape (n_rows, n_subnetworks), dtype bool
+        Second-layer patterns :math:`D_{2t}`.
+    interior : ndarray of shape (patch_size, n_blocks), default=None
+        A point of every column's first-layer cone (the gate of its pattern).
+    outer_interior : ndarray of shape (patch_size, n_blocks), default=None
+        For every sub-network ``t``, columns ``t * J .. (t + 1) * J`` of a
+        point satisfying both families of its constraints (the random
+        sub-network that produced :math:`D_{2t}`); used by :meth:`restore`.
+    fit_intercept : bool, default=True
+        Whether the output intercept is free.
+
+    Attributes
+    ----------
+    outer_signs : ndarray of shape (n_rows, n_subnetworks)
+        :math:`2D_{2t} - 1`, 0 on rows of zero sample weight.
+    inner_masks : ndarray of shape (n_rows, n_inner)
+        :math:`\\epsilon_j D_{1j}` as floats.
+
+    References
+    ----------
+    T. Ergen and M. Pilanci. Global optimality beyond two layers: training
+    deep ReLU networks via convex programs. ICML 2021, arXiv:2110.05518.
+    """
+
+    def __init__(
+        self,
+        operator,
+        datafit,
+        penalty,
+        y,
+        sample_weight,
+        alpha,
+        *,
+        inner_patterns,
+        inner_signs,
+        outer_patterns,
+        interior=None,
+        outer_interior=None,
+        fit_intercept=True,
+    ):
+        inner_patterns = np.asarray(inner_patterns, dtype=bool)
+        outer_patterns = np.asarray(outer_patterns, dtype=bool)
+        J, T = inner_patterns.shape[1], outer_patterns.shape[1]
+        if operator.n_patterns != J * T:
+            raise ValueError(
+                f"The operator has {operator.n_patterns} blocks, expected n_subnetworks * "
+                f"n_inner = {T} * {J}."
+            )
+        super().__init__(
+            operator,
+            datafit,
+            penalty,
+            y,
+            sample_weight,
+            alpha,
+            cone_patterns=np.tile(inner_patterns, (1, T)),
+            interior=interior,
+            fit_intercept=fit_intercept,
+        )
+        dtype = operator.dtype
+        self.n_inner, self.n_subnetworks = J, T
+        self.inner_masks = np.ascontiguousarray(
+            inner_patterns.astype(dtype) * np.asarray(inner_signs, dtype=dtype)[None, :]
+        )
+        outer = np.where(outer_patterns, 1.0, -1.0).astype(dtype)
+        outer[self.sample_weight[operator.row_samples] <= 0] = 0.0
+        self.outer_signs = np.ascontiguousarray(outer)
+        if outer_interior is not None:
+            outer_interior = np.ascontiguousarray(outer_interior, dtype=dtype)
+            if outer_interior.shape != (operator.coef_shape[0], J * T):
+                raise ValueError(
+                    f"outer_interior must have shape {(operator.coef_shape[0], J * T)}, got "
+                    f"{outer_interior.shape}."
+                )
+        self.outer_interior = outer_interior
+        self._outer_margins = None
+
+    # ------------------------------------------------------------ second family
+    def _hidden(self, Z):
+        """Second-layer pre-activations :math:`h_t` of every sub-network, ``(n_rows, T, C)``."""
+        n_rows, _, C = Z.shape
+        Z = Z.reshape(n_rows, self.n_subnetworks, self.n_inner, C)
+        return np.einsum("rj,rtjc->rtc", self.inner_masks, Z)
+
+    @property
+    def multiplier_shape(self):
+        """Shape ``(n_rows, n_blocks + n_subnetworks, n_outputs)`` of the multipliers."""
+        n_rows, B, C = super().multiplier_shape
+        return (n_rows, B + self.n_subnetworks, C)
+
+    def multiplier_support(self):
+        """Where constraints exist (both families), broadcastable to :attr:`multiplier_shape`.
+
+        Returns
+        -------
+        support : ndarray of shape (n_rows, n_blocks + n_subnetworks, 1), dtype bool
+            False on rows of zero sample weight.
+        """
+        return np.concatenate([self.cone_signs != 0, self.outer_signs != 0], axis=1)[:, :, None]
+
+    @property
+    def n_constraints(self):
+        """Number of scalar constraints of both families."""
+        C = self.operator.n_outputs
+        return super().n_constraints + int(np.count_nonzero(self.outer_signs)) * C
+
+    def constraint_values(self, Z):
+        """Both constraint families from the product ``Z``, stacked along the block axis.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n_rows, n_blocks, n_outputs)
+            Product :math:`X_{\\rm st}U`.
+
+        Returns
+        -------
+        values : ndarray of shape (n_rows, n_blocks + n_subnetworks, n_outputs)
+            Non-negative at feasible points.
+        """
+        first = super().constraint_values(Z)
+        second = self.outer_signs[:, :, None] * self._hidden(Z)
+        return np.concatenate([first, second], axis=1)
+
+    def violation(self, Z):
+        """Largest violation of either family, relative to its largest pre-activation.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n_rows, n_blocks, n_outputs)
+            Product of the forward pass.
+
+        Returns
+        -------
+        violation : float
+            0 at feasible points.
+        """
+        first = super().violation(Z)
+        if Z.size == 0:
+            return first
+        H = self._hidden(Z)
+        worst = float(np.max(-(self.outer_signs[:, :, None] * H)))
+        if worst <= 0:
+            return first
+        return max(first, worst / float(np.max(np.abs(H))))
+
+    def joint_adjoint(self, R, multipliers=None):
+        """:math:`\\mathcal{A}^\\top R + \\mathcal{G}^\\top\\Lambda` for both families in one GEMM.
+
+        Parameters
+        ----------
+        R : ndarray of shape (n_samples, n_outputs) or None
+            Datafit gradient.
+        multipliers : ndarray of shape multiplier_shape, default=None
+            :math:`\\Lambda`.
+
+        Returns
+        -------
+        G : ndarray of shape (patch_size, n_blocks, n_outputs)
+            The adjoint.
+        """
+        op = self.operator
+        if multipliers is None:
+            return op.adjoint(R)
+        d, B, C = op.coef_shape
+        n_rows, T, J = op.n_rows, self.n_subnetworks, self.n_inner
+        lam = np.asarray(multipliers, dtype=op.dtype).reshape(n_rows, B + T, C)
+        H = self.cone_signs[:, :, None] * lam[:, :B]
+        outer = self.outer_signs[:, :, None] * lam[:, B:]
+        H += (outer[:, :, None, :] * self.inner_masks[:, None, :, None]).reshape(n_rows, B, C)
+        if R is not None:
+            H += op.masks[:, :, None] * op.expand(R)[:, None, :]
+        return (op.X.T @ H.reshape(n_rows, B * C)).reshape(d, B, C)
+
+    def refine_multipliers(self, grad, multipliers=None, *, max_columns=2000):
+        """The Lagrangian gradient for the given multipliers (no column refinement).
+
+        The column-wise refinement of the parent class assumes one
+        constraint family; the coupled second family makes it a joint
+        problem, so the multipliers are returned unchanged.
+
+        Parameters
+        ----------
+        grad : ndarray of shape (n_samples, n_outputs)
+            Datafit gradient.
+        multipliers : ndarray of shape multiplier_shape, default=None
+            Current multipliers.
+        max_columns : int, default=2000
+            Unused.
+
+        Returns
+        -------
+        multipliers : ndarray of shape multiplier_shape
+            Non-negative multipliers.
+        G : ndarray of shape coef_shape
+            :math:`\\mathcal{A}^\\top\\nabla F - \\mathcal{G}^\\top\\Lambda`.
+        """
+        lam = (
+            np.zeros(self.multiplier_shape)
+            if multipliers is None
+            else np.maximum(np.asarray(multipliers, dtype=np.float64), 0).reshape(self.multiplier_shape)
+        )
+        return lam, np.asarray(self.joint_adjoint(grad, -lam), dtype=np.float64)
+
+    def restore(self, W, Z=None):
+        """Move a nearly feasible point into both families of cones.
+
+        First every column is restored into its first-layer cone (parent
+        class); then every sub-network and output whose second-layer
+        constraint is violated moves along its interior sub-network
+        :math:`Q_t` by the smallest :math:`\\tau \\ge 0` that satisfies it
+        (its columns stay in their first-layer cones, as :math:`Q_t`'s
+        columns lie in them), or is zeroed when no such shift is smaller than
+        the sub-network itself.
+
+        Parameters
+        ----------
+        W : ndarray of shape coef_shape
+            Coefficients.
+        Z : ndarray of shape (n_rows, n_blocks, n_outputs), default=None
+            ``operator.product(W)`` if known.
+
+        Returns
+        -------
+        W_feasible : ndarray of shape coef_shape
+            A feasible point.
+        n_changed : int
+            Number of columns and sub-networks moved or zeroed.
+        """
+        W, changed = super().restore(W, Z)
+        if changed or Z is None:
+            Z = self.operator.product(W)
+        H = self._hidden(Z)
+        excess = -(self.outer_signs[:, :, None] * H)
+        bad = excess.max(axis=0) > 0 if excess.size else np.zeros(H.shape[1:], bool)
+        if not bad.any():
+            return W, changed
+        d, B, C = self.coef_shape
+        T, J = self.n_subnetworks, self.n_inner
+        W = np.array(W, copy=True)
+        Wt = W.reshape(d, T, J, C)
+        if self.outer_interior is None:
+            Wt[:, bad.any(axis=1)] = 0
+            return W, changed + int(bad.sum())
+        Q, margins = self._strict_outer_interior()
+        margins = margins[:, :, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(excess > 0, excess / np.where(margins > 0, margins, 0.0), 0.0)
+        tau = ratio.max(axis=0) * (1 + 16 * np.finfo(W.dtype).eps)
+        shift = tau * np.sqrt(np.einsum("dtj,dtj->t", Q, Q))[:, None]
+        size = np.sqrt(np.einsum("dtjc,dtjc->tc", Wt, Wt))
+        zero = bad & ~(np.isfinite(shift) & (shift <= size))
+        step = np.where(bad & ~zero, tau, 0.0).astype(W.dtype)
+        Wt += Q[:, :, :, None] * step[None, :, None, :]
+        t_idx, c_idx = np.nonzero(zero)
+        Wt[:, t_idx, :, c_idx] = 0
+        return W, changed + int(bad.sum())
+
+    def _strict_outer_interior(self):
+        """Interior points of the sub-networks with positive second-layer margins, and the margins.
+
+        The random sub-network :math:`Q_t` that produced :math:`D_{2t}` has
+        :math:`h_t = 0` on rows where its units are all inactive, so it
+        cannot push such rows into the cone. Adding :math:`\\epsilon_t`
+        times the gates of every positive inner column raises :math:`h_t` on
+        every row where some first-layer pattern is active (a row where none
+        is active has :math:`h_t = 0` for every point), keeps the columns in
+        their first-layer cones, and keeps the rows with :math:`h_t < 0`
+        negative for :math:`\\epsilon_t` below half their smallest ratio.
+        """
+        if self._outer_margins is None:
+            d, B, _ = self.coef_shape
+            T, J = self.n_subnetworks, self.n_inner
+            Q0 = self.outer_interior.reshape(d, T, J)
+            X = self.operator.X
+            h0 = self._hidden((X @ self.outer_interior)[:, :, None])[:, :, 0]
+            if self.interior is None:
+                Q, h = Q0, h0
+            else:
+                positive = (self.inner_masks > 0).any(axis=0)
+                lift = self.interior.reshape(d, T, J) * positive[None, None, :]
+                hg = self._hidden((X @ lift.reshape(d, B))[:, :, None])[:, :, 0]
+                negative = self.outer_signs < 0
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    room = np.where(negative & (hg > 0), -h0 / hg, np.inf).min(axis=0)
+                scale = np.sqrt(np.einsum("dtj,dtj->t", Q0, Q0))
+                scale_lift = np.sqrt(np.einsum("dtj,dtj->t", lift, lift))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    eps = np.where(
+                        np.isfinite(room), 0.5 * room, np.where(scale > 0, scale / scale_lift, 1.0)
+                    )
+                eps = np.nan_to_num(eps, nan=0.0, posinf=0.0).astype(self.dtype)
+                Q = Q0 + eps[None, :, None] * lift
+                h = h0 + eps[None, :] * hg
+            self._outer_margins = (Q, self.outer_signs * h)
+        return self._outer_margins
+
+    # ------------------------------------------------------------ cvxpy
+    def cone_matrix(self):
+        """The explicit constraint matrix of one output column, both families.
+
+        Returns
+        -------
+        G : scipy.sparse.csr_array of shape (n_constraints / n_outputs, n_blocks * patch_size)
+            Rows of the first family (as the parent class), then the
+            second-layer rows, sub-network by sub-network.
+        """
+        first = super().cone_matrix()
+        d, B, _ = self.coef_shape
+        T, J = self.n_subnetworks, self.n_inner
+        check_memory(
+            20 * int(np.count_nonzero(self.outer_signs)) * J * d,
+            what="The explicit second-layer cone constraints",
+            lower="n_subnetworks or n_arrangements",
+        )
+        X = np.asarray(self.operator.X, dtype=np.float64)
+        inner = sp.csr_array(
+            (self.inner_masks.astype(np.float64)[:, :, None] * X[:, None, :]).reshape(X.shape[0], J * d)
+        )
+        blocks = []
+        for t in range(T):
+            rows = np.flatnonzero(self.outer_signs[:, t])
+            blocks.append(sp.diags_array(self.outer_signs[rows, t].astype(np.float64)) @ inner[rows])
+        second = sp.block_diag(blocks, format="csr")
+        return sp.vstack([first, second], format="csr")
+
+    def multipliers_from_cvxpy(self, constraints):
+        """Read both families of multipliers from the dual values of :meth:`cvxpy_constraints`.
+
+        Parameters
+        ----------
+        constraints : list of solved cvxpy constraints
+            One per output.
+
+        Returns
+        -------
+        multipliers : ndarray of shape multiplier_shape
+            Non-negative.
+        """
+        n_rows, width, C = self.multiplier_shape
+        B = width - self.n_subnetworks
+        lam = np.zeros((n_rows, width, C), dtype=self.dtype)
+        blocks, rows = np.nonzero(self.cone_signs.T)
+        subnets, rows2 = np.nonzero(self.outer_signs.T)
+        for c, con in enumerate(constraints):
+            if con.dual_value is None:
+                continue
+            dual = np.maximum(np.asarray(con.dual_value).ravel(), 0)
+            lam[rows, blocks, c] = dual[: len(rows)]
+            lam[rows2, B + subnets, c] = dual[len(rows):]
+        return lam
+
+    # ------------------------------------------------------------ views
+    def astype(self, dtype):
+        """Return the same program in another compute dtype.
+
+        Parameters
+        ----------
+        dtype : {np.float32, np.float64}
+            Target dtype.
+
+        Returns
+        -------
+        problem : SubnetworkConeProblem
+            ``self`` if the dtype already matches.
+        """
+        new = super().astype(dtype)
+        if new is not self:
+            new.inner_masks = self.inner_masks.astype(dtype)
+            new.outer_signs = self.outer_signs.astype(dtype)
+            new.outer_interior = None if self.outer_interior is None else self.outer_interior.astype(dtype)
+            new._outer_margins = None
+        return new
+
+    def restrict(self, blocks):
+        """Not available: the second-layer constraints couple the columns of a sub-network.
+
+        Parameters
+        ----------
+        blocks : ndarray of int
+            Ignored.
+
+        Raises
+        ------
+        NotImplementedError
+            Always; solve the full program.
+        """
+        raise NotImplementedError("Working sets do not apply to the three-layer cone program.")
+
+
+# --------------------------------------------------------------------------
+# forward passes of the recovered networks
+# --------------------------------------------------------------------------
+
+
+def _region_matrix(regions, pool_weights):
+    """``(K, R)`` matrix pooling filter positions into regions with their weights."""
+    R = int(regions.max()) + 1
+    Q = np.zeros((len(regions), R))
+    Q[np.arange(len(regions)), regions] = pool_weights
+    return Q
+
+
+def cnn_forward(
+    patches, filters, output, *, regions, pool_weights, intercept=None, gates=None, sample_gates=None
+):
+    """Output of a two-layer CNN with (local) pooling, in sample batches.
+
+    .. math:: f(x) = \\sum_j \\sum_r a_{jr}^\\top \\sum_{k \\in r} w_k\\,
+              \\phi_j(x_k), \\qquad \\phi_j(x_k) = (x_k^\\top u_j)_+
+              \\ \\text{or}\\ 1[x_k^\\top g_j \\ge 0]\\, x_k^\\top u_j \\ \\text{(gated)}.
+
+    Parameters
+    ----------
+    patches : ndarray of shape (n_samples, n_patches, patch_size)
+        Patches (with the ones entry when filters carry a bias).
+    filters : ndarray of shape (n_filters, patch_size)
+        Filters :math:`u_j` (bias last).
+    output : ndarray of shape (n_filters, n_regions, n_outputs)
+        Output weights :math:`a_{jr}`.
+    regions : ndarray of shape (n_patches,)
+        Pooling region of each filter position.
+    pool_weights : ndarray of shape (n_patches,)
+        Pooling weight :math:`w_k` of each filter position.
+    intercept : ndarray of shape (n_outputs,), default=None
+        Output intercept.
+    gates : ndarray of shape (patch_size, n_filters), default=None
+        Gates :math:`g_j` of a gated CNN; None for ReLU.
+    sample_gates : ndarray of shape (n_samples, n_filters), default=None
+        Gates of a gated CNN evaluated on whole images (the same for every
+        patch of a sample, ``arrangement="conv"``); None for ReLU.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_outputs)
+        Network outputs.
+    """
+    n, K, h = patches.shape
+    m, R, C = output.shape
+    dtype = np.result_type(patches.dtype, np.float32)
+    Q = _region_matrix(np.asarray(regions), np.asarray(pool_weights)).astype(dtype)
+    out = np.zeros((n, C), dtype=dtype)
+    filters = np.asarray(filters, dtype=dtype)
+    output = np.asarray(output, dtype=dtype)
+    size = int(max(1, min(n, memory_budget() // 16 // max(K * max(m, 1) * 8, 1))))
+    for rows in gen_batches(n, size) if m else ():
+        P = patches[rows].reshape(-1, h)
+        act = P @ filters.T
+        if sample_gates is not None:
+            act *= np.repeat(np.asarray(sample_gates[rows], dtype=dtype), K, axis=0)
+        elif gates is not None:
+            act *= P @ np.asarray(gates, dtype=dtype) >= 0
+        else:
+            np.maximum(act, 0, out=act)
+        pooled = np.einsum("nkm,kr->nrm", act.reshape(-1, K, m), Q)
+        out[rows] = np.einsum("nrm,mrc->nc", pooled, output)
+    if intercept is not None:
+        out += np.asarray(intercept, dtype=dtype)
+    return out
+
+
+def three_layer_forward(
+    patches, filters, second_weights, subnetworks, output, *, pool_weights, intercept=None
+):
+    """Output of a three-layer CNN of parallel sub-networks with global pooling.
+
+    .. math:: f(x) = \\sum_t a_t^\\top \\sum_k w_k \\Big(\\sum_{j \\in t} v_j\\,
+              (x_k^\\top u_j)_+\\Big)_+ :
+
+    convolution with filters :math:`u_j`, ReLU, a 1x1 convolution that sums
+    the channels of sub-network :math:`t` with weights :math:`v_j`, ReLU,
+    pooling and a linear output layer.
+
+    Parameters
+    ----------
+    patches : ndarray of shape (n_samples, n_patches, patch_size)
+        Patches.
+    filters : ndarray of shape (n_filters, patch_size)
+        First-layer filters :math:`u_j` (bias last).
+    second_weights : ndarray of shape (n_filters,)
+        Second-layer weight :math:`v_j` of each filter.
+    subnetworks : ndarray of shape (n_filters,)
+        Sub-network of each filter.
+    output : ndarray of shape (n_subnetworks, n_outputs)
+        Output weights :math:`a_t`.
+    pool_weights : ndarray of shape (n_patches,)
+        Pooling weights.
+    intercept : ndarray of shape (n_outputs,), default=None
+        Output intercept.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_outputs)
+        Network outputs.
+    """
+    n, K, h = patches.shape
+    S, C = output.shape
+    m = len(second_weights)
+    dtype = np.result_type(patches.dtype, np.float32)
+    V = np.zeros((m, S), dtype=dtype)
+    V[np.arange(m), np.asarray(subnetworks, dtype=np.intp)] = second_weights
+    w = np.asarray(pool_weights, dtype=dtype)
+    out = np.zeros((n, C), dtype=dtype)
+    size = int(max(1, min(n, memory_budget() // 16 // max(K * max(m + S, 1) * 8, 1))))
+    for rows in gen_batches(n, size) if m else ():
+        P = patches[rows].reshape(-1, h)
+        hidden = np.maximum(np.maximum(P @ np.asarray(filters, dtype=dtype).T, 0) @ V, 0)
+        pooled = np.einsum("nks,k->ns", hidden.reshape(-1, K, S), w)
+        out[rows] = pooled @ np.asarray(output, dtype=dtype)
+    if intercept is not None:
+        out += np.asarray(intercept, dtype=dtype)
+    return out

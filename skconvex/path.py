@@ -1,0 +1,190 @@
+"""Regularization paths: one estimator warm-started down a grid of ``alpha``.
+
+Solutions of neighbouring ``alpha`` are close, and the first one is known in
+closed form: above :math:`\\alpha_{\\max}` the empty network is optimal. A path
+therefore starts at :math:`\\alpha_{\\max}`, computed exactly from the gradient
+at zero, and each fit starts from the previous solution (gates, coefficients
+and, for the exact programs, cone multipliers), which costs far fewer
+iterations than independent fits.
+"""
+
+import copy
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import Bunch, check_random_state
+
+__all__ = ["convex_relu_path", "alpha_grid"]
+
+
+def fix_random_state(estimator):
+    """Clone ``estimator`` with an integer ``random_state``.
+
+    The gates are drawn from ``random_state``; computing the grid, the path
+    and cross-validation folds with the same gates needs a fixed seed even
+    when the estimator was given None or a RandomState.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Estimator with a ``random_state`` parameter.
+
+    Returns
+    -------
+    estimator : estimator instance
+        An unfitted clone whose ``random_state`` is an int.
+    """
+    est = clone(estimator)
+    rs = est.random_state
+    if not isinstance(rs, (int, np.integer)):
+        est.set_params(random_state=int(check_random_state(rs).randint(np.iinfo(np.int32).max)))
+    return est
+
+
+def alpha_grid(estimator, X, y, *, sample_weight=None, n_alphas=20, eps=1e-3):
+    """Geometric grid of ``alpha`` from the exact :math:`\\alpha_{\\max}` down.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        A skconvex estimator with warm-start support (gated or exact ReLU).
+    X : array-like of shape (n_samples, n_features)
+        Training data.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Row weights.
+    n_alphas : int, default=20
+        Number of values.
+    eps : float, default=1e-3
+        Ratio of the smallest to the largest value.
+
+    Returns
+    -------
+    alphas : ndarray of shape (n_alphas,)
+        Decreasing, starting at :math:`\\alpha_{\\max}` (the smallest ``alpha``
+        whose solution is the empty network, for the estimator's gates).
+    """
+    if not 0 < eps < 1:
+        raise ValueError(f"eps must be in (0, 1), got {eps!r}.")
+    if int(n_alphas) != n_alphas or n_alphas < 1:
+        raise ValueError(f"n_alphas must be a positive integer, got {n_alphas!r}.")
+    if not hasattr(estimator, "_alpha_max"):
+        raise TypeError(
+            f"{type(estimator).__name__} does not support regularization paths; use a "
+            "skconvex gated or exact ReLU estimator."
+        )
+    alpha_max = clone(estimator)._alpha_max(X, y, sample_weight)
+    if alpha_max <= 0:
+        raise ValueError(
+            "alpha_max is 0: the empty network already fits the targets exactly, so "
+            "there is no regularization path."
+        )
+    return np.geomspace(alpha_max, alpha_max * eps, int(n_alphas))
+
+
+def convex_relu_path(
+    X,
+    y,
+    estimator=None,
+    *,
+    alphas=None,
+    n_alphas=20,
+    eps=1e-3,
+    sample_weight=None,
+    return_estimators=False,
+    verbose=0,
+):
+    """Fit a convex network along a decreasing grid of ``alpha`` with warm starts.
+
+    The estimator is cloned with ``warm_start=True``, so every fit keeps the
+    gates and starts from the previous solution. The first value is
+    :math:`\\alpha_{\\max}`, computed exactly: for gated networks the largest
+    dual block norm of the loss gradient at the empty network, for exact ReLU
+    networks the same after the best cone multipliers of each column
+    (non-negative least squares).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Training data.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets.
+    estimator : estimator instance, default=None
+        The model whose path is computed: ``ConvexGatedReLURegressor``,
+        ``ConvexGatedReLUClassifier``, ``ConvexReLURegressor`` or
+        ``ConvexReLUClassifier`` (its ``alpha`` is ignored). None means
+        ``ConvexGatedReLURegressor()``.
+    alphas : array-like, default=None
+        Values of ``alpha``, fitted in decreasing order. None builds
+        ``n_alphas`` values from :math:`\\alpha_{\\max}` down to
+        ``eps * alpha_max``.
+    n_alphas : int, default=20
+        Grid size when ``alphas`` is None.
+    eps : float, default=1e-3
+        Grid ratio when ``alphas`` is None.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Row weights.
+    return_estimators : bool, default=False
+        Also return a fitted copy of the estimator for every ``alpha``.
+    verbose : int, default=0
+        Print one line per ``alpha``.
+
+    Returns
+    -------
+    path : Bunch
+        ``alphas`` (decreasing), ``coefs`` (list of ``pattern_weights_``),
+        ``intercepts``, ``objectives``, ``dual_gaps``, ``n_neurons``,
+        ``n_iter`` (arrays over the grid), ``gates`` (shared by the whole
+        path) and ``estimators`` (list, when ``return_estimators``).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skconvex import ConvexGatedReLURegressor, convex_relu_path
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> path = convex_relu_path(X, y, ConvexGatedReLURegressor(random_state=0), n_alphas=5)
+    >>> path.n_neurons[0]
+    0
+    """
+    if estimator is None:
+        from .models import ConvexGatedReLURegressor
+
+        estimator = ConvexGatedReLURegressor()
+    est = fix_random_state(estimator)
+    if alphas is None:
+        alphas = alpha_grid(est, X, y, sample_weight=sample_weight, n_alphas=n_alphas, eps=eps)
+    else:
+        alphas = np.sort(np.asarray(alphas, dtype=float).ravel())[::-1]
+        if alphas.size == 0 or np.any(alphas < 0) or not np.all(np.isfinite(alphas)):
+            raise ValueError("alphas must be a non-empty array of finite values >= 0.")
+    est.set_params(warm_start=True)
+    out = Bunch(
+        alphas=alphas,
+        coefs=[],
+        intercepts=[],
+        objectives=np.empty(len(alphas)),
+        dual_gaps=np.empty(len(alphas)),
+        n_neurons=np.empty(len(alphas), dtype=int),
+        n_iter=np.empty(len(alphas), dtype=int),
+    )
+    if return_estimators:
+        out.estimators = []
+    for i, alpha in enumerate(alphas):
+        est.set_params(alpha=float(alpha)).fit(X, y, sample_weight=sample_weight)
+        out.coefs.append(est.pattern_weights_.copy())
+        out.intercepts.append(np.copy(est.intercept_))
+        out.objectives[i] = est.objective_
+        out.dual_gaps[i] = est.dual_gap_
+        out.n_neurons[i] = est.n_neurons_
+        out.n_iter[i] = est.n_iter_
+        if return_estimators:
+            out.estimators.append(copy.deepcopy(est).set_params(warm_start=estimator.warm_start))
+        if verbose:
+            print(
+                f"[path] alpha={alpha:.3e} neurons={est.n_neurons_} iters={est.n_iter_} "
+                f"rel. gap={est.dual_gap_ / max(abs(est.objective_), 1e-300):.1e}",
+                flush=True,
+            )
+    out.gates = est.gates_
+    return out

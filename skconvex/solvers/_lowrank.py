@@ -1,0 +1,216 @@
+"""Exact solves with "block diagonal + pattern operator Gram" matrices.
+
+Second-order steps of the cone programs (the augmented-Lagrangian Newton
+steps and the ADMM coefficient update) solve
+
+.. math:: (M + \\mathcal{A}^\\top \\Pi^\\top \\Pi \\mathcal{A})\\, x = g,
+
+where :math:`M` is block diagonal with one ``d x d`` block per column
+``(block k, output c)`` of the coefficients and :math:`\\Pi^\\top\\Pi` is the
+Hessian of the datafit in prediction space with the intercept minimized out
+(:math:`\\Pi = (I - QQ^\\top) R`, :math:`R_j^\\top R_j = s_j\\nabla^2\\ell_j`,
+:math:`Q` an orthonormal basis of the intercept directions :math:`R E`).
+The unknowns number ``d * n_blocks * n_outputs`` but :math:`\\Pi\\mathcal{A}`
+has only ``n_samples * n_outputs`` rows, so the Woodbury identity
+
+.. math:: x = M^{-1}g - M^{-1}\\mathcal{A}^\\top\\Pi^\\top K^{-1}\\Pi\\mathcal{A}M^{-1}g,
+    \\qquad K = I + \\Pi\\mathcal{A}M^{-1}\\mathcal{A}^\\top\\Pi^\\top,
+
+needs one Cholesky factorization of the ``(n C) x (n C)`` matrix :math:`K`,
+whose pattern part :math:`\\mathcal{A}M^{-1}\\mathcal{A}^\\top` is, per output,
+:math:`\\sum_k D_k (X M_{kc}^{-1} X^\\top) D_k = Y_c Y_c^\\top` with
+:math:`Y_c = [D_k X L_{kc}^{-\\top}]_k` (one GEMM), or
+:math:`(X M_0^{-1} X^\\top)\\odot(|M||M|^\\top)` when every block is the same
+:math:`M_0`. Each solve then costs one forward and one adjoint product.
+"""
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+
+from .._config import check_memory
+
+__all__ = ["BlockPlusLowRank", "prediction_factor"]
+
+
+def prediction_factor(problem, pred, intercept=None):
+    """Factor :math:`\\Pi` of the reduced datafit Hessian at linear predictions ``pred``.
+
+    Parameters
+    ----------
+    problem : ConvexProblem
+        The program (its datafit provides ``hessian_factor``).
+    pred : ndarray of shape (n_samples, n_outputs)
+        Predictions :math:`\\mathcal{A}W` without intercept.
+    intercept : ndarray of shape (n_outputs,), default=None
+        The optimal intercept of ``pred`` when already known.
+
+    Returns
+    -------
+    R : ndarray of shape (n_samples, n_outputs, n_outputs)
+        Per-sample factors at the optimal intercept.
+    Q : ndarray of shape (n_samples * n_outputs, r)
+        Orthonormal basis of the intercept directions (``r = 0`` without
+        intercept).
+    """
+    b = problem.intercept(pred) if intercept is None else np.asarray(intercept, dtype=np.float64)
+    R = problem.datafit.hessian_factor(
+        np.asarray(pred, dtype=np.float64) + b, problem.y, problem.sample_weight
+    )
+    n, C, _ = R.shape
+    if not problem.fit_intercept:
+        return R, np.zeros((n * C, 0))
+    RE = R.reshape(n * C, C)
+    U, s, _ = np.linalg.svd(RE, full_matrices=False)
+    keep = s > 1e-12 * (s.max() if s.size else 0.0)
+    return R, U[:, keep]
+
+
+class BlockPlusLowRank:
+    """Factorization of :math:`M + \\mathcal{A}^\\top\\Pi^\\top\\Pi\\mathcal{A}` for repeated solves.
+
+    Parameters
+    ----------
+    operator : PatternOperator
+        :math:`\\mathcal{A}` (``coef_shape = (d, B, C)``).
+    R : ndarray of shape (n_samples, C, C)
+        Per-sample Hessian factors (see :func:`prediction_factor`).
+    Q : ndarray of shape (n_samples * C, r)
+        Orthonormal intercept directions.
+    M : ndarray of shape (B * C, d, d) or (d, d)
+        Symmetric positive definite blocks, one per column ``k * C + c``, or a
+        single block shared by all columns.
+    """
+
+    def __init__(self, operator, R, Q, M):
+        self.operator = operator
+        d, B, C = operator.coef_shape
+        n = operator.n_samples
+        self.R, self.Q = R, Q
+        separable = C > 1 and np.array_equal(R, R[:, :1, :1] * np.eye(C)[None])
+        rows = n * n * C if separable or C == 1 else (n * C) ** 2
+        check_memory(
+            8 * (2 * rows + n * d * B * C),
+            what=f"A Newton system with {n * C} prediction rows",
+            lower="n_arrangements or the number of samples (or use the first-order solver)",
+        )
+        # Operators pooling patch rows (CNN programs) predict column k with
+        # their pooled features F[:, :, k] instead of D_k X.
+        F = getattr(operator, "features", None)
+        if F is None:
+            X = np.asarray(operator.X, dtype=np.float64)
+            absmasks = np.abs(np.asarray(operator.masks, dtype=np.float64))
+        else:
+            F = np.asarray(F, dtype=np.float64).transpose(0, 2, 1)
+        self.shared = M.ndim == 2
+        if self.shared:
+            self.M_inv = np.linalg.inv(M)
+            self.M_inv = 0.5 * (self.M_inv + self.M_inv.T)
+            if F is None:
+                core = (X @ self.M_inv) @ X.T
+                pattern = absmasks @ absmasks.T
+                blocks = [core * pattern] * C
+            else:
+                blocks = [(F @ self.M_inv).reshape(n, B * d) @ F.reshape(n, B * d).T] * C
+        else:
+            L = np.linalg.cholesky(M)
+            L_inv = np.linalg.inv(L)
+            # M^{-1} = L^{-T} L^{-1}
+            self.M_inv = np.matmul(L_inv.transpose(0, 2, 1), L_inv)
+            if F is None:
+                # X L^{-T} for every column in one GEMM: (n, d) @ (d, B*C*d).
+                Z = (X @ L_inv.transpose(2, 0, 1).reshape(d, B * C * d)).reshape(n, B, C, d)
+                Z *= absmasks[:, :, None, None]
+            else:
+                Z = np.einsum("jke,kcfe->jkcf", F, L_inv.reshape(B, C, d, d))
+            blocks = []
+            for c in range(C):
+                Yc = Z[:, :, c, :].reshape(n, B * d)
+                blocks.append(Yc @ Yc.T)
+        # Squared-error-like factors (R_j = r_j I) decouple the outputs: one
+        # n x n system per output instead of one (n C) x (n C) system.
+        self.root = None
+        if separable:
+            self.root = R[:, 0, 0]
+            self.factor = [self._separable(block) for block in blocks]
+        else:
+            self.factor = cho_factor(self._capacitance(blocks), lower=True, check_finite=False)
+
+    def _separable(self, block):
+        r = self.root
+        K = r[:, None] * block * r[None, :]
+        if self.Q.shape[1]:
+            q = r / max(float(np.linalg.norm(r)), np.finfo(float).tiny)
+            Kq = K @ q
+            K = K - np.outer(Kq, q) - np.outer(q, Kq) + float(q @ Kq) * np.outer(q, q)
+        K[np.diag_indices_from(K)] += 1.0
+        return cho_factor(K, lower=True, check_finite=False)
+
+    def _capacitance(self, blocks):
+        R, Q = self.R, self.Q
+        n, C, _ = R.shape
+        if C == 1:
+            r = R[:, 0, 0]
+            K = r[:, None] * blocks[0] * r[None, :]
+        else:
+            stack = np.stack(blocks)
+            K = np.einsum("jab,bjk,keb->jake", R, stack, R).reshape(n * C, n * C)
+        if Q.shape[1]:
+            KQ = K @ Q
+            QKQ = Q.T @ KQ
+            K = K - KQ @ Q.T - Q @ KQ.T + Q @ QKQ @ Q.T
+        K[np.diag_indices_from(K)] += 1.0
+        return K
+
+    def apply_block_inverse(self, g):
+        """:math:`M^{-1}g` for ``g`` of shape ``coef_shape``."""
+        d, B, C = self.operator.coef_shape
+        if self.shared:
+            return np.tensordot(self.M_inv, g, axes=(1, 0))
+        cols = g.transpose(1, 2, 0).reshape(B * C, d, 1)
+        out = np.matmul(self.M_inv, cols).reshape(B, C, d)
+        return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+    def _pi(self, p):
+        n, C = p.shape
+        h = np.einsum("jab,jb->ja", self.R, p).reshape(n * C)
+        if self.Q.shape[1]:
+            h = h - self.Q @ (self.Q.T @ h)
+        return h
+
+    def _pi_t(self, z):
+        n, C, _ = self.R.shape
+        if self.Q.shape[1]:
+            z = z - self.Q @ (self.Q.T @ z)
+        return np.einsum("jab,ja->jb", self.R, z.reshape(n, C))
+
+    def solve(self, g):
+        """Solve :math:`(M + \\mathcal{A}^\\top\\Pi^\\top\\Pi\\mathcal{A})x = g`.
+
+        Parameters
+        ----------
+        g : ndarray of shape coef_shape
+            Right-hand side.
+
+        Returns
+        -------
+        x : ndarray of shape coef_shape
+            The solution (float64).
+        """
+        op = self.operator
+        t = self.apply_block_inverse(np.asarray(g, dtype=np.float64))
+        p = np.asarray(op.forward(t), dtype=np.float64)
+        if self.root is None:
+            w = self._pi_t(cho_solve(self.factor, self._pi(p), check_finite=False))
+        else:
+            r = self.root
+            q = r / max(float(np.linalg.norm(r)), np.finfo(float).tiny)
+            h = r[:, None] * p
+            if self.Q.shape[1]:
+                h -= np.outer(q, q @ h)
+            z = np.column_stack(
+                [cho_solve(f, h[:, c], check_finite=False) for c, f in enumerate(self.factor)]
+            )
+            if self.Q.shape[1]:
+                z -= np.outer(q, q @ z)
+            w = r[:, None] * z
+        return t - self.apply_block_inverse(np.asarray(op.adjoint(w), dtype=np.float64))

@@ -1,0 +1,1000 @@
+"""Augmented Lagrangian methods for cone-constrained programs.
+
+For :math:`\\min_U f(U) + \\alpha R(U)` s.t. :math:`\\mathcal{G}U \\ge 0`
+(:class:`~skconvex.cones.ConeConstrainedProblem`; :math:`f` is the datafit
+composed with the pattern operator, the intercept minimized out) both
+variants alternate an approximate minimization of an augmented Lagrangian with
+the classical multiplier update for inequality constraints
+
+.. math:: \\Lambda_{k+1} = (\\Lambda_k - \\rho\\,\\mathcal{G}U_{k+1})_+
+
+(Hestenes, Powell, Rockafellar; Nocedal & Wright, 2006, §17.4). The constraint
+values :math:`\\mathcal{G}U = S \\odot XU` are sign flips of the product the
+forward pass computes, and :math:`\\mathcal{A}^\\top R + \\mathcal{G}^\\top
+\\Lambda` is one GEMM (:meth:`~skconvex.cones.ConeConstrainedProblem.joint_adjoint`).
+
+``inner="newton"``
+    The group penalty is put in the augmented Lagrangian too, through the
+    splitting :math:`U = Q` with multiplier :math:`\\Gamma`. Minimizing over
+    :math:`Q` in closed form leaves the smooth, convex and piecewise twice
+    differentiable function
+
+    .. math::
+        \\phi(U) = f(U) + \\sigma\\, e_{\\alpha/\\sigma}(U + \\Gamma/\\sigma)
+        + \\tfrac{1}{2\\rho}\\|(\\Lambda - \\rho\\,\\mathcal{G}U)_+\\|^2,
+
+    with :math:`e_\\tau` the Moreau envelope of :math:`\\tau\\|\\cdot\\|_2`
+    per column (a Huber function), minimized by a globalized semismooth Newton
+    method (Li, Sun & Toh, 2018). The generalized Hessian is block diagonal
+    (one ``d x d`` block per column: the envelope's and the active
+    constraints' curvature) plus the datafit's Gram term, and each Newton
+    system is solved exactly through the Woodbury identity with one
+    ``(n C) x (n C)`` factorization (:mod:`skconvex.solvers._lowrank`), so
+    large penalties :math:`\\sigma, \\rho`, which make the multipliers
+    converge fast, cost nothing in conditioning (problems too large for that
+    factorization use matrix-free truncated conjugate gradient instead). Then
+    :math:`Q = \\operatorname{prox}_{(\\alpha/\\sigma) R}(U + \\Gamma/\\sigma)`,
+    :math:`\\Gamma \\leftarrow \\sigma(U + \\Gamma/\\sigma - Q)` and :math:`\\Lambda` is
+    updated as above.
+
+``inner="fista"``
+    Only the cones are in the augmented Lagrangian; each subproblem
+    "smooth + block penalty" is solved by the package's accelerated proximal
+    gradient (:func:`~skconvex.solvers.fista`) on the stacked map
+    :math:`U \\mapsto (\\mathcal{A}U, \\mathcal{G}U)`. Iterations are as cheap
+    as FISTA's on the unconstrained program, but the penalty's curvature
+    :math:`\\rho\\|x_j\\|^2` on each tight row shrinks the step, so this
+    variant needs many iterations for tight tolerances; it needs no
+    :math:`(nC)^2` memory.
+
+**Certificate.** Any datafit gradient :math:`\\nabla F` (at an optimal
+intercept) and any multiplier :math:`\\Lambda \\ge 0` give the dual point
+:math:`(\\Theta, \\Lambda) = c(-\\nabla F, \\Lambda)` of the constrained
+program, feasible when :math:`c\\,R^\\circ(\\mathcal{A}^\\top\\nabla F -
+\\mathcal{G}^\\top\\Lambda) \\le \\alpha`, with value :math:`-F^*(-\\Theta)`
+(derivation in :mod:`skconvex.cones`). At an exact subproblem solution the
+Lagrangian gradient is :math:`-\\Gamma` (Newton) or lies in
+:math:`-\\alpha\\partial R` (FISTA), so :math:`c = 1`. Every outer iteration
+moves its primal point exactly into the cones
+(:meth:`~skconvex.cones.ConeConstrainedProblem.restore`); the methods stop
+when the relative gap between that feasible point and the best lower bound,
+and the relative cone violation before restoring, are both at most ``tol``.
+"""
+
+import time
+
+import numpy as np
+
+from ..cones import certify
+from ..losses import Datafit
+from ..problem import ConvexProblem
+from ._lowrank import BlockPlusLowRank, prediction_factor
+from ._result import SolveResult
+from .fista import fista
+
+__all__ = ["augmented_lagrangian"]
+
+# Inexact Newton: CG preconditioned by the last factorization stops at this
+# relative residual, and is abandoned for a new factorization after this many
+# iterations.
+_CG_RTOL = 0.1
+_CG_MAXITER = 10
+# Matrix-free Newton (large problems): truncated, diagonally preconditioned CG.
+_CG_RTOL_FREE = 0.05
+_CG_MAXITER_FREE = 50
+# Largest Woodbury system (bytes) before Newton goes matrix-free.
+_DENSE_BYTES = 200 * 2**20
+# Levenberg-Marquardt damping of the columns' radial directions, relative to
+# the datafit's curvature along them: raised by this factor (from
+# _RADIAL_DAMPING_MIN) when a Newton step is cut short, lowered after full
+# steps.
+_RADIAL_DAMPING_MIN = 1e-4
+_RADIAL_DAMPING_FACTOR = 10.0
+
+
+class _AugmentedDatafit(Datafit):
+    """The datafit on the first ``C`` columns plus :math:`\\|(\\Lambda - \\rho Z)_+\\|^2/(2\\rho)` on the rest.
+
+    ``pred`` is the stacked array ``[A U, G U]`` of shape ``(n, C + K)``.
+    """
+
+    lipschitz = 1.0
+
+    def __init__(self, datafit, n_outputs, multipliers, rho):
+        self.datafit = datafit
+        self.C = n_outputs
+        self.lam = multipliers
+        self.rho = float(rho)
+
+    def _active(self, pred):
+        r = self.lam - self.rho * pred[:, self.C :]
+        np.maximum(r, 0, out=r)
+        return r
+
+    def value(self, pred, y, sample_weight):
+        r = self._active(pred)
+        h = float(np.vdot(r, r)) / (2 * self.rho)
+        return self.datafit.value(pred[:, : self.C], y, sample_weight) + h
+
+    def gradient(self, pred, y, sample_weight):
+        return self.value_and_gradient(pred, y, sample_weight)[1]
+
+    def value_and_gradient(self, pred, y, sample_weight):
+        pf = pred[:, : self.C]
+        r = self._active(pred)
+        value = self.datafit.value(pf, y, sample_weight) + float(np.vdot(r, r)) / (2 * self.rho)
+        grad = np.empty_like(pred)
+        grad[:, : self.C] = self.datafit.gradient(pf, y, sample_weight)
+        np.negative(r, out=grad[:, self.C :])
+        return value, grad
+
+    def remainder_bound(self, pred, y, sample_weight, delta):
+        # The penalty's gradient is rho-Lipschitz.
+        dz = delta[:, self.C :]
+        return self.datafit.remainder_bound(
+            pred[:, : self.C], y, sample_weight, delta[:, : self.C]
+        ) + 0.5 * self.rho * float(np.vdot(dz, dz))
+
+    def optimal_intercept(self, z, y, sample_weight, intercept=None):
+        if intercept is not None:
+            intercept = np.asarray(intercept)[: self.C]
+        b = self.datafit.optimal_intercept(z[:, : self.C], y, sample_weight, intercept)
+        return np.concatenate([b, np.zeros(z.shape[1] - self.C)])
+
+
+class _StackedOperator:
+    """:math:`U \\mapsto [\\mathcal{A}U,\\ \\mathcal{G}U]` of shape ``(n, C + B C)`` and its adjoint."""
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.base = problem.operator
+        self.coef_shape = self.base.coef_shape
+        self.dtype = self.base.dtype
+        d, B, C = self.coef_shape
+        # Constraint rows may outnumber the samples (patch rows of CNN
+        # programs, sample-major): each sample's constraints are one row here.
+        self.multiplier_shape = problem.multiplier_shape
+        self.n_outputs = C + int(np.prod(self.multiplier_shape)) // self.base.n_samples
+
+    @property
+    def n_samples(self):
+        return self.base.n_samples
+
+    def forward(self, W):
+        Z = self.base.product(W)
+        cone = self.problem.constraint_values(Z).reshape(self.n_samples, -1)
+        return np.concatenate([self.base.reduce(Z), cone], axis=1)
+
+    def adjoint(self, R):
+        C = self.coef_shape[2]
+        return self.problem.joint_adjoint(R[:, :C], R[:, C:].reshape(self.multiplier_shape))
+
+    def lipschitz(self, sample_weight=None, *, curvature=1.0, rho=1.0, n_iter=5, random_state=0):
+        """Power-iteration estimate of the subproblem's smoothness constant.
+
+        The curvature is ``curvature * sample_weight`` on the prediction rows
+        and ``rho`` on the constraint rows.
+        """
+        rng = np.random.default_rng(random_state)
+        W = rng.standard_normal(self.coef_shape).astype(self.dtype)
+        W /= np.linalg.norm(W)
+        C = self.coef_shape[2]
+        s = np.ones(self.n_samples) if sample_weight is None else np.asarray(sample_weight)
+        s = (curvature * s).astype(self.dtype)
+        value = 0.0
+        for _ in range(n_iter):
+            R = self.forward(W)
+            R[:, :C] *= s[:, None]
+            R[:, C:] *= self.dtype.type(rho)
+            V = self.adjoint(R)
+            value = float(np.linalg.norm(V))
+            if value == 0.0:
+                return 0.0
+            W = V / value
+        return value
+
+
+class _AugmentedSubproblem(ConvexProblem):
+    """One augmented-Lagrangian subproblem, seen by FISTA as an ordinary composite program.
+
+    Its :meth:`dual_value` also records the dual value of the *constrained*
+    program carried by the same gradient (``best_outer_dual``).
+    """
+
+    def __init__(self, problem, multipliers, rho):
+        d, B, C = problem.coef_shape
+        n = problem.operator.n_samples
+        lam = np.asarray(multipliers, dtype=problem.dtype).reshape(n, -1)
+        super().__init__(
+            _StackedOperator(problem),
+            _AugmentedDatafit(problem.datafit, C, lam, rho),
+            problem.penalty,
+            problem.y,
+            problem.sample_weight,
+            problem.alpha,
+            fit_intercept=problem.fit_intercept,
+        )
+        self.base = problem
+        self.lam64 = lam.astype(np.float64)
+        self.rho = float(rho)
+        self.C = C
+        self.n_outputs = C + lam.shape[1]
+        self.best_outer_dual = -np.inf
+
+    def intercept(self, pred, intercept=None):
+        if not self.fit_intercept:
+            return np.zeros(pred.shape[1])
+        return self.datafit.optimal_intercept(pred, self.y, self.sample_weight, intercept)
+
+    def dual_value(self, grad, G):
+        C = self.C
+        theta = -np.asarray(grad[:, :C], dtype=np.float64)
+        mu = -np.asarray(grad[:, C:], dtype=np.float64)
+        if mu.size and mu.min() < 0:
+            return -np.inf
+        dn = self.penalty.dual_norm(G)
+        c_max = np.inf if dn == 0 else self.alpha / dn
+        outer = self.base.datafit.best_dual(theta, self.y, self.sample_weight, c_max)
+        self.best_outer_dual = max(self.best_outer_dual, outer)
+        c = min(1.0, c_max)
+        inner = self.base.datafit.dual(c * theta, self.y, self.sample_weight)
+        return inner + (c * float(np.vdot(mu, self.lam64)) - 0.5 * c * c * float(np.vdot(mu, mu))) / self.rho
+
+
+
+
+def _default_rho(problem):
+    """Starting cone penalty of the FISTA variant: the datafit's curvature per unit weight."""
+    s = problem.sample_weight
+    n_pos = max(int(np.count_nonzero(s)), 1)
+    return float(problem.datafit.lipschitz * s.sum() / n_pos)
+
+
+def augmented_lagrangian(
+    problem,
+    *,
+    coef_init=None,
+    intercept_init=None,
+    multipliers_init=None,
+    tol=1e-6,
+    max_iter=None,
+    inner="newton",
+    sigma=None,
+    rho=None,
+    growth=None,
+    max_outer=100,
+    verbose=0,
+):
+    """Solve a cone-constrained program by an augmented Lagrangian method.
+
+    Parameters
+    ----------
+    problem : ConeConstrainedProblem
+        The program.
+    coef_init : ndarray of shape problem.coef_shape, default=None
+        Starting point (zeros when None).
+    intercept_init : ndarray of shape (n_outputs,), default=None
+        Warm start of the intercept.
+    multipliers_init : ndarray of shape (n_samples, n_blocks, n_outputs), default=None
+        Starting cone multipliers :math:`\\Lambda \\ge 0` (zeros when None).
+    tol : float, default=1e-6
+        Stop when the certified relative gap of the (restored, feasible)
+        point and the relative cone violation before restoring are both at
+        most ``tol``.
+    max_iter : int, default=None
+        Total budget of inner iterations: Newton steps (default 500) or FISTA
+        iterations (default 20000).
+    inner : {"newton", "newton-cg", "fista"}, default="newton"
+        Subproblem solver, see the module docstring. ``"newton"`` solves each
+        Newton system exactly through the Woodbury identity when its
+        ``(n_samples * n_outputs)``-row factorization fits in 200 MiB (squared
+        loss: one ``n_samples``-row system per output), and by truncated
+        conjugate gradient preconditioned by the Hessian's diagonal
+        (matrix-free, two products per CG step) otherwise; ``"newton-cg"``
+        always uses the latter.
+    sigma : float, default=None
+        Starting penalty of the splitting ``U = Q`` (Newton only); by default
+        the datafit's curvature :math:`L_F\\lambda_{\\max}(X^\\top S X)`.
+    rho : float, default=None
+        Starting cone penalty; by default that curvature divided by the mean
+        squared row norm (Newton) or the curvature per unit weight (FISTA).
+    growth : float, default=None
+        Factor applied to a penalty when its residual falls by less than a
+        factor 4 in one outer iteration (default 10 for Newton, 3 for FISTA).
+    max_outer : int, default=100
+        Maximum number of multiplier updates.
+    verbose : int, default=0
+        1 prints one line per outer iteration, 2 also the inner iterations.
+
+    Returns
+    -------
+    result : SolveResult
+        The best feasible point found, its objective and the best certified
+        lower bound; ``constraint_violation`` is the relative violation of the
+        returned point (0 up to rounding); ``history`` has one
+        ``(objective, lower bound, violation[, seconds])`` record per outer
+        iteration (seconds for the Newton variant). ``info`` holds the last
+        ``multipliers``, ``rho``, the ``inner`` method and the violation of the
+        last iterate before restoring (``iterate_violation``).
+
+    Notes
+    -----
+    With :math:`(\\Theta,\\Lambda) = c\\,(-\\nabla F, \\Lambda^+)`, the dual
+    :math:`\\max -F^*(-\\Theta)` s.t. :math:`R^\\circ(\\mathcal{A}^\\top\\Theta +
+    \\mathcal{G}^\\top\\Lambda) \\le \\alpha`, :math:`\\Lambda \\ge 0`,
+    :math:`\\mathbf{1}^\\top\\Theta = 0` certifies every outer iterate; the
+    returned ``dual_objective`` is the best of these values, a lower bound on
+    the optimum.
+
+    References
+    ----------
+    J. Nocedal and S. J. Wright. Numerical Optimization, 2nd ed., Springer,
+    2006, Section 17.4.
+    X. Li, D. Sun and K.-C. Toh. A highly efficient semismooth Newton
+    augmented Lagrangian method for solving Lasso problems. SIAM J. Optim.,
+    28(1), 2018.
+    A. Mishkin, A. Sahiner and M. Pilanci. Fast convex optimization for
+    two-layer ReLU networks: equivalent model classes and cone
+    decompositions. ICML 2022, arXiv:2202.01331.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex import sample_arrangements
+    >>> from skconvex.cones import ConeConstrainedProblem
+    >>> from skconvex.losses import SquaredError
+    >>> from skconvex.operators import PatternOperator
+    >>> from skconvex.penalties import ColumnGroupL2
+    >>> from skconvex.solvers.auglag import augmented_lagrangian
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.c_[rng.standard_normal((30, 2)), np.ones(30)]
+    >>> y = np.abs(X[:, :1])
+    >>> arr = sample_arrangements(X, 20, random_state=0)
+    >>> P = arr.n_patterns
+    >>> op = PatternOperator(X, np.hstack([arr.patterns] * 2), signs=[1] * P + [-1] * P)
+    >>> problem = ConeConstrainedProblem(op, SquaredError(), ColumnGroupL2(), y,
+    ...     np.full(30, 1 / 30), 0.01, interior=np.hstack([arr.gates] * 2))
+    >>> result = augmented_lagrangian(problem, tol=1e-6)
+    >>> bool(result.converged), result.relative_gap <= 1e-6
+    (True, True)
+    """
+    if inner not in ("newton", "newton-cg", "fista"):
+        raise ValueError(f"inner must be 'newton', 'newton-cg' or 'fista', got {inner!r}.")
+    rows = getattr(problem.operator, "n_rows", problem.operator.n_samples)
+    if inner != "fista" and problem.multiplier_shape != (rows,) + problem.coef_shape[1:]:
+        raise ValueError(
+            f"inner={inner!r} needs one cone constraint per row and column (its Newton "
+            "systems are block diagonal over the columns); use inner='fista' for this "
+            "program."
+        )
+    if inner != "fista":
+        return _newton_al(
+            problem.astype(np.float64),
+            coef_init,
+            intercept_init,
+            multipliers_init,
+            tol=tol,
+            max_iter=500 if max_iter is None else max_iter,
+            max_outer=max_outer,
+            sigma=sigma,
+            rho=rho,
+            growth=10.0 if growth is None else growth,
+            verbose=verbose,
+            matrix_free=inner == "newton-cg",
+        )
+    return _fista_al(
+        problem,
+        coef_init,
+        intercept_init,
+        multipliers_init,
+        tol=tol,
+        max_iter=20000 if max_iter is None else max_iter,
+        max_outer=max_outer,
+        rho=rho,
+        growth=3.0 if growth is None else growth,
+        verbose=verbose,
+    )
+
+
+def _print(k, n_iter, primal, dual, violation, rho, t0, sigma=None):
+    rel = (primal - dual) / max(abs(primal), np.finfo(float).tiny)
+    extra = "" if sigma is None else f"  sigma {sigma:.2e}"
+    print(
+        f"[auglag] outer {k:3d}  inner iters {n_iter:6d}  objective {primal:.10g}  "
+        f"rel. gap {rel:.3e}  violation {violation:.2e}  rho {rho:.2e}{extra}  "
+        f"{time.perf_counter() - t0:.2f}s",
+        flush=True,
+    )
+
+
+def _initial_multipliers(problem, U, multipliers_init):
+    shape = problem.multiplier_shape
+    if multipliers_init is None:
+        return np.zeros(shape, dtype=problem.dtype)
+    lam = np.asarray(multipliers_init, dtype=problem.dtype).reshape(shape)
+    return np.maximum(lam, 0) * problem.multiplier_support()
+
+
+# --------------------------------------------------------------------------
+# Newton inner solver
+# --------------------------------------------------------------------------
+
+
+class _NewtonSubproblem:
+    """:math:`\\phi` of one outer iteration: value, gradient and Newton direction."""
+
+    def __init__(self, problem, gamma, lam, sigma, rho, row_gram):
+        self.problem = problem
+        self.op = problem.operator
+        self.gamma, self.lam = gamma, lam
+        self.sigma, self.rho = float(sigma), float(rho)
+        self.tau = problem.alpha / self.sigma
+        self.row_gram = row_gram
+
+    def evaluate(self, U, intercept=None):
+        p, op = self.problem, self.op
+        Z = op.product(U)
+        pred = op.reduce(Z)
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                value, b, grad_f = p.smooth(pred, intercept)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            # A trial point of a line search so far out that the loss
+            # overflows: reject it.
+            return np.inf, None
+        r = self.lam - self.rho * p.constraint_values(Z)
+        np.maximum(r, 0, out=r)
+        V = U + self.gamma / self.sigma
+        vn = np.sqrt(np.einsum("dkc,dkc->kc", V, V))
+        inside = vn <= self.tau
+        alpha = p.alpha
+        huber = np.where(inside, 0.5 * self.sigma * vn**2, alpha * vn - 0.5 * alpha * self.tau)
+        phi = value + float(huber.sum()) + float(np.vdot(r, r)) / (2 * self.rho)
+        return phi, {"U": U, "Z": Z, "pred": pred, "b": b, "grad_f": grad_f, "r": r, "V": V, "vn": vn}
+
+    def gradient(self, cache):
+        with np.errstate(divide="ignore"):
+            shrink = np.minimum(1.0, self.tau / cache["vn"])
+        shrink[cache["vn"] == 0] = 1.0
+        G = self.problem.joint_adjoint(cache["grad_f"], -cache["r"])
+        return G + self.sigma * cache["V"] * shrink[None]
+
+    def hessian(self, cache, ridge, radial):
+        """Regularized generalized Hessian at ``cache``: blocks and datafit factors.
+
+        Parameters
+        ----------
+        cache : dict
+            From :meth:`evaluate`.
+        ridge : float
+            Isotropic ridge added to every block.
+        radial : float
+            Along each column outside the envelope's ball, where the envelope
+            is flat, curvature equal to ``radial`` times the datafit's own
+            curvature in that direction is kept. Without it the Hessian is
+            singular along combinations of columns the datafit does not see
+            either (there are more columns than the datafit's rank ``n (C -
+            1)`` on small data), and Newton steps would be unbounded there; it
+            is a Levenberg-Marquardt damping of the radial directions only.
+
+        Returns
+        -------
+        M : ndarray of shape (n_blocks * n_outputs, d, d)
+            Blocks of the envelope and cone terms.
+        R, Q : ndarray
+            Datafit factors (see :func:`~skconvex.solvers._lowrank.prediction_factor`).
+        """
+        p = self.problem
+        d, B, C = p.coef_shape
+        n = self.op.n_samples
+        vn = cache["vn"].reshape(B * C)
+        V = cache["V"].transpose(1, 2, 0).reshape(B * C, d)
+        eye = np.eye(d)
+        # Envelope curvature: sigma I inside the ball, (alpha/|v|)(I - v v^T/|v|^2) outside.
+        outside = vn > self.tau
+        coef = np.where(outside, p.alpha / np.where(outside, vn, 1.0), self.sigma)
+        M = coef[:, None, None] * eye[None]
+        R, Q = prediction_factor(p, cache["pred"], cache["b"])
+        if outside.any():
+            idx = np.flatnonzero(outside)
+            vhat = V[idx] / vn[idx, None]
+            # Datafit curvature along each radial direction: the diagonal of
+            # A^T W A for that column, sum_j w_jc m_jk^2 (x_j^T vhat)^2.
+            w = np.einsum("jac,jac->jc", R, R)
+            k_idx, c_idx = np.divmod(idx, C)
+            curv = _radial_curvature(self.op, w, vhat, k_idx, c_idx)
+            keep = np.minimum(radial * curv, coef[idx]) - coef[idx]
+            M[idx] += keep[:, None, None] * (vhat[:, :, None] * vhat[:, None, :])
+        active = (cache["r"] > 0).reshape(-1, B * C).astype(np.float64)
+        if active.any():
+            M += self.rho * (self.row_gram.T @ active).T.reshape(B * C, d, d)
+        # A relative ridge keeps the blocks numerically positive definite
+        # when the penalties are large (the datafit term covers the rest).
+        scale = np.trace(M, axis1=1, axis2=2) / d
+        M += (ridge + 1e-12 * scale)[:, None, None] * eye[None]
+        return M, R, Q
+
+    def hessian_free(self, cache, ridge, radial):
+        """Matrix-free generalized Hessian at ``cache`` and its diagonal.
+
+        Same operator as :meth:`hessian` without forming the ``d x d`` blocks:
+        the cone term is applied as :math:`\\rho X^\\top(t \\odot XV)` (the
+        forward product and the fused adjoint), for problems whose Woodbury
+        system would be too large.
+
+        Returns
+        -------
+        parts : tuple
+            ``("free", R, Q, env, vhat, outside, active, diagonal)``.
+        """
+        p = self.problem
+        d, B, C = p.coef_shape
+        n = self.op.n_samples
+        vn = cache["vn"].reshape(B * C)
+        V = cache["V"].transpose(1, 2, 0).reshape(B * C, d)
+        R, Q = prediction_factor(p, cache["pred"], cache["b"])
+        outside = vn > self.tau
+        env = np.where(outside, p.alpha / np.where(outside, vn, 1.0), self.sigma) + ridge
+        vhat = V[outside] / vn[outside, None] if outside.any() else np.zeros((0, d))
+        # keep radial * (datafit curvature) along each radial direction
+        w = np.einsum("jac,jac->jc", R, R)
+        X2 = self.op.X**2
+        if hasattr(self.op, "features"):
+            # Pooled patch operators: column (k, c) predicts with features[:, :, k].
+            F2 = np.asarray(self.op.features, dtype=np.float64) ** 2
+            loss_diag = np.einsum("jdk,jc->kcd", F2, w).reshape(B * C, d)
+        else:
+            masks2 = self.op.masks**2
+            loss_diag = (X2.T @ (masks2[:, :, None] * w[:, None, :]).reshape(n, B * C)).T
+        drop = env[outside] - ridge
+        if outside.any() and radial > 0:
+            k_idx, c_idx = np.divmod(np.flatnonzero(outside), C)
+            curv = _radial_curvature(self.op, w, vhat, k_idx, c_idx)
+            drop = drop - np.minimum(radial * curv, drop)
+        active = (cache["r"] > 0).astype(np.float64)
+        diagonal = env[:, None] + loss_diag + self.rho * (X2.T @ active.reshape(-1, B * C)).T
+        if outside.any():
+            diagonal[outside] -= drop[:, None] * vhat**2
+        diagonal = np.maximum(diagonal, ridge + np.finfo(float).tiny)
+        diagonal = diagonal.reshape(B, C, d).transpose(2, 0, 1)
+        return ("free", R, Q, env, vhat, outside, drop, active, diagonal)
+
+    def hessian_product(self, parts, v):
+        """Generalized Hessian times ``v`` (two products with the data)."""
+        d, B, C = self.problem.coef_shape
+        n = self.op.n_samples
+        free = isinstance(parts[0], str)
+        if free:
+            _, R, Q, env, vhat, outside, drop, active, _ = parts
+        else:
+            M, R, Q = parts
+        Z = self.op.product(v)
+        pred = np.asarray(self.op.reduce(Z), dtype=np.float64)
+        h = np.einsum("jab,jb->ja", R, pred).reshape(n * C)
+        if Q.shape[1]:
+            h -= Q @ (Q.T @ h)
+        w = np.einsum("jab,ja->jb", R, h.reshape(n, C))
+        cols = v.transpose(1, 2, 0).reshape(B * C, d)
+        if not free:
+            out = np.asarray(self.op.adjoint(w), dtype=np.float64)
+            out += np.matmul(M, cols[:, :, None]).reshape(B, C, d).transpose(2, 0, 1)
+            return out
+        cone = self.rho * active * self.problem.constraint_values(Z)
+        out = np.asarray(self.problem.joint_adjoint(w, cone), dtype=np.float64)
+        env_cols = env[:, None] * cols
+        if outside.any():
+            env_cols[outside] -= drop[:, None] * vhat * np.einsum("id,id->i", vhat, cols[outside])[:, None]
+        out += env_cols.reshape(B, C, d).transpose(2, 0, 1)
+        return out
+
+
+def _pcg(hessian_product, solve, g, rtol, max_iter, return_last=False):
+    """Preconditioned conjugate gradient for ``H x = g``.
+
+    Returns None if it does not reach ``rtol`` in ``max_iter`` iterations,
+    unless ``return_last`` (truncated CG: every iterate is a descent
+    direction).
+    """
+    x = np.zeros_like(g)
+    r = g.copy()
+    z = solve(r)
+    p = z.copy()
+    rz = float(np.vdot(r, z))
+    g_norm = float(np.linalg.norm(g))
+    for _ in range(max_iter):
+        Hp = hessian_product(p)
+        curv = float(np.vdot(p, Hp))
+        if curv <= 0:
+            return x if return_last and x.any() else None
+        a = rz / curv
+        x += a * p
+        r -= a * Hp
+        if float(np.linalg.norm(r)) <= rtol * g_norm:
+            return x
+        z = solve(r)
+        rz_new = float(np.vdot(r, z))
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x if return_last and x.any() else None
+
+
+def _start_step(g, direction, cache, tau):
+    """Descent direction, its slope, and the first step of the line search."""
+    slope = float(np.vdot(g, direction))
+    if slope >= 0:
+        direction, slope = -g, -float(np.vdot(g, g))
+    # Along directions no term curves (duplicate columns) Newton steps are
+    # huge; the line search starts from a step that changes no column by more
+    # than ten times the largest current one.
+    dn = np.sqrt(np.einsum("dkc,dkc->kc", direction, direction)).max()
+    reach = 10 * (float(cache["vn"].max()) + tau)
+    step = min(1.0, reach / dn) if dn > 0 else 1.0
+    return direction, slope, step
+
+
+def _radial_curvature(op, w, vhat, k_idx, c_idx):
+    """Datafit curvature :math:`\\sum_j w_{jc} (A_k \\hat v)_j^2` of columns ``(k, c)`` along ``vhat``."""
+    if hasattr(op, "features"):
+        F = np.asarray(op.features, dtype=np.float64)[:, :, k_idx]
+        pred = np.einsum("jdi,id->ji", F, vhat)
+    else:
+        pred = op.masks[:, k_idx] * (op.X @ vhat.T)
+    return np.einsum("ji,ji->i", w[:, c_idx], pred**2)
+
+
+def _curvature_scale(problem):
+    """:math:`L_F\\lambda_{\\max}(X^\\top S X)`, the datafit's curvature per column."""
+    s = problem.sample_weight
+    if hasattr(problem.operator, "features"):
+        # Pooled patch operators: the largest curvature of any block's features.
+        F = np.asarray(problem.operator.features, dtype=np.float64)
+        gram = np.einsum("jdk,j,jek->kde", F, s, F)
+        top = float(np.linalg.eigvalsh(gram)[:, -1].max()) if gram.size else 0.0
+        return max(problem.datafit.lipschitz * top, np.finfo(float).tiny)
+    X = np.asarray(problem.operator.X, dtype=np.float64)
+    gram = (X * s[:, None]).T @ X
+    top = float(np.linalg.eigvalsh(gram)[-1]) if gram.size else 0.0
+    return max(problem.datafit.lipschitz * top, np.finfo(float).tiny)
+
+
+def _newton_al(
+    problem, coef_init, intercept_init, multipliers_init, *, tol, max_iter, max_outer,
+    sigma, rho, growth, verbose, matrix_free=False,
+):
+    t0 = time.perf_counter()
+    op = problem.operator
+    d, B, C = problem.coef_shape
+    n = op.n_samples
+    alpha = problem.alpha
+    X = op.X
+    size = n * n * C if getattr(problem.datafit, "quadratic", False) else (n * C) ** 2
+    matrix_free = matrix_free or 8 * (size + X.shape[0] * d * d) > _DENSE_BYTES
+    row_gram = None
+    if not matrix_free:
+        row_gram = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], d * d)
+    h0 = _curvature_scale(problem)
+    weighted = problem.cone_signs[:, 0] != 0 if B else np.zeros(n, bool)
+    row_sq = float(np.mean(np.einsum("nd,nd->n", X[weighted], X[weighted]))) if weighted.any() else 1.0
+    sigma = h0 if sigma is None else float(sigma)
+    rho = h0 / max(row_sq, np.finfo(float).tiny) if rho is None else float(rho)
+    ridge = 1e-10 * h0
+
+    U = problem.zeros() if coef_init is None else np.array(coef_init, dtype=np.float64)
+    b = None if intercept_init is None else np.asarray(intercept_init, dtype=np.float64)
+    lam = _initial_multipliers(problem, U, multipliers_init)
+    # Start Gamma at the projection of minus the Lagrangian gradient onto the
+    # dual ball, its value at a solution.
+    value, b, grad_f = problem.smooth(op.forward(U), b)
+    G0 = problem.joint_adjoint(grad_f, -lam)
+    norms = np.sqrt(np.einsum("dkc,dkc->kc", G0, G0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = -G0 * np.where(norms > alpha, alpha / norms, 1.0)[None]
+
+    W_best, cert, b_best, violation, after = certify(problem, U, b, lam)
+    best_primal, best_dual, best_after = cert.primal, cert.dual, after
+    n_iter, n_products = 0, 4
+    history = [(best_primal, best_dual, violation, time.perf_counter() - t0)]
+    consensus = last_violation = last_gap = np.inf
+    system, penalties = None, None
+    damping = 0.0
+    stall_gap, stalled = np.inf, 0
+    # A warm start may already be close: solve the first subproblem to a
+    # tenth of its certified gap.
+    rel0 = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
+    inner_tol = float(np.clip(0.1 * rel0, 0.01 * tol, 0.1))
+    converged = False
+    alpha_ref = alpha if alpha > 0 else _curvature_scale(problem) * 1e-12
+    if verbose:
+        _print(0, 0, best_primal, best_dual, violation, rho, t0, sigma)
+    for k in range(1, max_outer + 1):
+        sub = _NewtonSubproblem(problem, gamma, lam, sigma, rho, row_gram)
+        if (sigma, rho) != penalties:
+            system, penalties = None, (sigma, rho)
+        phi, cache = sub.evaluate(U, b)
+        n_products += 1
+        best_gmax, flat = np.inf, 0
+        inner_converged = False
+        while True:
+            g = sub.gradient(cache)
+            n_products += 1
+            gmax = float(np.sqrt(np.einsum("dkc,dkc->kc", g, g)).max()) if g.size else 0.0
+            if gmax <= inner_tol * alpha_ref or n_iter >= max_iter:
+                inner_converged = gmax <= inner_tol * alpha_ref
+                break
+            # Along nearly flat directions (saturated losses) Newton can creep;
+            # the multiplier update then helps more than further steps.
+            if gmax < 0.9 * best_gmax:
+                best_gmax, flat = gmax, 0
+            else:
+                flat += 1
+                if flat >= 10:
+                    break
+            if matrix_free:
+                parts = sub.hessian_free(cache, ridge, damping)
+            else:
+                parts = sub.hessian(cache, ridge, damping)
+
+            def hess(v, parts=parts):
+                return sub.hessian_product(parts, v)
+
+            direction = None
+            if matrix_free:
+                # Truncated CG with the Hessian's diagonal as preconditioner.
+                diagonal = parts[-1]
+                direction = _pcg(
+                    hess, lambda r: r / diagonal, -g, _CG_RTOL_FREE, _CG_MAXITER_FREE, return_last=True
+                )
+                if direction is None:
+                    direction = -g / diagonal
+                n_products += 2 * _CG_MAXITER_FREE
+                fresh = True
+            elif system is not None:
+                # The last factorization preconditions CG on the current
+                # Hessian: a few cheap products instead of a new factorization.
+                direction = _pcg(hess, system.solve, -g, _CG_RTOL, _CG_MAXITER)
+            fresh = matrix_free or direction is None
+            if direction is None:
+                system = BlockPlusLowRank(op, parts[1], parts[2], parts[0])
+                direction = system.solve(-g)
+            n_products += 2
+            n_iter += 1
+            direction, slope, step = _start_step(g, direction, cache, sub.tau)
+            capped = step < 1.0
+            if -slope <= 1e-12 * abs(phi):
+                # The predicted decrease is at the rounding level of phi, where
+                # Armijo cannot tell progress: accept a step that shrinks the
+                # gradient, which rounding does not hide. An inexact (CG)
+                # direction that fails is replaced by an exact one once.
+                g_norm = np.linalg.norm(g)
+                accepted = False
+                while True:
+                    for t in (step, 0.5 * step, 0.25 * step):
+                        phi_new, cache_new = sub.evaluate(cache["U"] + t * direction, cache["b"])
+                        n_products += 2
+                        if cache_new is not None and np.linalg.norm(sub.gradient(cache_new)) < g_norm:
+                            accepted, step = True, t
+                            break
+                    if accepted or fresh:
+                        break
+                    system = BlockPlusLowRank(op, parts[1], parts[2], parts[0])
+                    direction, slope, step = _start_step(g, system.solve(-g), cache, sub.tau)
+                    fresh = True
+                if not accepted:
+                    break
+            else:
+                for _ in range(40):
+                    phi_new, cache_new = sub.evaluate(cache["U"] + step * direction, cache["b"])
+                    n_products += 1
+                    if cache_new is not None and phi_new <= phi + 1e-4 * step * slope:
+                        break
+                    step *= 0.5
+                else:
+                    break
+            if verbose >= 2:
+                print(
+                    f"  [newton] step {n_iter:4d}  phi {phi_new:.12g}  |grad| {gmax:.2e}  "
+                    f"t {step:.3g}",
+                    flush=True,
+                )
+            phi, cache = phi_new, cache_new
+            # Steps cut short mean the Hessian is (nearly) singular along
+            # directions the line search cannot use: damp them more.
+            if capped or step < 0.1:
+                damping = max(damping * _RADIAL_DAMPING_FACTOR, _RADIAL_DAMPING_MIN)
+                system = None
+            elif step == 1.0 and damping > 0:
+                damping = damping / _RADIAL_DAMPING_FACTOR
+                if damping < _RADIAL_DAMPING_MIN:
+                    damping = 0.0
+        U, b = cache["U"], cache["b"]
+
+        # Multiplier updates.
+        V, vn = cache["V"], cache["vn"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep = np.where(vn > sub.tau, 1.0 - sub.tau / vn, 0.0)
+        Qc = V * keep[None]
+        gamma = sigma * (V - Qc)
+        lam = cache["r"]
+
+        # Certificate: dual from (grad F, lam), primal at the restored Q.
+        G = problem.joint_adjoint(cache["grad_f"], -lam)
+        best_dual = max(best_dual, problem.dual_value(cache["grad_f"], G))
+        W_feas, cert, b_feas, new_violation, after = certify(problem, Qc, b, None)
+        n_products += 4
+        if cert.primal < best_primal:
+            best_primal, W_best, b_best, best_after = cert.primal, W_feas, b_feas, after
+        violation = new_violation
+        rel_gap = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
+        history.append((best_primal, best_dual, violation, time.perf_counter() - t0))
+        if verbose:
+            _print(k, n_iter, best_primal, best_dual, violation, rho, t0, sigma)
+        if rel_gap <= tol and violation <= tol:
+            converged = True
+            break
+        if n_iter >= max_iter:
+            break
+        # Rounding eventually stops the progress of the certificate: give up
+        # after several outer iterations without a 10% improvement.
+        if rel_gap < 0.9 * stall_gap:
+            stall_gap, stalled = rel_gap, 0
+        else:
+            stalled += 1
+            if stalled >= 8:
+                break
+
+        # Penalties grow while their residuals, or the gap, fall too slowly
+        # (larger penalties make the multipliers converge faster; Newton's
+        # exact solves do not mind the conditioning).
+        new_consensus = float(np.linalg.norm(U - Qc)) / max(float(np.linalg.norm(Qc)), np.finfo(float).tiny)
+        cone_violation = problem.violation(cache["Z"])
+        # (only after an accurate subproblem solve: otherwise the penalties
+        # are not what limits the gap)
+        slow_gap = inner_converged and rel_gap > 0.25 * last_gap
+        if (new_consensus > 0.25 * consensus and new_consensus > 0.1 * tol) or slow_gap:
+            sigma *= growth
+        if (cone_violation > 0.25 * last_violation and cone_violation > 0.1 * tol) or slow_gap:
+            rho *= growth
+        consensus, last_violation, last_gap = new_consensus, cone_violation, rel_gap
+        inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.01 * tol, 0.1))
+
+    if not converged:
+        # Best multipliers for the last gradient, column by column: a tighter
+        # certificate for the point returned.
+        lam_refined, G = problem.refine_multipliers(cache["grad_f"], lam)
+        best_dual = max(best_dual, problem.dual_value(cache["grad_f"], G))
+        # What matters now is the returned (restored) point: certified within
+        # tol and feasible, even if the last iterate was not.
+        converged = (best_primal - best_dual) <= tol * abs(best_primal) and best_after <= tol
+        n_products += 2
+
+    return SolveResult(
+        coef=W_best,
+        intercept=np.asarray(b_best, dtype=np.float64),
+        objective=best_primal,
+        dual_objective=best_dual,
+        n_iter=max(n_iter, 1),
+        converged=bool(converged),
+        solver="auglag-newton",
+        constraint_violation=best_after,
+        n_products=n_products,
+        history=history,
+        info={
+            "multipliers": lam,
+            "rho": rho,
+            "sigma": sigma,
+            "inner": "newton",
+            "iterate": U,
+            "iterate_violation": violation,
+        },
+    )
+
+
+# --------------------------------------------------------------------------
+# FISTA inner solver
+# --------------------------------------------------------------------------
+
+
+def _fista_al(
+    problem, coef_init, intercept_init, multipliers_init, *, tol, max_iter, max_outer, rho,
+    growth, verbose, step_init=None, dual_init=-np.inf,
+):
+    # float32 iterates stall the multiplier updates near 1e-4 relative
+    # violation, so this variant computes in float64 as well.
+    problem = problem.astype(np.float64)
+    t0 = time.perf_counter()
+    op = problem.operator
+    d, B, C = problem.coef_shape
+    U = problem.zeros() if coef_init is None else np.array(coef_init, dtype=problem.dtype)
+    lam = _initial_multipliers(problem, U, multipliers_init)
+    rho = _default_rho(problem) if rho is None else float(rho)
+    b = None if intercept_init is None else np.asarray(intercept_init, dtype=np.float64)
+
+    W_best, cert, b_best, violation, after = certify(problem, U, b, lam)
+    best_primal, best_dual = cert.primal, max(dual_init, cert.dual)
+    best_after = after
+    n_products, n_iter = 3, 0
+    step = step_init
+    history = [(best_primal, best_dual, violation)]
+    converged = False
+    inner_tol = 1e-2
+    if verbose:
+        _print(0, 0, best_primal, best_dual, violation, rho, t0)
+    for k in range(1, max_outer + 1):
+        if best_primal - best_dual <= tol * abs(best_primal) and violation <= tol:
+            converged = True
+            break
+        if n_iter >= max_iter:
+            break
+        sub = _AugmentedSubproblem(problem, lam, rho)
+        if step is None:
+            lip = sub.operator.lipschitz(
+                problem.sample_weight, curvature=problem.datafit.lipschitz, rho=rho
+            )
+            n_products += 10
+            step = 1.0 / lip if lip > 0 else 1.0
+        b_full = None if b is None else np.concatenate([b, np.zeros(sub.n_outputs - C)])
+        res = fista(
+            sub,
+            coef_init=U,
+            intercept_init=b_full,
+            tol=inner_tol,
+            max_iter=max_iter - n_iter,
+            step_init=step,
+            verbose=max(0, verbose - 1),
+        )
+        n_iter += res.n_iter
+        n_products += res.n_products
+        step = res.info.get("step", step)
+        U = res.coef
+        b = np.asarray(res.intercept[:C], dtype=np.float64)
+        best_dual = max(best_dual, sub.best_outer_dual)
+
+        Z = op.product(U)
+        new_lam = lam - rho * problem.constraint_values(Z)
+        np.maximum(new_lam, 0, out=new_lam)
+        W_feas, cert, b_feas, new_violation, after = certify(problem, U, b, new_lam, Z)
+        n_products += 3
+        best_dual = max(best_dual, cert.dual)
+        if cert.primal < best_primal:
+            best_primal, W_best, b_best, best_after = cert.primal, W_feas, b_feas, after
+        history.append((best_primal, best_dual, new_violation))
+        if verbose:
+            _print(k, n_iter, best_primal, best_dual, new_violation, rho, t0)
+        if new_violation > 0.25 * violation and new_violation > tol:
+            rho *= growth
+            step /= growth
+        violation = new_violation
+        lam = new_lam
+        rel_gap = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
+        inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.1 * tol, 1e-2))
+    else:
+        converged = best_primal - best_dual <= tol * abs(best_primal) and violation <= tol
+
+    if not converged:
+        # Best multipliers for the last gradient, column by column.
+        _, _, grad_f = problem.smooth(op.forward(U), b)
+        lam_refined, G = problem.refine_multipliers(grad_f, lam)
+        best_dual = max(best_dual, problem.dual_value(grad_f, G))
+        converged = (best_primal - best_dual) <= tol * abs(best_primal) and best_after <= tol
+        n_products += 3
+
+    return SolveResult(
+        coef=W_best,
+        intercept=np.asarray(b_best, dtype=np.float64),
+        objective=best_primal,
+        dual_objective=best_dual,
+        n_iter=max(n_iter, 1),
+        converged=bool(converged),
+        solver="auglag-fista",
+        constraint_violation=best_after,
+        n_products=n_products,
+        history=history,
+        info={
+            "multipliers": lam,
+            "rho": rho,
+            "step": step,
+            "inner": "fista",
+            "iterate": U,
+            "iterate_violation": violation,
+        },
+    )

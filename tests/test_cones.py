@@ -1,0 +1,163 @@
+import numpy as np
+import pytest
+from relu_problems import build, reference
+
+from skconvex.losses import Multinomial, SquaredError
+from skconvex.penalties import ColumnGroupL2, GroupL2
+
+
+def _problem(C=1, seed=0, **kw):
+    datafit = SquaredError() if C < 3 else Multinomial()
+    kind = {1: "squared", 2: "squared2", 3: "multinomial"}[C]
+    return build(seed, kind, datafit, C, **kw)
+
+
+@pytest.mark.parametrize("C", [1, 3])
+def test_constraint_values_are_sign_flips_of_the_product(rng, C):
+    problem = _problem(C)
+    op = problem.operator
+    W = rng.standard_normal(op.coef_shape)
+    Z = op.product(W)
+    G = problem.constraint_values(Z)
+    X = op.X
+    n, B = problem.cone_signs.shape
+    P = B // 2
+    patterns = op.masks[:, :P] != 0
+    for k in range(B):
+        D = np.where(patterns[:, k % P], 1.0, -1.0)
+        np.testing.assert_allclose(G[:, k, :], D[:, None] * (X @ W[:, k, :]), atol=1e-12)
+
+
+@pytest.mark.parametrize("C", [1, 2])
+def test_joint_adjoint_is_the_adjoint_of_both_maps(rng, C):
+    problem = _problem(C)
+    op = problem.operator
+    W = rng.standard_normal(op.coef_shape)
+    R = rng.standard_normal((op.n_samples, C))
+    L = rng.standard_normal((op.n_samples,) + op.coef_shape[1:])
+    lhs = np.vdot(op.forward(W), R) + np.vdot(problem.constraint_values(op.product(W)), L)
+    rhs = np.vdot(W, problem.joint_adjoint(R, L))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-12)
+    np.testing.assert_allclose(problem.joint_adjoint(R), op.adjoint(R), atol=1e-12)
+
+
+def test_cone_matrix_is_the_explicit_constraint_map(rng):
+    problem = _problem(1)
+    op = problem.operator
+    W = rng.standard_normal(op.coef_shape)
+    G = problem.cone_matrix()
+    rows, blocks = np.nonzero(problem.cone_signs)
+    expected = problem.constraint_values(op.product(W))[:, :, 0]
+    order = np.lexsort((rows, blocks))
+    np.testing.assert_allclose(
+        G @ W[:, :, 0].T.ravel(), expected[rows[order], blocks[order]], atol=1e-12
+    )
+
+
+def test_violation_is_relative_and_zero_when_feasible(rng):
+    problem = _problem(1)
+    op = problem.operator
+    assert problem.violation(op.product(problem.zeros())) == 0.0
+    # the interior points (the gates) are feasible
+    W = problem.interior[:, :, None].copy()
+    assert problem.violation(op.product(W)) == 0.0
+    W = rng.standard_normal(op.coef_shape)
+    v = problem.violation(op.product(W))
+    assert 0 < v <= 1
+    np.testing.assert_allclose(problem.violation(op.product(7 * W)), v, rtol=1e-12)
+
+
+def test_restore_makes_points_feasible_with_a_small_change(rng):
+    problem = _problem(2)
+    ref = reference(problem)
+    op = problem.operator
+    noisy = ref.coef + 1e-6 * rng.standard_normal(ref.coef.shape) * (ref.coef != 0)
+    assert problem.violation(op.product(noisy)) > 0
+    fixed, changed = problem.restore(noisy)
+    assert changed > 0
+    Z = op.product(fixed)
+    assert problem.constraint_values(Z).min() >= -1e-14 * np.abs(Z).max()
+    # columns move by a small multiple of the perturbation, or vanish
+    assert np.abs(fixed - noisy).max() <= 1e-3 * np.abs(ref.coef).max() or not fixed.any()
+    np.testing.assert_allclose(problem.objective(fixed)[0], ref.objective, rtol=1e-4)
+
+
+def test_zero_weight_rows_are_unconstrained():
+    problem = _problem(1, weights=True)
+    w = problem.sample_weight.copy()
+    w[:5] = 0
+    from skconvex.cones import ConeConstrainedProblem
+
+    p2 = ConeConstrainedProblem(
+        problem.operator, problem.datafit, problem.penalty, problem.y, w / w.sum(),
+        problem.alpha, interior=problem.interior,
+    )
+    assert not p2.cone_signs[:5].any() and p2.cone_signs[5:].all()
+    assert p2.n_constraints == 35 * problem.operator.n_patterns
+
+
+def test_bad_shapes_are_rejected():
+    problem = _problem(1)
+    from skconvex.cones import ConeConstrainedProblem
+
+    args = (problem.operator, problem.datafit, problem.penalty, problem.y, problem.sample_weight, 0.1)
+    with pytest.raises(ValueError, match="cone_patterns"):
+        ConeConstrainedProblem(*args, cone_patterns=np.ones((3, 3), bool))
+    with pytest.raises(ValueError, match="interior"):
+        ConeConstrainedProblem(*args, interior=np.ones((2, 2)))
+
+
+def test_restrict_and_astype_keep_the_cones():
+    problem = _problem(1)
+    blocks = np.array([0, 2, 3])
+    sub = problem.restrict(blocks)
+    np.testing.assert_array_equal(sub.cone_signs, problem.cone_signs[:, blocks])
+    np.testing.assert_array_equal(sub.interior, problem.interior[:, blocks])
+    p32 = problem.astype(np.float32)
+    assert p32.cone_signs.dtype == np.float32 and p32.interior.dtype == np.float32
+
+
+# ---------------------------------------------------------------- penalty
+
+
+@pytest.mark.parametrize("shape", [(5, 7, 1), (4, 6, 3)])
+def test_column_group_l2_value_prox_and_dual(rng, shape):
+    pen = ColumnGroupL2()
+    W = rng.standard_normal(shape)
+    cols = np.linalg.norm(W, axis=0)
+    np.testing.assert_allclose(pen.value(W), cols.sum(), rtol=1e-12)
+    G = rng.standard_normal(shape)
+    np.testing.assert_allclose(pen.dual_norm(G), np.linalg.norm(G, axis=0).max(), rtol=1e-12)
+    assert np.vdot(W, G) <= pen.value(W) * pen.dual_norm(G) + 1e-12
+    t = 0.7
+    Pw, value = pen.prox(W, t, return_value=True)
+    np.testing.assert_allclose(value, pen.value(Pw), rtol=1e-12)
+
+    def obj(V):
+        return 0.5 * np.sum((V - W) ** 2) + t * pen.value(V)
+
+    for _ in range(20):
+        assert obj(Pw + 1e-3 * rng.standard_normal(shape)) >= obj(Pw) - 1e-12
+    assert pen.dual_norm((W - Pw) / t) <= 1 + 1e-12
+    if shape[2] == 1:
+        np.testing.assert_allclose(pen.value(W), GroupL2().value(W))
+        np.testing.assert_allclose(Pw, GroupL2().prox(W, t))
+
+
+def test_refined_multipliers_tighten_a_valid_certificate():
+    from skconvex.losses import Logistic
+    from skconvex.solvers.auglag import augmented_lagrangian
+
+    problem = build(0, "logistic", Logistic(), 1, alpha=0.01)
+    ref = reference(problem)
+    res = augmented_lagrangian(problem, tol=1e-12, max_iter=4)
+    U, lam = res.info["iterate"], res.info["multipliers"]
+    _, _, grad = problem.smooth(problem.operator.forward(U))
+    plain = problem.dual_value(grad, problem.joint_adjoint(grad, -lam))
+    for start in (lam, None):
+        refined_lam, G = problem.refine_multipliers(grad, start)
+        assert refined_lam.min() >= 0
+        np.testing.assert_allclose(G, problem.joint_adjoint(grad, -refined_lam), atol=1e-10)
+        refined = problem.dual_value(grad, G)
+        # still a lower bound of the optimum, and a better one
+        assert plain < refined <= ref.objective * (1 + 1e-12)

@@ -1,0 +1,136 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+from skconvex import (
+    ConvexGatedReLUClassifier,
+    ConvexGatedReLURegressor,
+    ConvexReLUClassifier,
+    ConvexReLUClassifierCV,
+    ConvexReLURegressor,
+    ConvexReLURegressorCV,
+    alpha_grid,
+    convex_relu_path,
+)
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X)[:200], y[:200]
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize(
+    "Est, data",
+    [
+        (ConvexGatedReLURegressor, "diabetes"),
+        (ConvexReLURegressor, "diabetes"),
+        (ConvexGatedReLUClassifier, "iris"),
+        (ConvexReLUClassifier, "iris"),
+    ],
+)
+def test_alpha_max_is_exact(Est, data, request):
+    X, y = request.getfixturevalue(data)
+    params = dict(n_arrangements=30, random_state=0)
+    alpha_max = alpha_grid(Est(**params), X, y, n_alphas=1)[0]
+    above = Est(alpha=alpha_max * 1.001, tol=1e-8, **params).fit(X, y)
+    below = Est(alpha=alpha_max * 0.95, tol=1e-8, **params).fit(X, y)
+    assert above.n_neurons_ == 0
+    assert below.n_neurons_ > 0
+
+
+def test_exact_alpha_max_is_below_gated_bound(diabetes):
+    X, y = diabetes
+    exact = alpha_grid(ConvexReLURegressor(random_state=0), X, y, n_alphas=1)[0]
+    gated = alpha_grid(ConvexGatedReLURegressor(n_arrangements=100, random_state=0), X, y, n_alphas=1)[0]
+    # the same gates; cones can only lower the threshold
+    assert exact <= gated * (1 + 1e-12)
+
+
+def test_path_matches_independent_fits(diabetes):
+    X, y = diabetes
+    est = ConvexGatedReLURegressor(tol=1e-8, max_iter=20000, random_state=0)
+    path = convex_relu_path(X, y, est, n_alphas=5, eps=1e-2, return_estimators=True)
+    assert np.all(np.diff(path.alphas) < 0)
+    assert path.n_neurons[0] == 0 and path.n_neurons[-1] > 0
+    for alpha, objective, model in zip(path.alphas, path.objectives, path.estimators):
+        cold = ConvexGatedReLURegressor(alpha=alpha, tol=1e-8, max_iter=20000, random_state=0).fit(X, y)
+        np.testing.assert_allclose(objective, cold.objective_, rtol=1e-6)
+        np.testing.assert_allclose(model.predict(X), cold.predict(X), rtol=1e-3, atol=1e-3 * np.std(y))
+        assert not model.warm_start
+    assert np.all(path.dual_gaps <= 1e-8 * path.objectives * (1 + 1e-9))
+
+
+def test_path_with_given_alphas_and_seedless_estimator(diabetes):
+    X, y = diabetes
+    path = convex_relu_path(X, y, ConvexGatedReLURegressor(), alphas=[1e-2, 1.0, 1e-1])
+    np.testing.assert_array_equal(path.alphas, [1.0, 1e-1, 1e-2])
+    assert len(path.coefs) == 3 and path.gates.shape[0] == X.shape[1] + 1
+
+
+def test_path_bad_parameters(diabetes):
+    X, y = diabetes
+    with pytest.raises(ValueError, match="eps"):
+        convex_relu_path(X, y, eps=2.0)
+    with pytest.raises(ValueError, match="alphas"):
+        convex_relu_path(X, y, alphas=[-1.0])
+    from sklearn.linear_model import Ridge
+
+    with pytest.raises(TypeError, match="regularization paths"):
+        convex_relu_path(X, y, Ridge())
+
+
+def test_regressor_cv_picks_best_mean_score(diabetes):
+    X, y = diabetes
+    cv = ConvexReLURegressorCV(n_alphas=5, random_state=0).fit(X, y)
+    assert cv.scores_.shape == (3, 5)
+    assert cv.alpha_ == cv.alphas_[np.argmax(cv.mean_scores_)]
+    assert cv.best_estimator_.alpha == cv.alpha_
+    np.testing.assert_allclose(cv.predict(X), cv.best_estimator_.predict(X))
+    assert cv.n_neurons_ == cv.best_estimator_.n_neurons_
+
+
+def test_classifier_cv_exact_and_proba(iris):
+    X, y = iris
+    cv = ConvexReLUClassifierCV(
+        formulation="exact", n_alphas=3, cv=2, n_arrangements=20, random_state=0
+    ).fit(X, y)
+    assert isinstance(cv.best_estimator_, ConvexReLUClassifier)
+    np.testing.assert_allclose(cv.predict_proba(X).sum(axis=1), 1)
+    assert cv.score(X, y) > 0.9
+    np.testing.assert_array_equal(cv.classes_, [0, 1, 2])
+
+
+def test_cv_folds_in_parallel_give_the_same_result(diabetes):
+    X, y = diabetes
+    a = ConvexReLURegressorCV(n_alphas=4, n_jobs=1, random_state=0).fit(X, y)
+    b = ConvexReLURegressorCV(n_alphas=4, n_jobs=2, random_state=0).fit(X, y)
+    np.testing.assert_allclose(a.scores_, b.scores_)
+    assert a.alpha_ == b.alpha_
+
+
+def test_cv_weights_equal_repetitions_at_tight_tol(diabetes):
+    X, y = diabetes
+    X, y = X[:40], y[:40]
+    rng = np.random.default_rng(0)
+    sw = rng.integers(1, 4, size=len(y)).astype(float)
+    Xr, yr = np.repeat(X, sw.astype(int), axis=0), np.repeat(y, sw.astype(int))
+    # The same folds in terms of original rows.
+    folds = [(np.arange(0, 20), np.arange(20, 40)), (np.arange(20, 40), np.arange(0, 20))]
+    owner = np.repeat(np.arange(len(y)), sw.astype(int))
+    folds_r = [(np.flatnonzero(np.isin(owner, tr)), np.flatnonzero(np.isin(owner, te))) for tr, te in folds]
+    params = dict(n_alphas=3, tol=1e-10, max_iter=100000, random_state=0)
+    weighted = ConvexReLURegressorCV(cv=folds, **params).fit(X, y, sample_weight=sw)
+    repeated = ConvexReLURegressorCV(cv=folds_r, **params).fit(Xr, yr)
+    np.testing.assert_allclose(weighted.scores_, repeated.scores_, rtol=1e-6)
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6, atol=1e-6)

@@ -1,0 +1,196 @@
+import numpy as np
+import pytest
+from relu_problems import LOSSES, build, reference
+
+from skconvex.losses import Logistic, SquaredError
+from skconvex.solvers import cvxpy_cone_solve
+from skconvex.solvers.auglag import augmented_lagrangian
+
+
+def _ids(case):
+    return case[0]
+
+
+@pytest.mark.parametrize("case", LOSSES, ids=_ids)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_newton_auglag_matches_clarabel(case, seed):
+    kind, datafit, C = case
+    problem = build(seed, kind, datafit, C, weights=seed == 1)
+    ref = reference(problem)
+    res = augmented_lagrangian(problem, tol=1e-8)
+    assert res.converged
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)
+    # Both certificates are true lower bounds of the optimum, and ours is
+    # tight: the gap brackets Clarabel's optimum.
+    assert res.dual_objective <= ref.objective * (1 + 1e-12)
+    assert res.objective - res.gap <= ref.objective * (1 + 1e-12)
+    assert res.gap <= 1e-8 * res.objective
+    # The returned point satisfies the cones exactly.
+    Z = problem.operator.product(res.coef)
+    assert problem.constraint_values(Z).min() >= -1e-12 * np.abs(Z).max()
+    np.testing.assert_allclose(
+        problem.operator.forward(res.coef) + res.intercept,
+        problem.operator.forward(ref.coef) + ref.intercept,
+        atol=2e-3,
+    )
+
+
+@pytest.mark.parametrize("case", LOSSES[1:], ids=_ids)
+def test_matrix_free_newton_matches_clarabel(case):
+    # the path large problems take: truncated CG instead of the Woodbury solve
+    kind, datafit, C = case
+    problem = build(2, kind, datafit, C)
+    ref = reference(problem)
+    res = augmented_lagrangian(problem, inner="newton-cg", tol=1e-8)
+    assert res.converged
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)
+    assert res.dual_objective <= ref.objective * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("case", LOSSES[::2], ids=_ids)
+def test_fista_auglag_matches_clarabel(case):
+    # The FISTA subproblem solver is slow at tight tolerances (the cone
+    # penalty's curvature shrinks its steps), so the problems are tiny.
+    kind, datafit, C = case
+    problem = build(3, kind, datafit, C, n=20, n_gates=8, alpha=0.05)
+    ref = reference(problem)
+    res = augmented_lagrangian(problem, inner="fista", tol=1e-6, max_iter=100000)
+    assert res.converged
+    assert res.info["inner"] == "fista"
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)
+    assert res.dual_objective <= ref.objective * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("inner", ["newton", "fista"])
+def test_gap_bounds_the_true_suboptimality_along_the_way(inner):
+    problem = build(4, "logistic", Logistic(), 1, alpha=0.005)
+    ref = reference(problem)
+    budgets = (2, 6, 12) if inner == "newton" else (20, 100, 400)
+    for max_iter in budgets:
+        res = augmented_lagrangian(problem, inner=inner, tol=1e-12, max_iter=max_iter)
+        assert not res.converged
+        # feasible point, so objective >= optimum; its gap bounds the distance
+        assert res.objective >= ref.objective * (1 - 1e-12)
+        assert res.objective - ref.objective <= res.gap * (1 + 1e-9) + 1e-14
+        assert res.dual_objective <= ref.objective * (1 + 1e-12)
+
+
+def test_kkt_conditions_at_solution():
+    problem = build(5, "squared", SquaredError(), 1, alpha=0.05)
+    res = augmented_lagrangian(problem, tol=1e-10)
+    assert res.converged
+    lam = res.info["multipliers"]
+    W = res.coef
+    Z = problem.operator.product(W)
+    slack = problem.constraint_values(Z)
+    # dual feasibility and complementary slackness of the cones
+    assert lam.min() >= 0
+    scale = np.abs(Z).max() * lam.max()
+    assert np.abs(lam * slack).max() <= 1e-6 * scale
+    # stationarity: for every non-zero column, A^T grad F - G^T lam = -alpha u/|u|
+    _, _, G = problem.evaluate(W, res.intercept, multipliers=lam)
+    norms = np.sqrt(np.einsum("dkc,dkc->kc", W, W))
+    active = norms > 0
+    assert active.any() and (~active).any()
+    unit = W[:, active] / norms[active]
+    np.testing.assert_allclose(-G[:, active], problem.alpha * unit, atol=1e-4 * problem.alpha)
+    # zero columns: the Lagrangian gradient is in the dual ball
+    Gn = np.sqrt(np.einsum("dkc,dkc->kc", G, G))
+    assert np.all(Gn[~active] <= problem.alpha * (1 + 1e-4))
+
+
+def test_certificate_is_a_lower_bound_for_any_multipliers(rng):
+    problem = build(6, "squared2", SquaredError(), 2)
+    ref = reference(problem)
+    W = problem.zeros()
+    for _ in range(5):
+        lam = np.abs(rng.standard_normal((problem.operator.n_samples,) + problem.coef_shape[1:]))
+        cert, _, _ = problem.evaluate(W, multipliers=0.01 * lam)
+        assert cert.dual <= ref.objective * (1 + 1e-12)
+
+
+def test_float32_problem_gets_float64_certificate():
+    p64 = build(7, "logistic", Logistic(), 1)
+    p32 = p64.astype(np.float32)
+    assert p32.operator.X.dtype == np.float32
+    r64 = augmented_lagrangian(p64, tol=1e-8)
+    r32 = augmented_lagrangian(p32, tol=1e-8)
+    assert r32.converged and r32.coef.dtype == np.float64
+    np.testing.assert_allclose(r32.objective, r64.objective, rtol=1e-7)
+    # the certificate is that of the float32 data, evaluated in float64
+    cert, _, _ = p32.astype(np.float64).evaluate(r32.coef, r32.intercept)
+    np.testing.assert_allclose(cert.primal, r32.objective, rtol=1e-12)
+
+
+def test_warm_start_takes_fewer_iterations():
+    problem = build(8, "squared", SquaredError(), 1)
+    cold = augmented_lagrangian(problem, tol=1e-8)
+    state = dict(
+        coef_init=cold.coef,
+        intercept_init=cold.intercept,
+        multipliers_init=cold.info["multipliers"],
+        sigma=cold.info["sigma"],
+        rho=cold.info["rho"],
+    )
+    warm = augmented_lagrangian(problem, tol=1e-8, **state)
+    assert warm.converged and warm.n_iter < cold.n_iter / 4
+    # and along a path: a new alpha from the previous state
+    problem.alpha *= 1.5
+    cold = augmented_lagrangian(problem, tol=1e-8)
+    warm = augmented_lagrangian(problem, tol=1e-8, **state)
+    assert warm.converged and warm.n_iter < cold.n_iter
+    np.testing.assert_allclose(warm.objective, cold.objective, rtol=1e-7)
+
+
+def test_zero_weight_rows_carry_no_constraint():
+    full = build(9, "squared", SquaredError(), 1, n=40, weights=True)
+    w = full.sample_weight.copy()
+    w[::4] = 0
+    weighted = build(9, "squared", SquaredError(), 1, n=40, weights=True)
+    weighted.sample_weight = w / w.sum()
+    weighted.cone_signs[w == 0] = 0
+    keep = w > 0
+    from relu_problems import relu_program
+
+    X = full.operator.X
+    patterns = full.operator.masks[:, : full.operator.n_patterns // 2] != 0
+    gates = full.interior[:, : full.operator.n_patterns // 2]
+    removed = relu_program(X[keep], patterns[keep], gates, SquaredError(), full.y[keep], w[keep] / w.sum(), full.alpha)
+    a = augmented_lagrangian(weighted, tol=1e-9)
+    b = augmented_lagrangian(removed, tol=1e-9)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-7)
+
+
+def test_no_intercept():
+    problem = build(10, "squared", SquaredError(), 1)
+    problem.fit_intercept = False
+    res = augmented_lagrangian(problem, tol=1e-8)
+    assert not res.intercept.any()
+    np.testing.assert_allclose(res.objective, reference(problem).objective, rtol=1e-6)
+
+
+def test_large_alpha_gives_zero_solution():
+    problem = build(11, "logistic", Logistic(), 1)
+    problem.alpha = 2 * problem.alpha_max()
+    res = augmented_lagrangian(problem, tol=1e-8)
+    assert res.converged and not res.coef.any()
+
+
+def test_any_installed_cvxpy_solver_by_name():
+    problem = build(12, "squared", SquaredError(), 1, n=30, n_gates=10)
+    ref = reference(problem)
+    scs = cvxpy_cone_solve(problem, solver="SCS", solver_options={"eps_abs": 1e-7, "eps_rel": 1e-7})
+    assert scs.solver == "cvxpy-scs"
+    # a first-order conic solver: less accurate, but the certificate is valid
+    # and the restored point feasible
+    assert scs.dual_objective <= ref.objective * (1 + 1e-8) <= scs.objective * (1 + 2e-8)
+    np.testing.assert_allclose(scs.objective, ref.objective, rtol=1e-3)
+    assert scs.constraint_violation <= 1e-12
+    with pytest.raises(ValueError, match="not installed"):
+        cvxpy_cone_solve(problem, solver="NOT_A_SOLVER")
+
+
+def test_inner_must_be_known():
+    problem = build(13, "squared", SquaredError(), 1, n=20, n_gates=5)
+    with pytest.raises(ValueError, match="inner"):
+        augmented_lagrangian(problem, inner="lbfgs")
