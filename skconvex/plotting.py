@@ -249,13 +249,6 @@ class RegularizationPathDisplay:
         return self
 
 
-def _strongest_filters(filters, order, max_neurons):
-    # One filter per neuron when the counts match; otherwise the first ones.
-    if len(filters) == len(order) or order.max(initial=-1) < len(filters):
-        return filters[order]
-    return filters[:max_neurons]
-
-
 class NetworkDisplay:
     """The recovered network: neuron strengths and activation patterns (or filters).
 
@@ -320,14 +313,21 @@ class NetworkDisplay:
 
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
         check_is_fitted(estimator)
-        out = np.atleast_2d(np.asarray(estimator.output_weights_, dtype=float))
-        if out.shape[0] != len(estimator.hidden_weights_):
-            out = out.T
-        strength = np.linalg.norm(out, axis=1) * np.linalg.norm(
-            np.column_stack([estimator.hidden_weights_, estimator.hidden_intercepts_]), axis=1
-        )
-        order = np.argsort(-strength)[:max_neurons]
         filters = getattr(estimator, "filters_", None)
+        if filters is not None:
+            # Convolutional models: one neuron per filter, with an output
+            # weight per pooling region and output.
+            filters = np.asarray(filters, dtype=float)
+            out = np.asarray(estimator.output_weights_, dtype=float).reshape(len(filters), -1)
+            hidden = filters.reshape(len(filters), -1)
+            bias = np.asarray(getattr(estimator, "filter_biases_", np.zeros(len(filters))))
+        else:
+            out = np.atleast_2d(np.asarray(estimator.output_weights_, dtype=float))
+            if out.shape[0] != len(estimator.hidden_weights_):
+                out = out.T
+            hidden, bias = estimator.hidden_weights_, estimator.hidden_intercepts_
+        strength = np.linalg.norm(out, axis=1) * np.linalg.norm(np.column_stack([hidden, bias]), axis=1)
+        order = np.argsort(-strength)[:max_neurons]
         activations = None
         if filters is None and X is not None:
             Xv = np.asarray(X, dtype=float)
@@ -343,7 +343,7 @@ class NetworkDisplay:
         disp = cls(
             output_weights=out[order],
             activations=activations,
-            filters=None if filters is None else _strongest_filters(np.asarray(filters), order, max_neurons),
+            filters=None if filters is None else filters[order],
             estimator_name=type(estimator).__name__,
         )
         return disp.plot(ax=ax)

@@ -112,6 +112,12 @@ def test_discovery_finds_estimators():
     assert {"ConvexGatedReLURegressor", "ConvexGatedReLUClassifier"} <= names
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_interrupted_fit_leaves_estimator_unfitted(estimator):
+    # tests/test_models_gated.py checks the behaviour of the wrapper itself.
+    assert getattr(type(estimator).fit, "_unfitted_on_interrupt", False)
+
+
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

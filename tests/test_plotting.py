@@ -47,6 +47,24 @@ def test_network_display_renders(Est, tmp_path):
     disp.figure_.savefig(tmp_path / "net.png")
 
 
+def test_network_display_draws_cnn_filters():
+    from sklearn.datasets import load_digits
+
+    from skconvex import ConvexCNNClassifier
+
+    X, y = load_digits(return_X_y=True)
+    clf = ConvexCNNClassifier(image_shape=(8, 8), gated=True, n_arrangements=8, random_state=0)
+    clf.fit(X[:150] / 16, y[:150])
+    disp = NetworkDisplay.from_estimator(clf, max_neurons=5)
+    assert disp.filters.shape == (min(5, clf.n_filters_), 3, 3, 1)
+    assert disp.axes_[1].get_title() == "filters"
+    # The filters drawn are those of the strongest neurons, strongest first.
+    out = np.linalg.norm(clf.output_weights_.reshape(clf.n_filters_, -1), axis=1)
+    flat = np.column_stack([clf.filters_.reshape(clf.n_filters_, -1), clf.filter_biases_])
+    order = np.argsort(-out * np.linalg.norm(flat, axis=1))[:5]
+    np.testing.assert_array_equal(disp.filters, clf.filters_[order])
+
+
 def test_matplotlib_is_not_imported_by_skconvex():
     import subprocess
     import sys

@@ -10,7 +10,12 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from skconvex import ConvexGatedReLUClassifier, ConvexGatedReLURegressor  # noqa: E402
+from skconvex import (  # noqa: E402
+    ConvexGatedReLUClassifier,
+    ConvexGatedReLURegressor,
+    ConvexReLUClassifier,
+    ConvexReLURegressor,
+)
 
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -49,11 +54,12 @@ def _fit(est, X, y):
         return est.fit(X, y)
 
 
+@pytest.mark.parametrize("Est", [ConvexGatedReLURegressor, ConvexReLURegressor])
 @SETTINGS
 @given(data=datasets(classification=False))
-def test_regressor_never_returns_nan(data):
+def test_regressor_never_returns_nan(Est, data):
     X, y, alpha = data
-    reg = _fit(ConvexGatedReLURegressor(alpha=alpha, n_arrangements=20, max_iter=200, random_state=0), X, y)
+    reg = _fit(Est(alpha=alpha, n_arrangements=20, max_iter=200, random_state=0), X, y)
     pred = reg.predict(X)
     assert pred.shape == y.shape
     assert np.all(np.isfinite(pred))
@@ -63,11 +69,12 @@ def test_regressor_never_returns_nan(data):
         np.testing.assert_allclose(pred, np.mean(y), rtol=1e-4, atol=1e-6 * (1 + np.abs(y).max()))
 
 
+@pytest.mark.parametrize("Est", [ConvexGatedReLUClassifier, ConvexReLUClassifier])
 @SETTINGS
 @given(data=datasets(classification=True))
-def test_classifier_never_returns_nan(data):
+def test_classifier_never_returns_nan(Est, data):
     X, y, alpha = data
-    clf = _fit(ConvexGatedReLUClassifier(alpha=alpha, n_arrangements=20, max_iter=200, random_state=0), X, y)
+    clf = _fit(Est(alpha=alpha, n_arrangements=20, max_iter=200, random_state=0), X, y)
     proba = clf.predict_proba(X)
     assert np.all(np.isfinite(proba))
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
@@ -75,9 +82,10 @@ def test_classifier_never_returns_nan(data):
     assert np.isfinite(clf.objective_) and clf.dual_gap_ >= 0
 
 
+@pytest.mark.parametrize("Est", [ConvexGatedReLUClassifier, ConvexReLUClassifier])
 @SETTINGS
 @given(n=st.integers(2, 20), label=st.sampled_from([0, "x", 7]))
-def test_one_class_is_a_clear_error(n, label):
+def test_one_class_is_a_clear_error(Est, n, label):
     X = np.random.default_rng(n).standard_normal((n, 2))
     with pytest.raises(ValueError, match="at least 2 classes"):
-        ConvexGatedReLUClassifier().fit(X, [label] * n)
+        Est().fit(X, [label] * n)

@@ -571,19 +571,19 @@ _COMMON_PARAMS_REST = """
 _COMMON_ATTRIBUTES = """
     mean_ : ndarray of shape (n_features,)
         Weighted mean of the training batch.
-    components_ : ndarray of shape (n_features, rank_)
+    components_ : ndarray of shape (n_features, `rank_`)
         Whitening map :math:`V\\Sigma^{-1}`: ``(X - mean_) @ components_`` has
         weighted identity covariance on the training batch.
-    singular_values_ : ndarray of shape (rank_,)
+    singular_values_ : ndarray of shape (`rank_`,)
         Weighted standard deviations :math:`\\sigma_k` along the principal
         directions.
     rank_ : int
         Whitened directions used.
-    penalty_weights_ : ndarray of shape (rank_,)
+    penalty_weights_ : ndarray of shape (`rank_`,)
         :math:`m_k` (ones unless ``implicit_regularization``).
-    gates_ : ndarray of shape (rank_ + 1, n_patterns)
+    gates_ : ndarray of shape (`rank_` + 1, n_patterns)
         Gates on the lifted data (the last row multiplies the ones column).
-    pattern_weights_ : ndarray of shape (2 * n_patterns, rank_ + 1, n_outputs)
+    pattern_weights_ : ndarray of shape (2 * n_patterns, `rank_` + 1, n_outputs)
         The convex solution in lifted coordinates (positive then negative
         neurons).
     hidden_weights_ : ndarray of shape (n_neurons, n_features)

@@ -91,7 +91,7 @@ _COMMON_ATTRIBUTES = """
         to the sampled cells otherwise.
     dual_gap_ : float
         ``objective_ - lower_bound_``.
-    oracle_values_ : ndarray of shape (n_iter_,)
+    oracle_values_ : ndarray of shape (`n_iter_`,)
         Certified value of :math:`\\max_{\\|u\\|\\le1}\\|\\Theta^\\top(Xu)_+\\|`
         divided by the (scaled) ``alpha`` at each iteration; 1 means the
         current dual point is feasible.

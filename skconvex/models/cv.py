@@ -218,7 +218,7 @@ _CV_DOC = """
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
-
+{classes}
     Notes
     -----
     Each fold computes a regularization path (:func:`skconvex.convex_relu_path`:
@@ -239,6 +239,7 @@ class ConvexReLURegressorCV(RegressorMixin, _ConvexReLUCV):
             score="R^2",
             n_arrangements=100,
             max_iter=1000,
+            classes="",
         )
         + """
     Examples
@@ -301,10 +302,9 @@ class ConvexReLUClassifierCV(ClassifierMixin, _ConvexReLUCV):
             score="accuracy",
             n_arrangements=100,
             max_iter=1000,
+            classes="    classes_ : ndarray of shape (n_classes,)\n        Class labels.\n",
         )
-        + """    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-
+        + """
     Examples
     --------
     >>> from sklearn.datasets import load_iris

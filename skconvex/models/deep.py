@@ -1526,7 +1526,7 @@ class ParallelDeepLinearRegressor(RegressionTargets, RegressorMixin, BaseConvexN
         End-to-end linear map :math:`W^\\top` of the network.
     intercept_ : float or ndarray of shape (n_outputs,)
         Output intercept.
-    singular_values_ : ndarray of shape (rank_,)
+    singular_values_ : ndarray of shape (`rank_`,)
         Non-zero singular values of :math:`W`, one per branch.
     rank_ : int
         Rank of :math:`W`, the number of branches.

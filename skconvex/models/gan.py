@@ -27,6 +27,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._base import _unfitted_on_interrupt
+
 __all__ = ["ConvexWGAN", "frechet_distance", "quadratic_generator", "relu_cell_values"]
 
 
@@ -391,7 +393,7 @@ class ConvexWGAN(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    coef_ : ndarray of shape (latent_dim_, n_features_in_)
+    coef_ : ndarray of shape (`latent_dim_`, `n_features_in_`)
         The generator :math:`B`: samples are ``intercept_ + Z @ coef_``.
     intercept_ : ndarray of shape (`n_features_in_`,)
         Mean of the generated distribution.
@@ -560,6 +562,7 @@ class ConvexWGAN(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
+    @_unfitted_on_interrupt
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the generator to the data.
@@ -801,14 +804,14 @@ class ConvexWGAN(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        Z : array-like of shape (n_samples, latent_dim_)
+        Z : array-like of shape (n_samples, `latent_dim_`)
             Latent codes (standard normal for samples of the fitted
             distribution). When ``latent_dim_ == n_features_in_`` they are
             validated like data.
 
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_features_in_)
+        samples : ndarray of shape (n_samples, `n_features_in_`)
             ``intercept_ + Z @ coef_``.
         """
         Z = self._check_latent(Z)
@@ -819,12 +822,12 @@ class ConvexWGAN(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        Z : array-like of shape (n_samples, latent_dim_)
+        Z : array-like of shape (n_samples, `latent_dim_`)
             Latent codes.
 
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_features_in_)
+        samples : ndarray of shape (n_samples, `n_features_in_`)
             Generated samples.
         """
         return self.predict(Z)
@@ -843,7 +846,7 @@ class ConvexWGAN(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        samples : ndarray of shape (n_samples, n_features_in_)
+        samples : ndarray of shape (n_samples, `n_features_in_`)
             Generated samples.
         """
         check_is_fitted(self)
@@ -860,7 +863,7 @@ class ConvexWGAN(TransformerMixin, BaseEstimator):
         -------
         mean : ndarray of shape (`n_features_in_`,)
             ``intercept_``.
-        covariance : ndarray of shape (n_features_in_, n_features_in_)
+        covariance : ndarray of shape (`n_features_in_`, `n_features_in_`)
             ``coef_.T @ coef_`` (codes are standard normal).
         """
         check_is_fitted(self)

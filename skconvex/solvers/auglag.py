@@ -453,9 +453,8 @@ class _NewtonSubproblem:
         return phi, {"U": U, "Z": Z, "pred": pred, "b": b, "grad_f": grad_f, "r": r, "V": V, "vn": vn}
 
     def gradient(self, cache):
-        with np.errstate(divide="ignore"):
-            shrink = np.minimum(1.0, self.tau / cache["vn"])
-        shrink[cache["vn"] == 0] = 1.0
+        vn = cache["vn"]
+        shrink = np.where(vn > 0, np.minimum(1.0, self.tau / np.where(vn > 0, vn, 1.0)), 1.0)
         G = self.problem.joint_adjoint(cache["grad_f"], -cache["r"])
         return G + self.sigma * cache["V"] * shrink[None]
 
