@@ -71,6 +71,27 @@ def test_path_matches_independent_fits(diabetes):
     assert np.all(path.dual_gaps <= 1e-8 * path.objectives * (1 + 1e-9))
 
 
+def test_exact_path_starts_with_certified_zero_network(diabetes):
+    # A warm start from the empty network tries it first: at alpha_max it is
+    # returned with its certificate, below alpha_max the solver runs.
+    X, y = diabetes
+    est = ConvexReLURegressor(n_arrangements=20, random_state=0)
+    path = convex_relu_path(X, y, est, n_alphas=3, eps=0.1, return_estimators=True)
+    assert path.n_neurons[0] == 0 and path.n_iter[0] == 1
+    assert path.estimators[0].solver_ == "auglag"
+    assert np.all(path.n_neurons[1:] > 0)
+    assert np.all(path.dual_gaps <= est.tol * path.objectives * (1 + 1e-9))
+    for alpha, objective, gap in zip(path.alphas, path.objectives, path.dual_gaps):
+        cold = ConvexReLURegressor(alpha=alpha, n_arrangements=20, tol=1e-7, random_state=0)
+        cold.fit(X, y)
+        # both certificates are true bounds: each lower bound is below the
+        # other fit's objective
+        assert objective - gap <= cold.objective_ * (1 + 1e-9)
+        assert cold.objective_ - cold.dual_gap_ <= objective * (1 + 1e-9)
+    zero = path.estimators[0]
+    np.testing.assert_allclose(zero.predict(X), np.mean(y))
+
+
 def test_path_with_given_alphas_and_seedless_estimator(diabetes):
     X, y = diabetes
     path = convex_relu_path(X, y, ConvexGatedReLURegressor(), alphas=[1e-2, 1.0, 1e-1])

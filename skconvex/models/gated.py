@@ -152,6 +152,9 @@ class _GatedBase(BaseConvexNetwork):
         """
         problem, gates, n_features = self._build_problem(X, y, sample_weight)
         coef_init, intercept_init = self._warm_start_point(problem.coef_shape)
+        extra = {}
+        if coef_init is not None and getattr(self, "_last_step", None):
+            extra["step_init"] = self._last_step
         result = solve_certified(
             problem,
             working_set_solve,
@@ -160,7 +163,9 @@ class _GatedBase(BaseConvexNetwork):
             coef_init=coef_init,
             intercept_init=intercept_init,
             verbose=self.verbose,
+            **extra,
         )
+        self._last_step = result.info.get("step")
         self._report(result)
         self._store_solution(result, gates, n_features, problem.n_outputs)
         return self

@@ -11,6 +11,7 @@ from ..operators import PatternOperator
 from ..penalties import ColumnGroupL2
 from ..recovery import factorize_columns, relu_forward, weight_decay
 from ..solvers import cvxpy_cone_solve
+from ..solvers._result import SolveResult
 from ..solvers.admm import admm
 from ..solvers.auglag import augmented_lagrangian
 from ._base import (
@@ -80,8 +81,11 @@ _COMMON_DOC_REST = """
         see ``solver_options``).
     warm_start : bool, default=False
         Reuse the gates and start from the previous solution when refitting
-        (e.g. with another ``alpha``). Clones made by ``GridSearchCV`` do not
-        share it.
+        (e.g. with another ``alpha``). A warm start from no or an all-zero
+        previous solution first checks whether the empty network is already
+        certified optimal (one non-negative least-squares pass over the
+        columns), which makes the fits of a path at and above alpha_max
+        cheap. Clones made by ``GridSearchCV`` do not share it.
     dtype : {{None, "float32", "float64"}}, default=None
         Dtype of the data and gates. None uses float32 when ``X`` is float32
         and float64 otherwise. The second-order solvers and the certificate
@@ -256,15 +260,19 @@ class _ReLUBase(BaseConvexNetwork):
         else:
             run = augmented_lagrangian if solver == "auglag" else admm
             state = self._solver_state_for(solver, problem, coef_init, options)
-            result = run(
-                problem,
-                coef_init=coef_init,
-                intercept_init=intercept_init,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                verbose=self.verbose,
-                **{**state, **options},
-            )
+            result = None
+            if self.warm_start and (coef_init is None or not np.any(coef_init)):
+                result = self._certified_zero(problem)
+            if result is None:
+                result = run(
+                    problem,
+                    coef_init=coef_init,
+                    intercept_init=intercept_init,
+                    tol=self.tol,
+                    max_iter=self.max_iter,
+                    verbose=self.verbose,
+                    **{**state, **options},
+                )
             if self.warm_start:
                 # Multipliers and penalties make a warm start converge in a few
                 # steps; kept sparse (only tight constraints carry multipliers).
@@ -319,6 +327,37 @@ class _ReLUBase(BaseConvexNetwork):
         problem.alpha = 0.0  # refine every column, not only those above alpha
         _, G = problem.refine_multipliers(grad, max_columns=B * C)
         return problem.penalty.dual_norm(G) / self._alpha_scale(problem.y, problem.sample_weight)
+
+    def _certified_zero(self, problem):
+        """The empty network with its certificate when it is optimal within ``tol``.
+
+        A warm start from the empty network (the first fits of a path, at and
+        above alpha_max) tries it before running the solver: the dual point is
+        the scaled gradient at zero with the best cone multipliers of every
+        column (non-negative least squares, as for alpha_max), so the gap is a
+        true bound. Returns None (and the solver runs) when that gap exceeds
+        ``tol``.
+        """
+        if not hasattr(problem, "refine_multipliers"):
+            return None
+        problem = problem.astype(np.float64)
+        W = problem.zeros()
+        _, b, grad = problem.smooth(problem.operator.forward(W))
+        _, B, C = problem.coef_shape
+        lam, _ = problem.refine_multipliers(grad, max_columns=B * C)
+        cert, b, _ = problem.evaluate(W, b, multipliers=lam)
+        if not cert.gap <= self.tol * abs(cert.primal):
+            return None
+        return SolveResult(
+            coef=W,
+            intercept=np.asarray(b, dtype=np.float64),
+            objective=cert.primal,
+            dual_objective=cert.dual,
+            n_iter=1,
+            converged=True,
+            solver="zero",
+            info={"multipliers": lam},
+        )
 
     def _solver_state_for(self, solver, problem, coef_init, options):
         """Warm-start multipliers and penalties of the previous fit, when they apply."""

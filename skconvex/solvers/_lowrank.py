@@ -19,13 +19,15 @@ has only ``n_samples * n_outputs`` rows, so the Woodbury identity
 needs one Cholesky factorization of the ``(n C) x (n C)`` matrix :math:`K`,
 whose pattern part :math:`\\mathcal{A}M^{-1}\\mathcal{A}^\\top` is, per output,
 :math:`\\sum_k D_k (X M_{kc}^{-1} X^\\top) D_k = Y_c Y_c^\\top` with
-:math:`Y_c = [D_k X L_{kc}^{-\\top}]_k` (one GEMM), or
+:math:`Y_c = [D_g X L_{gc}]_g` (one GEMM; columns sharing a mask are grouped,
+:math:`L_{gc}L_{gc}^\\top = \\sum_{k \\in g} M_{kc}^{-1}`), or
 :math:`(X M_0^{-1} X^\\top)\\odot(|M||M|^\\top)` when every block is the same
 :math:`M_0`. Each solve then costs one forward and one adjoint product.
 """
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 
 from .._config import check_memory
 
@@ -63,6 +65,26 @@ def prediction_factor(problem, pred, intercept=None):
     U, s, _ = np.linalg.svd(RE, full_matrices=False)
     keep = s > 1e-12 * (s.max() if s.size else 0.0)
     return R, U[:, keep]
+
+
+def _spd_inverses(M):
+    """Inverses of the symmetric positive definite blocks ``M[k]`` through their Cholesky factors.
+
+    Much more accurate than ``np.linalg.inv`` (LU) for the ill-conditioned
+    blocks of large penalties, and faster than inverting the batched factors.
+    """
+    out = np.empty_like(M, dtype=np.float64)
+    for k in range(M.shape[0]):
+        c, info = dpotrf(M[k], lower=1, clean=0)
+        if info == 0:
+            c, info = dpotri(c, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("Matrix is not positive definite")
+        out[k] = c
+    # dpotri fills the lower triangle only.
+    upper = np.triu_indices(M.shape[1], 1)
+    out[:, upper[0], upper[1]] = out[:, upper[1], upper[0]]
+    return out
 
 
 class BlockPlusLowRank:
@@ -111,17 +133,36 @@ class BlockPlusLowRank:
                 blocks = [core * pattern] * C
             else:
                 blocks = [(F @ self.M_inv).reshape(n, B * d) @ F.reshape(n, B * d).T] * C
+        elif F is None:
+            self.M_inv = _spd_inverses(M)
+            # Columns sharing a 0/1 mask (the +/- neuron blocks of the ReLU
+            # program) share D_k: sum_k D_k X M_k^{-1} X^T D_k
+            # = sum_g D_g X S_g X^T D_g with S_g the sum of the group's
+            # M_k^{-1}, so one n x (G d) factor per output instead of
+            # n x (B d).
+            groups, first, label = {}, [], np.empty(B, dtype=np.intp)
+            for k in range(B):
+                label[k] = groups.setdefault(absmasks[:, k].tobytes(), len(first))
+                if label[k] == len(first):
+                    first.append(k)
+            G = len(first)
+            member = np.zeros((G, B))
+            member[label, np.arange(B)] = 1.0
+            S = (member @ self.M_inv.reshape(B, C * d * d)).reshape(G * C, d, d)
+            L_S = np.linalg.cholesky(S)
+            # X L_S for every (group, output) in one GEMM: (n, d) @ (d, G*C*d).
+            Z = (X @ L_S.transpose(1, 0, 2).reshape(d, G * C * d)).reshape(n, G, C, d)
+            Z *= absmasks[:, first, None, None]
+            blocks = []
+            for c in range(C):
+                Yc = Z[:, :, c, :].reshape(n, G * d)
+                blocks.append(Yc @ Yc.T)
         else:
             L = np.linalg.cholesky(M)
             L_inv = np.linalg.inv(L)
             # M^{-1} = L^{-T} L^{-1}
             self.M_inv = np.matmul(L_inv.transpose(0, 2, 1), L_inv)
-            if F is None:
-                # X L^{-T} for every column in one GEMM: (n, d) @ (d, B*C*d).
-                Z = (X @ L_inv.transpose(2, 0, 1).reshape(d, B * C * d)).reshape(n, B, C, d)
-                Z *= absmasks[:, :, None, None]
-            else:
-                Z = np.einsum("jke,kcfe->jkcf", F, L_inv.reshape(B, C, d, d))
+            Z = np.einsum("jke,kcfe->jkcf", F, L_inv.reshape(B, C, d, d))
             blocks = []
             for c in range(C):
                 Yc = Z[:, :, c, :].reshape(n, B * d)
@@ -150,14 +191,17 @@ class BlockPlusLowRank:
         n, C, _ = R.shape
         if C == 1:
             r = R[:, 0, 0]
-            K = r[:, None] * blocks[0] * r[None, :]
+            K = blocks[0] * r[:, None]
+            K *= r[None, :]
         else:
             stack = np.stack(blocks)
             K = np.einsum("jab,bjk,keb->jake", R, stack, R).reshape(n * C, n * C)
         if Q.shape[1]:
+            # (I - QQ^T) K (I - QQ^T) = K - U Q^T - Q U^T, U = KQ - Q (Q^T K Q) / 2.
             KQ = K @ Q
-            QKQ = Q.T @ KQ
-            K = K - KQ @ Q.T - Q @ KQ.T + Q @ QKQ @ Q.T
+            U = KQ - 0.5 * (Q @ (Q.T @ KQ))
+            K -= U @ Q.T
+            K -= Q @ U.T
         K[np.diag_indices_from(K)] += 1.0
         return K
 
@@ -183,6 +227,14 @@ class BlockPlusLowRank:
             z = z - self.Q @ (self.Q.T @ z)
         return np.einsum("jab,ja->jb", self.R, z.reshape(n, C))
 
+    @staticmethod
+    def _cho_solve(factor, rhs):
+        # LAPACK directly: cho_solve's checks cost more than the solve here.
+        x, info = dpotrs(factor[0], rhs, lower=int(factor[1]))
+        if info != 0:
+            return cho_solve(factor, rhs, check_finite=False)
+        return x
+
     def solve(self, g):
         """Solve :math:`(M + \\mathcal{A}^\\top\\Pi^\\top\\Pi\\mathcal{A})x = g`.
 
@@ -200,7 +252,7 @@ class BlockPlusLowRank:
         t = self.apply_block_inverse(np.asarray(g, dtype=np.float64))
         p = np.asarray(op.forward(t), dtype=np.float64)
         if self.root is None:
-            w = self._pi_t(cho_solve(self.factor, self._pi(p), check_finite=False))
+            w = self._pi_t(self._cho_solve(self.factor, self._pi(p)))
         else:
             r = self.root
             q = r / max(float(np.linalg.norm(r)), np.finfo(float).tiny)
@@ -208,7 +260,7 @@ class BlockPlusLowRank:
             if self.Q.shape[1]:
                 h -= np.outer(q, q @ h)
             z = np.column_stack(
-                [cho_solve(f, h[:, c], check_finite=False) for c, f in enumerate(self.factor)]
+                [self._cho_solve(f, h[:, c]) for c, f in enumerate(self.factor)]
             )
             if self.Q.shape[1]:
                 z -= np.outer(q, q @ z)

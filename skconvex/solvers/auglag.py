@@ -64,6 +64,7 @@ and the relative cone violation before restoring, are both at most ``tol``.
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..cones import certify
 from ..losses import Datafit
@@ -79,6 +80,10 @@ __all__ = ["augmented_lagrangian"]
 # iterations.
 _CG_RTOL = 0.1
 _CG_MAXITER = 10
+# ... unless its best iterate is within this relative residual: still a
+# descent direction (inexact Newton with a looser forcing term), and much
+# cheaper than refreshing the factorization.
+_CG_ACCEPT = 0.3
 # Matrix-free Newton (large problems): truncated, diagonally preconditioned CG.
 _CG_RTOL_FREE = 0.05
 _CG_MAXITER_FREE = 50
@@ -420,6 +425,45 @@ def _initial_multipliers(problem, U, multipliers_init):
 # --------------------------------------------------------------------------
 
 
+class _ConeGram:
+    """:math:`\\sum_j a_{jk} x_j x_j^\\top` for every column ``k`` of a 0/1 activity matrix.
+
+    The curvature of the active cone constraints, one ``d x d`` block per
+    column. Only upper triangles are summed, and between Newton steps only
+    the rows whose activity changed (a sparse product); a full product every
+    ``refresh`` updates bounds the rounding drift.
+    """
+
+    refresh = 20
+
+    def __init__(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        d = X.shape[1]
+        upper_r, upper_c = np.triu_indices(d)
+        packed = np.zeros((d, d), dtype=np.intp)
+        packed[upper_r, upper_c] = packed[upper_c, upper_r] = np.arange(upper_r.size)
+        self.gram = np.ascontiguousarray(X[:, upper_r] * X[:, upper_c])
+        self.packed = packed.reshape(d * d)
+        self.active, self.sums, self.updates = None, None, 0
+
+    def __call__(self, active):
+        """The blocks, shape ``(n_columns, d * d)``, for boolean ``active`` (``(n, n_columns)``)."""
+        prev = self.active
+        if prev is not None and prev.shape == active.shape and self.updates < self.refresh:
+            rows, cols = np.nonzero(active != prev)
+            if rows.size <= 0.1 * active.size:
+                if rows.size:
+                    sign = np.where(active[rows, cols], 1.0, -1.0)
+                    change = sp.csr_matrix((sign, (cols, rows)), shape=active.shape[::-1])
+                    self.sums = self.sums + change @ self.gram
+                    self.updates += 1
+                self.active = active
+                return self.sums[:, self.packed]
+        self.sums = active.T.astype(np.float64) @ self.gram
+        self.active, self.updates = active, 0
+        return self.sums[:, self.packed]
+
+
 class _NewtonSubproblem:
     """:math:`\\phi` of one outer iteration: value, gradient and Newton direction."""
 
@@ -503,10 +547,14 @@ class _NewtonSubproblem:
             k_idx, c_idx = np.divmod(idx, C)
             curv = _radial_curvature(self.op, w, vhat, k_idx, c_idx)
             keep = np.minimum(radial * curv, coef[idx]) - coef[idx]
-            M[idx] += keep[:, None, None] * (vhat[:, :, None] * vhat[:, None, :])
-        active = (cache["r"] > 0).reshape(-1, B * C).astype(np.float64)
+            radial_part = keep[:, None, None] * (vhat[:, :, None] * vhat[:, None, :])
+            if idx.size == M.shape[0]:
+                M += radial_part
+            else:
+                M[idx] += radial_part
+        active = (cache["r"] > 0).reshape(-1, B * C)
         if active.any():
-            M += self.rho * (self.row_gram.T @ active).T.reshape(B * C, d, d)
+            M += self.rho * self.row_gram(active).reshape(B * C, d, d)
         # A relative ridge keeps the blocks numerically positive definite
         # when the penalties are large (the datafit term covers the rest).
         scale = np.trace(M, axis1=1, axis2=2) / d
@@ -587,12 +635,13 @@ class _NewtonSubproblem:
         return out
 
 
-def _pcg(hessian_product, solve, g, rtol, max_iter, return_last=False):
+def _pcg(hessian_product, solve, g, rtol, max_iter, return_last=False, accept_rtol=None):
     """Preconditioned conjugate gradient for ``H x = g``.
 
     Returns None if it does not reach ``rtol`` in ``max_iter`` iterations,
     unless ``return_last`` (truncated CG: every iterate is a descent
-    direction).
+    direction) or the iterate with the smallest residual is within
+    ``accept_rtol`` (then that iterate).
     """
     x = np.zeros_like(g)
     r = g.copy()
@@ -600,6 +649,7 @@ def _pcg(hessian_product, solve, g, rtol, max_iter, return_last=False):
     p = z.copy()
     rz = float(np.vdot(r, z))
     g_norm = float(np.linalg.norm(g))
+    best, best_res = None, np.inf
     for _ in range(max_iter):
         Hp = hessian_product(p)
         curv = float(np.vdot(p, Hp))
@@ -608,13 +658,20 @@ def _pcg(hessian_product, solve, g, rtol, max_iter, return_last=False):
         a = rz / curv
         x += a * p
         r -= a * Hp
-        if float(np.linalg.norm(r)) <= rtol * g_norm:
+        res = float(np.linalg.norm(r))
+        if res <= rtol * g_norm:
             return x
+        if accept_rtol is not None and res < best_res:
+            best, best_res = x.copy(), res
         z = solve(r)
         rz_new = float(np.vdot(r, z))
         p = z + (rz_new / rz) * p
         rz = rz_new
-    return x if return_last and x.any() else None
+    if return_last and x.any():
+        return x
+    if accept_rtol is not None and best_res <= accept_rtol * g_norm:
+        return best
+    return None
 
 
 def _start_step(g, direction, cache, tau):
@@ -670,7 +727,7 @@ def _newton_al(
     matrix_free = matrix_free or 8 * (size + X.shape[0] * d * d) > _DENSE_BYTES
     row_gram = None
     if not matrix_free:
-        row_gram = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], d * d)
+        row_gram = _ConeGram(X)
     h0 = _curvature_scale(problem)
     weighted = problem.cone_signs[:, 0] != 0 if B else np.zeros(n, bool)
     row_sq = float(np.mean(np.einsum("nd,nd->n", X[weighted], X[weighted]))) if weighted.any() else 1.0
@@ -750,7 +807,9 @@ def _newton_al(
             elif system is not None:
                 # The last factorization preconditions CG on the current
                 # Hessian: a few cheap products instead of a new factorization.
-                direction = _pcg(hess, system.solve, -g, _CG_RTOL, _CG_MAXITER)
+                direction = _pcg(
+                    hess, system.solve, -g, _CG_RTOL, _CG_MAXITER, accept_rtol=_CG_ACCEPT
+                )
             fresh = matrix_free or direction is None
             if direction is None:
                 system = BlockPlusLowRank(op, parts[1], parts[2], parts[0])
