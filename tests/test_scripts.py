@@ -55,3 +55,14 @@ def test_benchmark_quick(script):
 def test_example_runs(script):
     pytest.importorskip("matplotlib")
     _run(script)
+
+
+def test_readme_example_runs(capsys):
+    """The README's Python example stays true."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip()
