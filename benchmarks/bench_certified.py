@@ -144,7 +144,6 @@ def main(argv=None):
     rows = []
     for name, X, y, kind in datasets(args.quick):
         Y = encode(y, kind)
-        s = np.full(len(Y), 1 / len(Y))
         scale = 1.0 if kind == "classification" else float(np.sqrt(np.mean(np.var(Y, axis=0))))
         best_neurons = 1
         for label, est, scope in methods(name, kind, args.quick):

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 from sklearn import datasets
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline

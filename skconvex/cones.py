@@ -326,7 +326,7 @@ class ConeConstrainedProblem(ConvexProblem):
         from scipy.optimize import nnls
 
         op = self.operator
-        n, (d, B, C) = _n_rows(op), self.coef_shape
+        n, (_, B, C) = _n_rows(op), self.coef_shape
         lam = (
             np.zeros((n, B, C))
             if multipliers is None

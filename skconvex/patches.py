@@ -922,7 +922,7 @@ class SubnetworkConeProblem(ConeConstrainedProblem):
         if multipliers is None:
             return op.adjoint(R)
         d, B, C = op.coef_shape
-        n_rows, T, J = op.n_rows, self.n_subnetworks, self.n_inner
+        n_rows, T = op.n_rows, self.n_subnetworks
         lam = np.asarray(multipliers, dtype=op.dtype).reshape(n_rows, B + T, C)
         H = self.cone_signs[:, :, None] * lam[:, :B]
         outer = self.outer_signs[:, :, None] * lam[:, B:]

@@ -5,7 +5,6 @@ import pytest
 
 from skconvex import MemoryBudgetError, config_context
 from skconvex.attention_operators import (
-    TokenFeatureOperator,
     attention_operator,
     fno_mode_weights,
     head_features,

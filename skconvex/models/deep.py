@@ -22,17 +22,15 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight
 
 from ..arrangements import (
     SubnetworkArrangements,
     _split_levels,
-    _subnetwork_pre_activations,
     _unique_with_index,
     compute_subnetwork_patterns,
     sample_subnetworks,
 )
-from ..losses import SquaredError
 from ..nested_cones import ColumnBlockL2, NestedConeProblem
 from ..operators import PatternOperator
 from ..penalties import ColumnGroupL2, GroupNuclear
@@ -294,7 +292,7 @@ def _recover_path(W, arr, gated, rtol=1e-10):
     """Tree sub-networks from the convex columns: leaves p / |p|, edges carrying |p|."""
     W = np.asarray(W, dtype=np.float64)
     d, B, C = W.shape
-    P, N1, L, m = arr.n_patterns, arr.n_leaves, arr.depth, arr.width
+    P, N1, L = arr.n_patterns, arr.n_leaves, arr.depth
     A = 1 if gated else 2
     Wr = W.reshape(d, P, A, N1, C)
     leaf_norms = np.sqrt(np.einsum("dpalc,dpalc->palc", Wr, Wr))

@@ -529,7 +529,6 @@ class _NewtonSubproblem:
         """
         p = self.problem
         d, B, C = p.coef_shape
-        n = self.op.n_samples
         vn = cache["vn"].reshape(B * C)
         V = cache["V"].transpose(1, 2, 0).reshape(B * C, d)
         eye = np.eye(d)
@@ -713,6 +712,40 @@ def _curvature_scale(problem):
     return max(problem.datafit.lipschitz * top, np.finfo(float).tiny)
 
 
+class _PenaltySchedule:
+    """Outer-loop bookkeeping of the augmented-Lagrangian solvers.
+
+    Penalties grow while their residuals, or the gap, fall too slowly: larger
+    penalties make the multipliers converge faster, and Newton's exact solves
+    do not mind the conditioning. The gap counts only after an accurate
+    subproblem solve, since otherwise the penalties are not what limits it.
+    Rounding eventually stops the progress of the certificate, so the solver
+    gives up after several outer iterations without a 10% improvement.
+    """
+
+    def __init__(self, tol, growth):
+        self.tol, self.growth = tol, growth
+        self.consensus = self.violation = self.gap = np.inf
+        self.best_gap, self.n_stalled = np.inf, 0
+
+    def stalled(self, rel_gap):
+        if rel_gap < 0.9 * self.best_gap:
+            self.best_gap, self.n_stalled = rel_gap, 0
+        else:
+            self.n_stalled += 1
+        return self.n_stalled >= 8
+
+    def grow(self, sigma, rho, consensus, violation, rel_gap, inner_converged):
+        tol, growth = self.tol, self.growth
+        slow_gap = inner_converged and rel_gap > 0.25 * self.gap
+        if (consensus > 0.25 * self.consensus and consensus > 0.1 * tol) or slow_gap:
+            sigma *= growth
+        if (violation > 0.25 * self.violation and violation > 0.1 * tol) or slow_gap:
+            rho *= growth
+        self.consensus, self.violation, self.gap = consensus, violation, rel_gap
+        return sigma, rho
+
+
 def _newton_al(
     problem, coef_init, intercept_init, multipliers_init, *, tol, max_iter, max_outer,
     sigma, rho, growth, verbose, matrix_free=False,
@@ -750,10 +783,9 @@ def _newton_al(
     best_primal, best_dual, best_after = cert.primal, cert.dual, after
     n_iter, n_products = 0, 4
     history = [(best_primal, best_dual, violation, time.perf_counter() - t0)]
-    consensus = last_violation = last_gap = np.inf
+    schedule = _PenaltySchedule(tol, growth)
     system, penalties = None, None
     damping = 0.0
-    stall_gap, stalled = np.inf, 0
     # A warm start may already be close: solve the first subproblem to a
     # tenth of its certified gap.
     rel0 = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
@@ -891,28 +923,12 @@ def _newton_al(
             break
         if n_iter >= max_iter:
             break
-        # Rounding eventually stops the progress of the certificate: give up
-        # after several outer iterations without a 10% improvement.
-        if rel_gap < 0.9 * stall_gap:
-            stall_gap, stalled = rel_gap, 0
-        else:
-            stalled += 1
-            if stalled >= 8:
-                break
-
-        # Penalties grow while their residuals, or the gap, fall too slowly
-        # (larger penalties make the multipliers converge faster; Newton's
-        # exact solves do not mind the conditioning).
-        new_consensus = float(np.linalg.norm(U - Qc)) / max(float(np.linalg.norm(Qc)), np.finfo(float).tiny)
-        cone_violation = problem.violation(cache["Z"])
-        # (only after an accurate subproblem solve: otherwise the penalties
-        # are not what limits the gap)
-        slow_gap = inner_converged and rel_gap > 0.25 * last_gap
-        if (new_consensus > 0.25 * consensus and new_consensus > 0.1 * tol) or slow_gap:
-            sigma *= growth
-        if (cone_violation > 0.25 * last_violation and cone_violation > 0.1 * tol) or slow_gap:
-            rho *= growth
-        consensus, last_violation, last_gap = new_consensus, cone_violation, rel_gap
+        if schedule.stalled(rel_gap):
+            break
+        consensus = float(np.linalg.norm(U - Qc)) / max(float(np.linalg.norm(Qc)), np.finfo(float).tiny)
+        sigma, rho = schedule.grow(
+            sigma, rho, consensus, problem.violation(cache["Z"]), rel_gap, inner_converged
+        )
         inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.01 * tol, 0.1))
 
     if not converged:

@@ -27,7 +27,7 @@ from ..problem import ConvexProblem
 from .._config import MemoryBudgetError
 from ._lowrank import BlockPlusLowRank, prediction_factor
 from ._result import SolveResult
-from .auglag import _AugmentedDatafit, _AugmentedSubproblem, _pcg
+from .auglag import _AugmentedDatafit, _AugmentedSubproblem, _PenaltySchedule, _pcg
 from .conic import cvxpy_solve
 from .fista import fista
 
@@ -469,9 +469,8 @@ def _newton_nested(
     best_primal, best_dual = cert.primal, cert.dual
     n_iter, n_products = 0, 4
     history = [(best_primal, best_dual, violation, time.perf_counter() - t0)]
-    consensus = last_violation = last_gap = np.inf
+    schedule = _PenaltySchedule(tol, growth)
     damping = 0.0
-    stall_gap, stalled = np.inf, 0
     rel0 = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
     inner_tol = float(np.clip(0.1 * rel0, 0.01 * tol, 0.1))
     converged = False
@@ -606,20 +605,12 @@ def _newton_nested(
             break
         if n_iter >= max_iter:
             break
-        if rel_gap < 0.9 * stall_gap:
-            stall_gap, stalled = rel_gap, 0
-        else:
-            stalled += 1
-            if stalled >= 8:
-                break
-        new_consensus = float(np.linalg.norm(U - Qc)) / max(float(np.linalg.norm(Qc)), np.finfo(float).tiny)
-        cone_violation = problem.violation(cache["Z"])
-        slow_gap = inner_converged and rel_gap > 0.25 * last_gap
-        if (new_consensus > 0.25 * consensus and new_consensus > 0.1 * tol) or slow_gap:
-            sigma *= growth
-        if (cone_violation > 0.25 * last_violation and cone_violation > 0.1 * tol) or slow_gap:
-            rho *= growth
-        consensus, last_violation, last_gap = new_consensus, cone_violation, rel_gap
+        if schedule.stalled(rel_gap):
+            break
+        consensus = float(np.linalg.norm(U - Qc)) / max(float(np.linalg.norm(Qc)), np.finfo(float).tiny)
+        sigma, rho = schedule.grow(
+            sigma, rho, consensus, problem.violation(cache["Z"]), rel_gap, inner_converged
+        )
         inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.01 * tol, 0.1))
     converged = converged or (
         (best_primal - best_dual) <= tol * abs(best_primal) and best_after <= tol

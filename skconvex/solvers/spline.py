@@ -69,7 +69,6 @@ def _qp(operator, y, sample_weight, alpha):
     rows, cols, vals = [], [], []
     row = 0
     col = 1  # column 0 is the intercept
-    n_eq_rows = []
     ineq = []
     q_parts, layout = [], []
     resid_cols = []
