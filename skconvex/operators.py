@@ -187,6 +187,25 @@ class PatternOperator:
         G = XR.T @ self.masks
         return np.ascontiguousarray(G.reshape(C, d, P).transpose(1, 2, 0))
 
+    def block_grams(self, weights):
+        """Diagonal blocks of :math:`\\mathcal{A}^\\top H\\mathcal{A}` for one output.
+
+        Parameters
+        ----------
+        weights : ndarray of shape (n_samples,)
+            Diagonal of :math:`H` (per-sample curvature of the datafit).
+
+        Returns
+        -------
+        grams : ndarray of shape (n_patterns, n_features, n_features)
+            :math:`X^\\top \\mathrm{diag}(h \\odot m_p^2) X` for every block
+            (one GEMM over the stacked outer products of the rows of ``X``).
+        """
+        n, d = self.X.shape
+        outer = (self.X[:, :, None] * self.X[:, None, :]).reshape(n, d * d)
+        scaled = self.masks * self.masks * np.asarray(weights, dtype=self.dtype)[:, None]
+        return (outer.T @ scaled).T.reshape(-1, d, d)
+
     def lipschitz(self, sample_weight=None, *, n_iter=20, random_state=0):
         """Estimate :math:`\\|S^{1/2}\\mathcal{A}\\|_2^2` by power iteration.
 

@@ -8,6 +8,7 @@ from ..operators import PatternOperator
 from ..problem import ConvexProblem
 from ..recovery import factorize_blocks, gated_forward
 from ..solvers import solve_certified
+from ..solvers.support_newton import support_newton
 from ..solvers.working_set import working_set_solve
 from ._base import (
     BaseConvexNetwork,
@@ -163,6 +164,7 @@ class _GatedBase(BaseConvexNetwork):
             coef_init=coef_init,
             intercept_init=intercept_init,
             verbose=self.verbose,
+            polish=support_newton,
             **extra,
         )
         self._last_step = result.info.get("step")

@@ -1,0 +1,233 @@
+"""Newton's method on the support of a block-sparse point: the end-game of FISTA.
+
+Once a first-order method has found which blocks of a group-lasso program are
+non-zero, the program restricted to them is smooth: on a non-zero block the
+norm has gradient :math:`\\alpha W_p/\\|W_p\\|` and Hessian
+:math:`\\tfrac{\\alpha}{\\|W_p\\|}(I - n_p n_p^\\top)`, :math:`n_p = W_p/\\|W_p\\|`.
+Newton's method there converges quadratically, where FISTA's certified gap
+closes only linearly and lags its primal value (the dual point is the scaled
+gradient, whose error is about the square root of the primal error). With the
+right support a few Newton steps bring the *full* program's certified gap from
+1e-3 to below 1e-6, and the point they return is a valid (feasible) point of
+the full program whatever the support, so a wrong guess costs time, never
+correctness.
+
+Newton systems are solved by conjugate gradients with the matrix-free
+operator (products cost as much as one FISTA iteration on the support) and a
+block-Jacobi preconditioner (the ``d x d`` diagonal blocks, exact for the
+penalty's curvature); the intercept is minimized out, so its Schur complement
+enters the Hessian as a rank-one correction.
+"""
+
+import numpy as np
+
+__all__ = ["support_newton"]
+
+_MAX_GRAM_ENTRIES = 2**25
+
+
+def _applicable(problem):
+    """Single-output programs of Euclidean block norms over a pattern operator."""
+    from ..penalties import ColumnGroupL2, GroupL2
+
+    op = problem.operator
+    return (
+        op.coef_shape[2] == 1
+        and isinstance(problem.penalty, GroupL2)
+        and not isinstance(problem.penalty, ColumnGroupL2)
+        and hasattr(op, "block_grams")
+        and hasattr(problem.datafit, "hessian_factor")
+        # The preconditioner's Gram blocks need an n x d^2 intermediate.
+        and op.n_samples * op.coef_shape[0] ** 2 <= _MAX_GRAM_ENTRIES
+    )
+
+
+def _pcg(matvec, rhs, precond, *, rtol, max_iter):
+    """Preconditioned conjugate gradients from zero; returns (x, n_products)."""
+    x = np.zeros_like(rhs)
+    r = rhs.copy()
+    z = precond(r)
+    p = z.copy()
+    rz = float(np.vdot(r, z))
+    stop = rtol * np.sqrt(float(np.vdot(rhs, rhs)))
+    k = 0
+    for k in range(1, max_iter + 1):
+        Hp = matvec(p)
+        pHp = float(np.vdot(p, Hp))
+        if pHp <= 0:
+            break
+        step = rz / pHp
+        x += step * p
+        r -= step * Hp
+        if np.sqrt(float(np.vdot(r, r))) <= stop:
+            break
+        z = precond(r)
+        rz_new = float(np.vdot(r, z))
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return x, k
+
+
+def support_newton(
+    problem,
+    coef,
+    intercept=None,
+    *,
+    tol=1e-6,
+    max_steps=10,
+    cg_rtol=1e-2,
+    max_cg=500,
+):
+    """Minimize ``problem`` over the blocks that are non-zero in ``coef``.
+
+    Damped Newton with conjugate-gradient steps on
+    :math:`\\min_{W_S} F(\\mathcal{A}_S W_S) + \\alpha\\sum_{p\\in S}\\|W_p\\|`
+    (intercept minimized out), started from ``coef`` and stopped when the
+    Newton decrement is below ``tol`` times the objective. Zero blocks stay
+    zero; certifying the result on the full program is the caller's job.
+    Applies to single-output programs with Euclidean block norms
+    (:class:`~skconvex.penalties.GroupL2` and, for one output,
+    :class:`~skconvex.penalties.GroupNuclear`) over a
+    :class:`~skconvex.operators.PatternOperator`.
+
+    Parameters
+    ----------
+    problem : ConvexProblem
+        The full program.
+    coef : ndarray of shape problem.coef_shape
+        Starting point; its non-zero blocks are the support.
+    intercept : ndarray of shape (n_outputs,), default=None
+        Warm start of the intercept.
+    tol : float, default=1e-6
+        Relative objective accuracy aimed at (half the squared Newton
+        decrement estimates the suboptimality).
+    max_steps : int, default=10
+        Maximum number of Newton steps.
+    cg_rtol : float, default=1e-2
+        Relative residual at which conjugate gradients stop in the first
+        Newton step; later steps use the smaller of this and the square root
+        of the last relative decrement (inexact Newton).
+    max_cg : int, default=500
+        Maximum conjugate-gradient iterations per Newton step.
+
+    Returns
+    -------
+    coef : ndarray of shape problem.coef_shape
+        The improved point (``coef`` itself when nothing applies).
+    intercept : ndarray of shape (n_outputs,)
+        Its optimal intercept.
+    info : dict
+        ``n_steps`` (Newton steps), ``n_products`` (operator products),
+        ``applicable`` (whether the program is of the supported kind) and
+        ``applied`` (False when it is not, or when the support is empty).
+
+    References
+    ----------
+    R. S. Dembo, S. C. Eisenstat and T. Steihaug. Inexact Newton methods.
+    SIAM J. Numer. Anal., 1982.
+    """
+    W = np.asarray(coef)
+    info = {"n_steps": 0, "n_products": 0, "applied": False, "applicable": _applicable(problem)}
+    if not info["applicable"]:
+        return W, intercept, info
+    support = np.flatnonzero(problem.penalty.group_norms(W) > 0)
+    if support.size == 0:
+        return W, intercept, info
+    info["applied"] = True
+    alpha, datafit = problem.alpha, problem.datafit
+    dtype = problem.dtype
+    d = problem.coef_shape[0]
+    eye = np.eye(d)
+
+    def objective(sub, U, b):
+        value, b = sub.smooth_value(sub.operator.forward(U), b)
+        return value + alpha * float(np.linalg.norm(U[:, :, 0], axis=0).sum()), b
+
+    sub = problem.restrict(support)
+    U = np.array(W[:, support, :], dtype=dtype)
+    value, b = objective(sub, U, intercept)
+    n_products = 1
+    forcing = cg_rtol
+    for step in range(1, max_steps + 1):
+        info["n_steps"] = step
+        A, Y, sw = sub.operator, sub.y, sub.sample_weight
+        pred = A.forward(U)
+        _, b, grad_pred = sub.smooth(pred, b)
+        norms = np.linalg.norm(U[:, :, 0], axis=0)
+        smooth_grad = A.adjoint(grad_pred)
+        n_products += 2
+        h = datafit.hessian_factor(pred + b.astype(dtype), Y, sw)[:, 0, 0] ** 2
+        h_sum = float(h.sum())
+        h = h.astype(dtype)
+        grams = A.block_grams(h)
+        # Zero is optimal for block p, the others fixed, when the gradient
+        # with the block's own contribution removed (to first order) has norm
+        # at most alpha.
+        at_zero = smooth_grad[:, :, 0] - np.einsum("pde,ep->dp", grams, U[:, :, 0])
+        zero_ok = np.linalg.norm(at_zero, axis=0) <= alpha
+        # Newton shrinks a block whose optimum is zero only linearly (its
+        # curvature alpha/||W_p|| grows as it shrinks): drop tiny ones.
+        vanishing = (norms < 1e-3 * norms.max()) & zero_ok
+        if vanishing.any() and not vanishing.all():
+            keep = np.flatnonzero(~vanishing)
+            sub, support, U = sub.restrict(keep), support[keep], U[:, keep]
+            value, b = objective(sub, U, b)
+            n_products += 1
+            continue
+        N = U / norms[None, :, None]
+        grad = smooth_grad + alpha * N
+        curv = (alpha / norms).astype(dtype)
+
+        def hess(V):
+            Av = A.forward(V)[:, 0] * h
+            if sub.fit_intercept and h_sum > 0:
+                # Schur complement of the intercept: its optimum moves with V.
+                Av -= h * (Av.sum() / h_sum)
+            radial = np.einsum("dp,dp->p", N[:, :, 0], V[:, :, 0])
+            return A.adjoint(Av[:, None]) + curv[None, :, None] * (V - N * radial[None, :, None])
+
+        blocks = grams + curv[:, None, None] * (eye[None] - np.einsum("dp,ep->pde", N[:, :, 0], N[:, :, 0]))
+        ridge = 1e-12 * np.maximum(np.trace(blocks, axis1=1, axis2=2), np.finfo(float).tiny)
+        blocks += ridge[:, None, None] * eye[None]
+        inverse = np.linalg.inv(blocks.astype(np.float64)).astype(dtype)
+
+        def precond(R):
+            return np.einsum("pde,ep->dp", inverse, R[:, :, 0])[:, :, None]
+
+        # Forcing terms shrink with the decrement (superlinear inexact Newton).
+        delta, n_cg = _pcg(hess, -grad, precond, rtol=forcing, max_iter=max_cg)
+        n_products += 2 * n_cg
+        decrement = -float(np.vdot(grad, delta))
+        if not decrement > 0:
+            break
+        # A block the Newton step pushes through zero belongs at zero (the
+        # kink of its norm): try the step with those blocks removed first.
+        through = (np.einsum("dp,dp->p", N[:, :, 0], U[:, :, 0] + delta[:, :, 0]) <= 0) & zero_ok
+        if through.any() and not through.all():
+            keep = np.flatnonzero(~through)
+            sub_kept = sub.restrict(keep)
+            U_kept = (U + delta)[:, keep]
+            trial, b_trial = objective(sub_kept, U_kept, b)
+            n_products += 1
+            if trial < value:
+                sub, support, U, value, b = sub_kept, support[keep], U_kept, trial, b_trial
+                continue
+        # Armijo backtracking on the exact objective (convex everywhere, so a
+        # step that shrinks a block through zero is merely rejected).
+        t = 1.0
+        while True:
+            trial, b_trial = objective(sub, U + t * delta, b)
+            n_products += 1
+            if trial <= value - 1e-4 * t * decrement or t < 1e-6:
+                break
+            t *= 0.5
+        if trial >= value:
+            break
+        U, value, b = U + t * delta, trial, b_trial
+        if decrement <= 2 * tol * abs(value):
+            break
+        forcing = min(cg_rtol, np.sqrt(decrement / max(abs(value), np.finfo(float).tiny)))
+    out = np.zeros(problem.coef_shape, dtype=W.dtype)
+    out[:, support, :] = U
+    info["n_products"] = n_products
+    return out, b, info
