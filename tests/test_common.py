@@ -58,14 +58,6 @@ _CERTIFIED_BOUNDS_WEIGHTS = (
 )
 
 
-_CV_WEIGHTS = (
-    "the final fit stops at a certified relative gap of tol=1e-4 after a "
-    "warm-started path whose steps differ between the weighted and the "
-    "repeated data, so predictions agree to about 1e-5, not to the check's "
-    "1e-7; tests/test_path_cv.py checks the same equivalence at tol=1e-10"
-)
-
-
 _BN_CLASSIFIER_WEIGHTS = (
     "the logistic program is solved to a certified relative gap of tol=1e-4, so "
     "weighted and repeated fits agree to that accuracy, not to the check's 1e-7 "
@@ -91,8 +83,6 @@ def expected_failures(estimator):
         return {"check_sample_weight_equivalence_on_dense_data": _CNN_WEIGHTS}
     if name == "ConvexBatchNormReLUClassifier":
         return {"check_sample_weight_equivalence_on_dense_data": _BN_CLASSIFIER_WEIGHTS}
-    if name == "ConvexReLURegressorCV":
-        return {"check_sample_weight_equivalence_on_dense_data": _CV_WEIGHTS}
     if name in (
         "CopositiveNetClassifier",
         "CopositiveNetRegressor",
