@@ -187,8 +187,8 @@ class PatternOperator:
         G = XR.T @ self.masks
         return np.ascontiguousarray(G.reshape(C, d, P).transpose(1, 2, 0))
 
-    def block_grams(self, weights):
-        """Diagonal blocks of :math:`\\mathcal{A}^\\top H\\mathcal{A}` for one output.
+    def block_gram_diagonals(self, weights):
+        """Diagonals of the blocks of :math:`\\mathcal{A}^\\top H\\mathcal{A}`.
 
         Parameters
         ----------
@@ -197,14 +197,31 @@ class PatternOperator:
 
         Returns
         -------
-        grams : ndarray of shape (n_patterns, n_features, n_features)
-            :math:`X^\\top \\mathrm{diag}(h \\odot m_p^2) X` for every block
-            (one GEMM over the stacked outer products of the rows of ``X``).
+        diagonals : ndarray of shape (n_patterns, n_features)
+            :math:`\\mathrm{diag}(X^\\top \\mathrm{diag}(h \\odot m_p^2) X)`
+            for every block (one GEMM).
         """
-        n, d = self.X.shape
-        outer = (self.X[:, :, None] * self.X[:, None, :]).reshape(n, d * d)
         scaled = self.masks * self.masks * np.asarray(weights, dtype=self.dtype)[:, None]
-        return (outer.T @ scaled).T.reshape(-1, d, d)
+        return (scaled.T @ (self.X * self.X)).astype(self.dtype, copy=False)
+
+    def block_gram_products(self, W, weights):
+        """Each block's own curvature applied to it, :math:`(X^\\top D_p H D_p X) W_p`.
+
+        Parameters
+        ----------
+        W : ndarray of shape coef_shape
+            Blocks (one output).
+        weights : ndarray of shape (n_samples,)
+            Diagonal of :math:`H`.
+
+        Returns
+        -------
+        products : ndarray of shape coef_shape
+            Two GEMMs: :math:`Z = XW` and :math:`X^\\top(h \\odot m_p^2 \\odot Z_p)`.
+        """
+        Z = self.product(W)[:, :, 0]
+        Z *= self.masks * self.masks * np.asarray(weights, dtype=self.dtype)[:, None]
+        return (self.X.T @ Z)[:, :, None]
 
     def lipschitz(self, sample_weight=None, *, n_iter=20, random_state=0):
         """Estimate :math:`\\|S^{1/2}\\mathcal{A}\\|_2^2` by power iteration.

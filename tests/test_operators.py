@@ -88,14 +88,18 @@ def test_patterns_rows_must_match(rng):
         PatternOperator(rng.standard_normal((5, 2)), np.ones((4, 3), dtype=bool))
 
 
-def test_block_grams_are_the_diagonal_blocks_of_the_weighted_normal_matrix():
+def test_block_gram_diagonals_and_products_match_the_weighted_normal_matrix():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((30, 4))
     patterns = rng.random((30, 6)) > 0.5
     signs = np.where(rng.random(6) > 0.5, 1.0, -1.0)
     op = PatternOperator(X, patterns, signs=signs)
     h = rng.random(30)
-    grams = op.block_grams(h)
+    W = rng.standard_normal(op.coef_shape)
+    diagonals = op.block_gram_diagonals(h)
+    products = op.block_gram_products(W, h)
     for p in range(6):
         Ap = X * op.masks[:, p : p + 1]
-        np.testing.assert_allclose(grams[p], Ap.T @ (h[:, None] * Ap), atol=1e-12)
+        gram = Ap.T @ (h[:, None] * Ap)
+        np.testing.assert_allclose(diagonals[p], np.diag(gram), atol=1e-12)
+        np.testing.assert_allclose(products[:, p, 0], gram @ W[:, p, 0], atol=1e-12)

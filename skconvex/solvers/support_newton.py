@@ -13,17 +13,17 @@ the full program whatever the support, so a wrong guess costs time, never
 correctness.
 
 Newton systems are solved by conjugate gradients with the matrix-free
-operator (products cost as much as one FISTA iteration on the support) and a
-block-Jacobi preconditioner (the ``d x d`` diagonal blocks, exact for the
-penalty's curvature); the intercept is minimized out, so its Schur complement
-enters the Hessian as a rank-one correction.
+operator (products cost as much as one FISTA iteration on the support),
+preconditioned per block by the diagonal of the data curvature plus the exact
+curvature of the norm (inverted by Sherman-Morrison); the intercept is
+minimized out, so its Schur complement enters the Hessian as a rank-one
+correction.
 """
 
 import numpy as np
 
 __all__ = ["support_newton"]
 
-_MAX_GRAM_ENTRIES = 2**25
 
 
 def _applicable(problem):
@@ -35,11 +35,29 @@ def _applicable(problem):
         op.coef_shape[2] == 1
         and isinstance(problem.penalty, GroupL2)
         and not isinstance(problem.penalty, ColumnGroupL2)
-        and hasattr(op, "block_grams")
+        and hasattr(op, "block_gram_diagonals")
         and hasattr(problem.datafit, "hessian_factor")
-        # The preconditioner's Gram blocks need an n x d^2 intermediate.
-        and op.n_samples * op.coef_shape[0] ** 2 <= _MAX_GRAM_ENTRIES
     )
+
+
+def _preconditioner(diagonals, curv, normals):
+    """Inverse of each block's Gram diagonal plus its exact norm curvature.
+
+    Block p is :math:`\\mathrm{diag}(g_p) + c_p(I - n_pn_p^\\top)`, a diagonal
+    minus a rank-one term: Sherman-Morrison inverts it in O(d).
+    """
+    E = diagonals.T + curv[None, :]  # (d, P)
+    E += 1e-12 * np.maximum(E.max(axis=0, keepdims=True), np.finfo(float).tiny)
+    En = normals / E
+    denom = 1.0 - curv * np.einsum("dp,dp->p", normals, En)
+    coef = curv / np.maximum(denom, 1e-12)
+
+    def apply(R):
+        R = R[:, :, 0]
+        out = R / E + En * (coef * np.einsum("dp,dp->p", En, R))[None, :]
+        return out[:, :, None]
+
+    return apply
 
 
 def _pcg(matvec, rhs, precond, *, rtol, max_iter):
@@ -136,8 +154,6 @@ def support_newton(
     info["applied"] = True
     alpha, datafit = problem.alpha, problem.datafit
     dtype = problem.dtype
-    d = problem.coef_shape[0]
-    eye = np.eye(d)
 
     def objective(sub, U, b):
         value, b = sub.smooth_value(sub.operator.forward(U), b)
@@ -159,12 +175,12 @@ def support_newton(
         h = datafit.hessian_factor(pred + b.astype(dtype), Y, sw)[:, 0, 0] ** 2
         h_sum = float(h.sum())
         h = h.astype(dtype)
-        grams = A.block_grams(h)
         # Zero is optimal for block p, the others fixed, when the gradient
         # with the block's own contribution removed (to first order) has norm
         # at most alpha.
-        at_zero = smooth_grad[:, :, 0] - np.einsum("pde,ep->dp", grams, U[:, :, 0])
-        zero_ok = np.linalg.norm(at_zero, axis=0) <= alpha
+        at_zero = smooth_grad - A.block_gram_products(U, h)
+        zero_ok = np.linalg.norm(at_zero[:, :, 0], axis=0) <= alpha
+        n_products += 2
         # Newton shrinks a block whose optimum is zero only linearly (its
         # curvature alpha/||W_p|| grows as it shrinks): drop tiny ones.
         vanishing = (norms < 1e-3 * norms.max()) & zero_ok
@@ -186,13 +202,8 @@ def support_newton(
             radial = np.einsum("dp,dp->p", N[:, :, 0], V[:, :, 0])
             return A.adjoint(Av[:, None]) + curv[None, :, None] * (V - N * radial[None, :, None])
 
-        blocks = grams + curv[:, None, None] * (eye[None] - np.einsum("dp,ep->pde", N[:, :, 0], N[:, :, 0]))
-        ridge = 1e-12 * np.maximum(np.trace(blocks, axis1=1, axis2=2), np.finfo(float).tiny)
-        blocks += ridge[:, None, None] * eye[None]
-        inverse = np.linalg.inv(blocks.astype(np.float64)).astype(dtype)
-
-        def precond(R):
-            return np.einsum("pde,ep->dp", inverse, R[:, :, 0])[:, :, None]
+        precond = _preconditioner(A.block_gram_diagonals(h), curv, N[:, :, 0])
+        n_products += 1
 
         # Forcing terms shrink with the decrement (superlinear inexact Newton).
         delta, n_cg = _pcg(hess, -grad, precond, rtol=forcing, max_iter=max_cg)
