@@ -188,7 +188,7 @@ class PatternOperator:
         return np.ascontiguousarray(G.reshape(C, d, P).transpose(1, 2, 0))
 
     def block_gram_diagonals(self, weights):
-        """Diagonals of the blocks of :math:`\\mathcal{A}^\\top H\\mathcal{A}`.
+        """Compute the diagonals of the blocks of :math:`\\mathcal{A}^\\top H\\mathcal{A}`.
 
         Parameters
         ----------
@@ -205,7 +205,7 @@ class PatternOperator:
         return (scaled.T @ (self.X * self.X)).astype(self.dtype, copy=False)
 
     def block_gram_products(self, W, weights):
-        """Each block's own curvature applied to it, :math:`(X^\\top D_p H D_p X) W_p`.
+        """Apply each block's own curvature to it, :math:`(X^\\top D_p H D_p X) W_p`.
 
         Parameters
         ----------

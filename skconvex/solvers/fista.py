@@ -81,15 +81,17 @@ def fista(
     polish : callable, default=None
         End-game on the support, such as
         :func:`~skconvex.solvers.support_newton.support_newton`, called as
-        ``polish(problem, coef, intercept, tol=1e-12)`` and returning
-        ``(coef, intercept, info)``. Newton's end-game converges quadratically,
-        so solving the restricted program to machine precision costs a step
-        or two more, and its result no longer depends on the path that led
-        to the support (weighted and repeated rows give the same network). It is tried once the relative gap is
-        below ``polish_gap`` and the support has not changed for 10
-        iterations (then 20, 40, ... after an attempt that did not certify);
+        ``polish(problem, coef, intercept, tol=1e-12, max_products=m)`` and
+        returning ``(coef, intercept, info)`` (``info`` with the keys of
+        ``support_newton``'s). It is tried once the relative gap is below
+        ``polish_gap`` and the support has not changed for 10 iterations
+        (then 20, 40, ... after an attempt that did not certify), with a
+        budget ``m`` of the products FISTA spent since the previous attempt;
         its point is certified on the full program and FISTA restarts from it
-        when it is better.
+        when it is better. The returned point is always solved on its support
+        to machine precision (Newton converges quadratically there, so this
+        costs a step or two), which makes it independent of the iterates
+        that led to it: weighted and repeated rows give the same network.
     polish_gap : float, default=1e-2
         Relative gap below which ``polish`` is tried.
 
@@ -133,7 +135,8 @@ def fista(
     value_test = dtype == np.float64 and not getattr(datafit, "quadratic", False)
     converged = False
     history = []
-    support, stable, wait, n_newton = None, 0, 10, 0
+    support, stable, wait, n_newton, products_at_polish = None, 0, 10, 0, 0
+    best_is_polished = False
     k = 0
     for k in range(1, max_iter + 1):
         f_y, b_y, grad_y = problem.smooth(Ay, b_y)
@@ -182,7 +185,7 @@ def fista(
                 break
         primal_new = f_new + alpha * pen_new
         if primal_new < best_primal:
-            best_primal, best = primal_new, (x_new.copy(), b_new)
+            best_primal, best, best_is_polished = primal_new, (x_new.copy(), b_new), False
 
         # Momentum, restarted when the step and the momentum disagree
         # (<y - x_new, x_new - x> > 0).
@@ -208,28 +211,55 @@ def fista(
         if stable < wait or best_primal - best_dual > polish_gap * abs(best_primal):
             continue
         stable, wait = 0, 2 * wait
-        W_pol, b_pol, info = polish(problem, best[0], best[1], tol=1e-12)
-        n_products += info["n_products"]
-        n_newton += info["n_steps"]
-        if not info["applied"]:
-            if not info.get("applicable", True):
-                polish = None
-            continue
-        Ax_pol = A.forward(W_pol)
-        f_pol, b_pol, grad_pol = problem.smooth(Ax_pol, b_pol)
-        G_pol = A.adjoint(grad_pol)
-        n_products += 2
-        dual = problem.dual_value(grad_pol, G_pol)
-        if dual > best_dual:
-            best_dual, dual_grad = dual, grad_pol
-        primal_pol = f_pol + alpha * pen.value(W_pol)
-        if primal_pol < best_primal:
-            best_primal, best = primal_pol, (W_pol.copy(), b_pol)
-            x, Ax, y, Ay, b_y, t_mom = W_pol, Ax_pol, W_pol, Ax_pol, b_pol, 1.0
-        if best_primal - best_dual <= tol * abs(best_primal):
+        # A polish may cost at most about the products FISTA spent since the
+        # last one, so failed attempts at most double the work; one that
+        # certifies but was cut short finishes its (quadratically converging)
+        # restricted solve, so the answer is the restricted optimum.
+        budget, start = max(100, n_products - products_at_polish), best
+        for _ in range(2):
+            W_pol, b_pol, info = polish(problem, start[0], start[1], tol=1e-12, max_products=budget)
+            n_products += info["n_products"]
+            n_newton += info["n_steps"]
+            if not info["applied"]:
+                if not info["applicable"]:
+                    polish = None
+                break
+            Ax_pol = A.forward(W_pol)
+            f_pol, b_pol, grad_pol = problem.smooth(Ax_pol, b_pol)
+            G_pol = A.adjoint(grad_pol)
+            n_products += 2
+            dual = problem.dual_value(grad_pol, G_pol)
+            if dual > best_dual:
+                best_dual, dual_grad = dual, grad_pol
+            primal_pol = f_pol + alpha * pen.value(W_pol)
+            if primal_pol < best_primal:
+                best_primal, best = primal_pol, (W_pol.copy(), b_pol)
+                x, Ax, y, Ay, b_y, t_mom = W_pol, Ax_pol, W_pol, Ax_pol, b_pol, 1.0
+                best_is_polished = info["converged"]
+            converged = best_primal - best_dual <= tol * abs(best_primal)
+            if not converged or info["converged"]:
+                break
+            budget, start = np.inf, (W_pol, b_pol)
+        products_at_polish = n_products
+        if converged:
             history.append((best_primal, best_dual))
-            converged = True
             break
+
+    if converged and polish is not None and not best_is_polished:
+        # The certified point itself, solved on its support to machine
+        # precision: the answer no longer depends on the iterates that led
+        # to it (weighted and repeated rows give the same network).
+        W_pol, b_pol, info = polish(problem, best[0], best[1], tol=1e-12)
+        n_products += info["n_products"] + 2
+        n_newton += info["n_steps"]
+        if info["applied"]:
+            f_pol, b_pol, grad_pol = problem.smooth(A.forward(W_pol), b_pol)
+            dual = problem.dual_value(grad_pol, A.adjoint(grad_pol))
+            if dual > best_dual:
+                best_dual, dual_grad = dual, grad_pol
+            primal_pol = f_pol + alpha * pen.value(W_pol)
+            if primal_pol <= best_primal:
+                best_primal, best = primal_pol, (W_pol.copy(), b_pol)
 
     if verbose:
         _print_iter(k, best_primal, best_dual, step, t0)
