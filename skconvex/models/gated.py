@@ -156,6 +156,13 @@ class _GatedBase(BaseConvexNetwork):
         extra = {}
         if coef_init is not None and getattr(self, "_last_step", None):
             extra["step_init"] = self._last_step
+        if coef_init is not None and coef_init.any():
+            # A warm start from another alpha is first solved on its own
+            # support at this alpha (a predictor step along a path), so FISTA
+            # only has to add or drop the blocks that change.
+            coef_init, intercept_init, _ = support_newton(
+                problem, coef_init, intercept_init, tol=1e-12, max_steps=4, max_products=self.max_iter // 4
+            )
         result = solve_certified(
             problem,
             working_set_solve,

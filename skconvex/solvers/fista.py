@@ -249,7 +249,9 @@ def fista(
         # The certified point itself, solved on its support to machine
         # precision: the answer no longer depends on the iterates that led
         # to it (weighted and repeated rows give the same network).
-        W_pol, b_pol, info = polish(problem, best[0], best[1], tol=1e-12)
+        # Budgeted like the attempts: an inner solve of a working set, whose
+        # support is still changing, must not pay for a long Newton run.
+        W_pol, b_pol, info = polish(problem, best[0], best[1], tol=1e-12, max_products=max(100, n_products))
         n_products += info["n_products"] + 2
         n_newton += info["n_steps"]
         if info["applied"]:
