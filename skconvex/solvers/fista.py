@@ -30,7 +30,7 @@ import numpy as np
 
 from ._result import SolveResult
 
-__all__ = ["fista", "solve_certified"]
+__all__ = ["fista", "polish_and_certify", "solve_certified"]
 
 
 def _print_iter(k, best_primal, best_dual, step, t0):
@@ -55,6 +55,7 @@ def fista(
     dual_init=-np.inf,
     polish=None,
     polish_gap=1e-2,
+    polish_final=True,
 ):
     """Accelerated proximal gradient (FISTA) with a certified duality-gap stop.
 
@@ -81,19 +82,24 @@ def fista(
     polish : callable, default=None
         End-game on the support, such as
         :func:`~skconvex.solvers.support_newton.support_newton`, called as
-        ``polish(problem, coef, intercept, tol=1e-12, max_products=m)`` and
+        ``polish(problem, coef, intercept, tol=..., max_products=m)`` and
         returning ``(coef, intercept, info)`` (``info`` with the keys of
         ``support_newton``'s). It is tried once the relative gap is below
         ``polish_gap`` and the support has not changed for 10 iterations
         (then 20, 40, ... after an attempt that did not certify), with a
         budget ``m`` of the products FISTA spent since the previous attempt;
         its point is certified on the full program and FISTA restarts from it
-        when it is better. The returned point is always solved on its support
-        to machine precision (Newton converges quadratically there, so this
-        costs a step or two), which makes it independent of the iterates
-        that led to it: weighted and repeated rows give the same network.
+        when it is better. The returned point is solved on its support to
+        machine precision (``tol=1e-12`` in float64; Newton converges
+        quadratically there, so this costs a step or two), which makes it
+        independent of the iterates that led to it: weighted and repeated
+        rows give the same network.
     polish_gap : float, default=1e-2
         Relative gap below which ``polish`` is tried.
+    polish_final : bool, default=True
+        Polish the returned point on its support to machine precision (see
+        ``polish``). A working-set solver, whose inner solves are
+        intermediate, does it once at its end instead.
 
     Returns
     -------
@@ -217,51 +223,40 @@ def fista(
         # restricted solve, so the answer is the restricted optimum.
         budget, start = max(100, n_products - products_at_polish), best
         for _ in range(2):
-            W_pol, b_pol, info = polish(problem, start[0], start[1], tol=1e-12, max_products=budget)
-            n_products += info["n_products"]
-            n_newton += info["n_steps"]
-            if not info["applied"]:
-                if not info["applicable"]:
+            pol, spent = polish_and_certify(problem, polish, start[0], start[1], max_products=budget)
+            n_products += spent
+            n_newton += pol.info["n_steps"]
+            if not pol.applied:
+                if not pol.info["applicable"]:
                     polish = None
                 break
-            Ax_pol = A.forward(W_pol)
-            f_pol, b_pol, grad_pol = problem.smooth(Ax_pol, b_pol)
-            G_pol = A.adjoint(grad_pol)
-            n_products += 2
-            dual = problem.dual_value(grad_pol, G_pol)
-            if dual > best_dual:
-                best_dual, dual_grad = dual, grad_pol
-            primal_pol = f_pol + alpha * pen.value(W_pol)
-            if primal_pol < best_primal:
-                best_primal, best = primal_pol, (W_pol.copy(), b_pol)
-                x, Ax, y, Ay, b_y, t_mom = W_pol, Ax_pol, W_pol, Ax_pol, b_pol, 1.0
-                best_is_polished = info["converged"]
+            if pol.dual > best_dual:
+                best_dual, dual_grad = pol.dual, pol.grad
+            if pol.primal < best_primal:
+                best_primal, best = pol.primal, (pol.coef.copy(), pol.intercept)
+                x, Ax, y, Ay, b_y, t_mom = pol.coef, pol.pred, pol.coef, pol.pred, pol.intercept, 1.0
+                best_is_polished = pol.info["converged"]
             converged = best_primal - best_dual <= tol * abs(best_primal)
-            if not converged or info["converged"]:
+            if not converged or pol.info["converged"]:
                 break
-            budget, start = np.inf, (W_pol, b_pol)
+            budget, start = np.inf, (pol.coef, pol.intercept)
         products_at_polish = n_products
         if converged:
             history.append((best_primal, best_dual))
             break
 
-    if converged and polish is not None and not best_is_polished:
+    if converged and polish is not None and polish_final and not best_is_polished:
         # The certified point itself, solved on its support to machine
         # precision: the answer no longer depends on the iterates that led
         # to it (weighted and repeated rows give the same network).
-        # Budgeted like the attempts: an inner solve of a working set, whose
-        # support is still changing, must not pay for a long Newton run.
-        W_pol, b_pol, info = polish(problem, best[0], best[1], tol=1e-12, max_products=max(100, n_products))
-        n_products += info["n_products"] + 2
-        n_newton += info["n_steps"]
-        if info["applied"]:
-            f_pol, b_pol, grad_pol = problem.smooth(A.forward(W_pol), b_pol)
-            dual = problem.dual_value(grad_pol, A.adjoint(grad_pol))
-            if dual > best_dual:
-                best_dual, dual_grad = dual, grad_pol
-            primal_pol = f_pol + alpha * pen.value(W_pol)
-            if primal_pol <= best_primal:
-                best_primal, best = primal_pol, (W_pol.copy(), b_pol)
+        pol, spent = polish_and_certify(problem, polish, best[0], best[1], max_products=max(100, n_products))
+        n_products += spent
+        n_newton += pol.info["n_steps"]
+        if pol.applied:
+            if pol.dual > best_dual:
+                best_dual, dual_grad = pol.dual, pol.grad
+            if pol.primal <= best_primal:
+                best_primal, best = pol.primal, (pol.coef.copy(), pol.intercept)
 
     if verbose:
         _print_iter(k, best_primal, best_dual, step, t0)
@@ -277,6 +272,51 @@ def fista(
         history=history,
         info={"step": step, "dual_grad": dual_grad, "newton_steps": n_newton},
     )
+
+
+def _polish_tol(dtype):
+    """Newton decrement aimed at by a polish: machine precision of the compute dtype."""
+    return 1e-12 if np.dtype(dtype) == np.float64 else 1e-6
+
+
+def polish_and_certify(problem, polish, coef, intercept, *, max_products=np.inf):
+    """Run ``polish`` from a point and certify its result on the full program.
+
+    Parameters
+    ----------
+    problem : ConvexProblem
+        The program.
+    polish : callable
+        A polish with the signature of
+        :func:`~skconvex.solvers.support_newton.support_newton`.
+    coef : ndarray of shape problem.coef_shape
+        Starting point.
+    intercept : ndarray of shape (n_outputs,)
+        Its intercept.
+    max_products : float, default=inf
+        Budget of operator products of the polish.
+
+    Returns
+    -------
+    polished : Bunch or None
+        ``coef``, ``intercept``, ``pred`` (forward product), ``primal``,
+        ``dual``, ``grad`` (datafit gradient, the dual point) and ``info``
+        (the polish's); None when the polish did not apply.
+    n_products : int
+        Operator products spent, certificate included.
+    """
+    from sklearn.utils import Bunch
+
+    W, b, info = polish(problem, coef, intercept, tol=_polish_tol(problem.dtype), max_products=max_products)
+    if not info["applied"]:
+        return Bunch(info=info, applied=False), info["n_products"]
+    A = problem.operator
+    pred = A.forward(W)
+    value, b, grad = problem.smooth(pred, b)
+    dual = problem.dual_value(grad, A.adjoint(grad))
+    primal = value + problem.alpha * problem.penalty.value(W)
+    polished = Bunch(coef=W, intercept=b, pred=pred, primal=primal, dual=dual, grad=grad, info=info, applied=True)
+    return polished, info["n_products"] + 2
 
 
 def solve_certified(problem, solver=fista, *, tol=1e-6, float32_tol=1e-5, **kwargs):

@@ -264,7 +264,7 @@ def support_newton(
             t *= 0.5
         if trial >= value:
             # Rounding only: the decrement is at the objective's precision.
-            info["converged"] = decrement <= 1e-10 * abs(value)
+            info["converged"] = decrement <= (1e-10 if dtype == np.float64 else 1e-5) * abs(value)
             break
         U, value, b = U + t * delta, trial, b_trial
         if decrement <= 2 * tol * abs(value):

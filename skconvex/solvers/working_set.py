@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from ._result import SolveResult
-from .fista import fista
+from .fista import fista, polish_and_certify
 
 __all__ = ["working_set_solve"]
 
@@ -60,7 +60,8 @@ def working_set_solve(
     dual_init : float, default=-inf
         A lower bound already certified for this problem.
     **inner_params : dict
-        Passed to ``inner``.
+        Passed to ``inner``. A ``polish`` among them is also applied once to
+        the final point (the inner solves get ``polish_final=False``).
 
     Returns
     -------
@@ -82,6 +83,10 @@ def working_set_solve(
     n_iter, n_products = 0, 2
     history = []
     step = inner_params.pop("step_init", None)
+    polish = inner_params.get("polish")
+    if polish is not None:
+        # Inner solves are intermediate: the final polish is done once, below.
+        inner_params["polish_final"] = False
     converged = False
     while True:
         gap = primal - best_dual
@@ -141,6 +146,15 @@ def working_set_solve(
             G = A.adjoint(grad)
             best_dual = max(best_dual, problem.dual_value(grad, G))
         n_products += 1
+
+    if converged and polish is not None:
+        # As in fista: the answer, solved on its support to machine precision.
+        pol, spent = polish_and_certify(problem, polish, W, b, max_products=max(100, n_products))
+        n_products += spent
+        if pol.applied:
+            best_dual = max(best_dual, pol.dual)
+            if pol.primal <= primal:
+                W, b, primal = pol.coef, pol.intercept, pol.primal
 
     return SolveResult(
         coef=W,
