@@ -8,10 +8,12 @@ intercept and, for the gated programs, the solver's last step size). A fit
 warm-started from the empty network first checks the empty network's own
 certificate (with the best cone multipliers for the exact programs), so the
 fits at and above :math:`\\alpha_{\\max}` cost one evaluation. Further down the
-grid the saving is modest (about 1.5x against independent fits on a 10-value
-grid, see ``benchmarks/README.md``): FISTA's iteration count hardly depends on
-its starting point, and the gated fits' Newton end-game on the support, which
-a warm start reaches sooner, speeds up cold fits as well.
+grid the saving is modest (1.3-2.2x against independent fits for the gated
+programs, 1.2x for the exact ones, see ``benchmarks/README.md``): FISTA's
+iteration count hardly depends on its starting point. What a warm start does
+shorten is the Newton end-game on the support: a gated fit first solves the
+previous support at the new ``alpha`` and FISTA only adds or drops the blocks
+that change.
 """
 
 import copy
