@@ -25,6 +25,7 @@ optional ``polish`` (Newton's method on the support, see
 """
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -298,24 +299,24 @@ def polish_and_certify(problem, polish, coef, intercept, *, max_products=np.inf)
 
     Returns
     -------
-    polished : Bunch or None
+    polished : types.SimpleNamespace
+        ``applied`` and ``info`` (the polish's) and, when it applied,
         ``coef``, ``intercept``, ``pred`` (forward product), ``primal``,
-        ``dual``, ``grad`` (datafit gradient, the dual point) and ``info``
-        (the polish's); None when the polish did not apply.
+        ``dual`` and ``grad`` (datafit gradient, the dual point).
     n_products : int
         Operator products spent, certificate included.
     """
-    from sklearn.utils import Bunch
-
     W, b, info = polish(problem, coef, intercept, tol=_polish_tol(problem.dtype), max_products=max_products)
     if not info["applied"]:
-        return Bunch(info=info, applied=False), info["n_products"]
+        return SimpleNamespace(info=info, applied=False), info["n_products"]
     A = problem.operator
     pred = A.forward(W)
     value, b, grad = problem.smooth(pred, b)
     dual = problem.dual_value(grad, A.adjoint(grad))
     primal = value + problem.alpha * problem.penalty.value(W)
-    polished = Bunch(coef=W, intercept=b, pred=pred, primal=primal, dual=dual, grad=grad, info=info, applied=True)
+    polished = SimpleNamespace(
+        coef=W, intercept=b, pred=pred, primal=primal, dual=dual, grad=grad, info=info, applied=True
+    )
     return polished, info["n_products"] + 2
 
 

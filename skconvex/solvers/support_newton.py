@@ -25,7 +25,6 @@ import numpy as np
 __all__ = ["support_newton"]
 
 
-
 def _applicable(problem):
     """Single-output programs of Euclidean block norms over a pattern operator."""
     from ..penalties import ColumnGroupL2, GroupL2
