@@ -194,3 +194,22 @@ def test_inner_must_be_known():
     problem = build(13, "squared", SquaredError(), 1, n=20, n_gates=5)
     with pytest.raises(ValueError, match="inner"):
         augmented_lagrangian(problem, inner="lbfgs")
+
+
+def test_block_inverses_survive_numerically_indefinite_blocks():
+    from skconvex.solvers._lowrank import _spd_inverses
+
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((3, 3))
+    good = B @ B.T + np.eye(3)
+    # Positive definite in exact arithmetic, but the penalty's 1e22 scale
+    # leaves Cholesky a negative pivot (the block hypothesis found).
+    u = np.array([1.0, -1.0, 1.0]) / np.sqrt(3)
+    bad = 1e22 * np.outer(u, u) + np.eye(3)
+    inv = _spd_inverses(np.stack([good, bad]))
+    np.testing.assert_allclose(inv[0], np.linalg.inv(good), rtol=1e-10)
+    assert np.all(np.isfinite(inv[1]))
+    np.testing.assert_allclose(inv[1], inv[1].T)
+    # Positive definite (its small eigenvalues are below the block's rounding
+    # level, so they are floored there, not recovered).
+    assert np.linalg.eigvalsh(inv[1]).min() > 0

@@ -74,16 +74,22 @@ def _spd_inverses(M):
     blocks of large penalties, and faster than inverting the batched factors.
     """
     out = np.empty_like(M, dtype=np.float64)
+    upper = np.triu_indices(M.shape[1], 1)
     for k in range(M.shape[0]):
         c, info = dpotrf(M[k], lower=1, clean=0)
         if info == 0:
             c, info = dpotri(c, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("Matrix is not positive definite")
+        if info == 0:
+            # dpotri fills the lower triangle only.
+            c[upper] = c.T[upper]
+        else:
+            # Positive definite in exact arithmetic but not numerically (a
+            # penalty of 1e20 on badly scaled features): invert through the
+            # eigenvalues, floored at the block's rounding level.
+            w, V = np.linalg.eigh(M[k])
+            w = np.maximum(w, M.shape[1] * np.finfo(float).eps * max(w.max(), np.finfo(float).tiny))
+            c = (V / w) @ V.T
         out[k] = c
-    # dpotri fills the lower triangle only.
-    upper = np.triu_indices(M.shape[1], 1)
-    out[:, upper[0], upper[1]] = out[:, upper[1], upper[0]]
     return out
 
 

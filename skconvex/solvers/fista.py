@@ -238,6 +238,13 @@ def fista(
                 x, Ax, y, Ay, b_y, t_mom = pol.coef, pol.pred, pol.coef, pol.pred, pol.intercept, 1.0
                 best_is_polished = pol.info["converged"]
             converged = best_primal - best_dual <= tol * abs(best_primal)
+            if verbose:
+                print(
+                    f"[fista] iter {k:5d}  Newton on {int(support.sum())} blocks: "
+                    f"{pol.info['n_steps']} steps, {pol.info['n_products']} products, "
+                    f"rel. gap {(pol.primal - pol.dual) / max(abs(pol.primal), 1e-300):.3e}",
+                    flush=True,
+                )
             if not converged or pol.info["converged"]:
                 break
             budget, start = np.inf, (pol.coef, pol.intercept)
