@@ -673,6 +673,59 @@ def _pcg(hessian_product, solve, g, rtol, max_iter, return_last=False, accept_rt
     return None
 
 
+def _gradient_shrinking_step(sub, cache, direction, step, g_norm):
+    """First of ``step``, ``step/2``, ``step/4`` whose gradient is smaller than ``g_norm``.
+
+    Used where the predicted decrease is at the rounding level of the
+    objective, which Armijo cannot resolve but the gradient norm can.
+    Returns ``(step or None, phi, cache, n_products)``.
+    """
+    n_products = 0
+    for t in (step, 0.5 * step, 0.25 * step):
+        phi_new, cache_new = sub.evaluate(cache["U"] + t * direction, cache["b"])
+        n_products += 2
+        if cache_new is not None and np.linalg.norm(sub.gradient(cache_new)) < g_norm:
+            return t, phi_new, cache_new, n_products
+    return None, phi_new, cache_new, n_products
+
+
+def _armijo_step(sub, cache, direction, step, phi, slope):
+    """Backtracking (halving, at most 40 times) to sufficient decrease.
+
+    Returns ``(step or None, phi, cache, n_products)``.
+    """
+    for n_products in range(1, 41):
+        phi_new, cache_new = sub.evaluate(cache["U"] + step * direction, cache["b"])
+        if cache_new is not None and phi_new <= phi + 1e-4 * step * slope:
+            return step, phi_new, cache_new, n_products
+        step *= 0.5
+    return None, phi_new, cache_new, n_products
+
+
+def _next_damping(damping, shortened, step):
+    """Radial damping after a Newton step; ``(damping, shortened)``.
+
+    Steps cut short mean the Hessian is (nearly) singular along directions the
+    line search cannot use: damp them more (the caller refactorizes). Full
+    steps relax the damping until it vanishes.
+    """
+    if shortened:
+        return max(damping * _RADIAL_DAMPING_FACTOR, _RADIAL_DAMPING_MIN), True
+    if step == 1.0 and damping > 0:
+        damping = damping / _RADIAL_DAMPING_FACTOR
+        if damping < _RADIAL_DAMPING_MIN:
+            damping = 0.0
+    return damping, False
+
+
+def _print_newton_step(verbose, n_iter, phi, gmax, step):
+    if verbose >= 2:
+        print(
+            f"  [newton] step {n_iter:4d}  phi {phi:.12g}  |grad| {gmax:.2e}  t {step:.3g}",
+            flush=True,
+        )
+
+
 def _start_step(g, direction, cache, tau):
     """Descent direction, its slope, and the first step of the line search."""
     slope = float(np.vdot(g, direction))
@@ -856,46 +909,28 @@ def _newton_al(
                 # gradient, which rounding does not hide. An inexact (CG)
                 # direction that fails is replaced by an exact one once.
                 g_norm = np.linalg.norm(g)
-                accepted = False
                 while True:
-                    for t in (step, 0.5 * step, 0.25 * step):
-                        phi_new, cache_new = sub.evaluate(cache["U"] + t * direction, cache["b"])
-                        n_products += 2
-                        if cache_new is not None and np.linalg.norm(sub.gradient(cache_new)) < g_norm:
-                            accepted, step = True, t
-                            break
-                    if accepted or fresh:
+                    accepted, phi_new, cache_new, spent = _gradient_shrinking_step(
+                        sub, cache, direction, step, g_norm
+                    )
+                    n_products += spent
+                    if accepted is not None or fresh:
                         break
                     system = BlockPlusLowRank(op, parts[1], parts[2], parts[0])
                     direction, slope, step = _start_step(g, system.solve(-g), cache, sub.tau)
                     fresh = True
-                if not accepted:
-                    break
             else:
-                for _ in range(40):
-                    phi_new, cache_new = sub.evaluate(cache["U"] + step * direction, cache["b"])
-                    n_products += 1
-                    if cache_new is not None and phi_new <= phi + 1e-4 * step * slope:
-                        break
-                    step *= 0.5
-                else:
-                    break
-            if verbose >= 2:
-                print(
-                    f"  [newton] step {n_iter:4d}  phi {phi_new:.12g}  |grad| {gmax:.2e}  "
-                    f"t {step:.3g}",
-                    flush=True,
-                )
+                accepted, phi_new, cache_new, spent = _armijo_step(sub, cache, direction, step, phi, slope)
+                n_products += spent
+            if accepted is None:
+                break
+            step = accepted
+            _print_newton_step(verbose, n_iter, phi_new, gmax, step)
             phi, cache = phi_new, cache_new
-            # Steps cut short mean the Hessian is (nearly) singular along
-            # directions the line search cannot use: damp them more.
-            if capped or step < 0.1:
-                damping = max(damping * _RADIAL_DAMPING_FACTOR, _RADIAL_DAMPING_MIN)
+            damping, shortened = _next_damping(damping, capped or step < 0.1, step)
+            if shortened:
                 system = None
-            elif step == 1.0 and damping > 0:
-                damping = damping / _RADIAL_DAMPING_FACTOR
-                if damping < _RADIAL_DAMPING_MIN:
-                    damping = 0.0
+
         U, b = cache["U"], cache["b"]
 
         # Multiplier updates.

@@ -265,6 +265,7 @@ def fista(
                 best_dual, dual_grad = pol.dual, pol.grad
             if pol.primal <= best_primal:
                 best_primal, best = pol.primal, (pol.coef.copy(), pol.intercept)
+                best_is_polished = pol.info["converged"]
 
     if verbose:
         _print_iter(k, best_primal, best_dual, step, t0)
@@ -278,7 +279,7 @@ def fista(
         solver="fista",
         n_products=n_products,
         history=history,
-        info={"step": step, "dual_grad": dual_grad, "newton_steps": n_newton},
+        info={"step": step, "dual_grad": dual_grad, "newton_steps": n_newton, "polished": best_is_polished},
     )
 
 

@@ -27,7 +27,16 @@ from ..problem import ConvexProblem
 from .._config import MemoryBudgetError
 from ._lowrank import BlockPlusLowRank, prediction_factor
 from ._result import SolveResult
-from .auglag import _AugmentedDatafit, _AugmentedSubproblem, _PenaltySchedule, _pcg
+from .auglag import (
+    _armijo_step,
+    _AugmentedDatafit,
+    _AugmentedSubproblem,
+    _gradient_shrinking_step,
+    _next_damping,
+    _PenaltySchedule,
+    _pcg,
+    _print_newton_step,
+)
 from .conic import cvxpy_solve
 from .fista import fista
 
@@ -247,10 +256,6 @@ def nested_augmented_lagrangian(
 _CG_RTOL = 0.1
 _CG_MAXITER_PRE = 10
 _CG_MAXITER = 50
-# Radial damping of the envelope's flat directions, in units of the datafit's
-# curvature scale: raised by this factor when a Newton step is cut short.
-_DAMPING_MIN = 1e-4
-_DAMPING_FACTOR = 10.0
 
 
 def _top_size(problem):
@@ -545,41 +550,24 @@ def _newton_nested(
             reach = 10 * (float(cache["vn"].max()) + sub.tau)
             step = min(1.0, reach / dn) if dn > 0 else 1.0
             capped = step < 1.0
-            accepted = False
             if -slope <= 1e-12 * abs(phi):
                 # At the rounding level of phi Armijo cannot see progress:
                 # accept a step that shrinks the gradient.
-                g_norm = np.linalg.norm(g)
-                for t in (step, 0.5 * step, 0.25 * step):
-                    phi_new, cache_new = sub.evaluate(cache["U"] + t * direction, cache["b"])
-                    n_products += 2
-                    if cache_new is not None and np.linalg.norm(sub.gradient(cache_new)) < g_norm:
-                        accepted, step = True, t
-                        break
-            else:
-                for _ in range(40):
-                    phi_new, cache_new = sub.evaluate(cache["U"] + step * direction, cache["b"])
-                    n_products += 1
-                    if cache_new is not None and phi_new <= phi + 1e-4 * step * slope:
-                        accepted = True
-                        break
-                    step *= 0.5
-            if not accepted:
-                break
-            if verbose >= 2:
-                print(
-                    f"  [newton] step {n_iter:4d}  phi {phi_new:.12g}  |grad| {gmax:.2e}  "
-                    f"t {step:.3g}",
-                    flush=True,
+                accepted, phi_new, cache_new, spent = _gradient_shrinking_step(
+                    sub, cache, direction, step, np.linalg.norm(g)
                 )
+            else:
+                accepted, phi_new, cache_new, spent = _armijo_step(sub, cache, direction, step, phi, slope)
+            n_products += spent
+            if accepted is None:
+                break
+            step = accepted
+            _print_newton_step(verbose, n_iter, phi_new, gmax, step)
             phi, cache = phi_new, cache_new
-            if capped or step < 0.1:
-                damping = max(damping * _DAMPING_FACTOR, _DAMPING_MIN)
+            damping, shortened = _next_damping(damping, capped or step < 0.1, step)
+            if shortened:
                 system = None
-            elif step == 1.0 and damping > 0:
-                damping = damping / _DAMPING_FACTOR
-                if damping < _DAMPING_MIN:
-                    damping = 0.0
+
         U, b = cache["U"], cache["b"]
 
         # Multiplier updates.

@@ -87,7 +87,7 @@ def working_set_solve(
     if polish is not None:
         # Inner solves are intermediate: the final polish is done once, below.
         inner_params["polish_final"] = False
-    converged = False
+    converged = polished = False
     while True:
         gap = primal - best_dual
         history.append((primal, best_dual))
@@ -127,6 +127,7 @@ def working_set_solve(
             **inner_params,
         )
         n_iter += res.n_iter
+        polished = res.info.get("polished", False)
         n_products += res.n_products
         step = res.info.get("step")
         W = problem.zeros()
@@ -147,8 +148,9 @@ def working_set_solve(
             best_dual = max(best_dual, problem.dual_value(grad, G))
         n_products += 1
 
-    if converged and polish is not None:
-        # As in fista: the answer, solved on its support to machine precision.
+    if converged and polish is not None and not polished:
+        # As in fista: the answer, solved on its support to machine precision
+        # (unless the last inner solve ended on a converged polish).
         pol, spent = polish_and_certify(problem, polish, W, b, max_products=max(100, n_products))
         n_products += spent
         if pol.applied:
