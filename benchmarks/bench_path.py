@@ -7,7 +7,9 @@ run. Columns: wall time of each, their ratio, total solver iterations of
 each, and the largest certified relative gap of each (a fit that stops at
 ``max_iter`` is cheaper but not certified).
 
-Run ``python benchmarks/bench_path.py`` (``--quick`` for a smoke run).
+Run ``python benchmarks/bench_path.py`` (``--quick`` for a smoke run;
+``--per-alpha`` also prints, for every ``alpha``, the time and iterations of
+the warm-started fit and of the cold one).
 """
 
 import argparse
@@ -33,6 +35,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n-alphas", type=int, default=10)
     parser.add_argument("--eps", type=float, default=1e-2)
+    parser.add_argument("--per-alpha", action="store_true")
     args = parser.parse_args()
     X_d, y_d = load_diabetes(return_X_y=True)
     X_c, y_c = load_breast_cancer(return_X_y=True)
@@ -62,8 +65,26 @@ def main():
                 gap_indep = max(gap_indep, fit.dual_gap_ / fit.objective_)
             t_indep = time.perf_counter() - t0
         gap = np.max(path.dual_gaps / path.objectives)
+        if args.per_alpha:
+            per_alpha(est, X, y, alphas)
         print(f"{name:<15}{formulation:<8}{t_path:>10.2f}{t_indep:>17.2f}{t_indep / t_path:>9.2f}x"
               f"{int(path.n_iter.sum()):>12}{iters:>14}{gap:>14.1e}{gap_indep:>16.1e}")
+
+
+def per_alpha(est, X, y, alphas):
+    """Time each warm-started fit of the path next to the cold fit of the same alpha."""
+    warm = est.__class__(**{**est.get_params(), "warm_start": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for alpha in alphas:
+            t0 = time.perf_counter()
+            warm.set_params(alpha=alpha).fit(X, y)
+            t_warm = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            cold = est.__class__(**{**est.get_params(), "alpha": alpha}).fit(X, y)
+            t_cold = time.perf_counter() - t0
+            print(f"  alpha {alpha:.3e}  neurons {warm.n_neurons_:4d}  warm {t_warm:6.3f}s "
+                  f"({warm.n_iter_:5d} iters)  cold {t_cold:6.3f}s ({cold.n_iter_:5d} iters)")
 
 
 if __name__ == "__main__":

@@ -293,7 +293,7 @@ class ConeConstrainedProblem(ConvexProblem):
             G = self.operator.adjoint(grad)
         return self.certificate(W, value, grad, G), b, G
 
-    def refine_multipliers(self, grad, multipliers=None, *, max_columns=2000):
+    def refine_multipliers(self, grad, multipliers=None, *, max_columns=2000, blocks=None):
         """Improve multipliers column by column for the dual point of ``grad``.
 
         For a fixed :math:`\\Theta = -\\nabla F` the best multipliers of column
@@ -313,6 +313,8 @@ class ConeConstrainedProblem(ConvexProblem):
             Current multipliers (zeros when None).
         max_columns : int, default=2000
             Largest number of columns refined (the worst ones first).
+        blocks : ndarray of int, default=None
+            Only columns of these blocks are refined (None: all blocks).
 
         Returns
         -------
@@ -334,7 +336,10 @@ class ConeConstrainedProblem(ConvexProblem):
         )
         G = np.asarray(self.joint_adjoint(grad, -lam), dtype=np.float64)
         norms = np.sqrt(np.einsum("dkc,dkc->kc", G, G))
-        bad = np.flatnonzero(norms.ravel() > self.alpha)
+        above = norms > self.alpha
+        if blocks is not None:
+            above &= np.isin(np.arange(B), blocks)[:, None]
+        bad = np.flatnonzero(above.ravel())
         if bad.size == 0:
             return lam, G
         bad = bad[np.argsort(-norms.ravel()[bad])][:max_columns]

@@ -9,11 +9,13 @@ warm-started from the empty network first checks the empty network's own
 certificate (with the best cone multipliers for the exact programs), so the
 fits at and above :math:`\\alpha_{\\max}` cost one evaluation. Further down the
 grid the saving is modest (1.3-2.2x against independent fits for the gated
-programs, 1.2x for the exact ones, see ``benchmarks/README.md``): FISTA's
-iteration count hardly depends on its starting point. What a warm start does
-shorten is the Newton end-game on the support: a gated fit first solves the
-previous support at the new ``alpha`` and FISTA only adds or drops the blocks
-that change.
+programs, 1.2-1.6x for the exact ones, see ``benchmarks/README.md``): FISTA's
+iteration count hardly depends on its starting point, and the exact programs'
+augmented Lagrangian restarts its penalties. What a warm start does shorten
+is the Newton end-game on the support (a gated fit first solves the previous
+support at the new ``alpha`` and FISTA only adds or drops the blocks that
+change) and the size of each exact Newton step (an exact fit solves on the
+previous support plus the columns that fail their optimality test).
 """
 
 import copy

@@ -161,3 +161,20 @@ def test_refined_multipliers_tighten_a_valid_certificate():
         refined = problem.dual_value(grad, G)
         # still a lower bound of the optimum, and a better one
         assert plain < refined <= ref.objective * (1 + 1e-12)
+
+
+def test_refined_multipliers_only_on_the_given_blocks():
+    from skconvex.losses import Logistic
+
+    problem = build(0, "logistic", Logistic(), 1, alpha=0.01)
+    _, _, grad = problem.smooth(problem.operator.forward(problem.zeros()))
+    B = problem.coef_shape[1]
+    every, G_every = problem.refine_multipliers(grad)
+    chosen = np.arange(0, B, 3)
+    some, G_some = problem.refine_multipliers(grad, blocks=chosen)
+    others = np.setdiff1d(np.arange(B), chosen)
+    assert every[:, chosen].any() and every[:, others].any()
+    # the chosen columns get the same multipliers, the others none
+    np.testing.assert_array_equal(some[:, chosen], every[:, chosen])
+    assert not some[:, others].any()
+    np.testing.assert_allclose(G_some[:, chosen], G_every[:, chosen])

@@ -14,6 +14,7 @@ from ..solvers import cvxpy_cone_solve
 from ..solvers._result import SolveResult
 from ..solvers.admm import admm
 from ..solvers.auglag import augmented_lagrangian
+from ..solvers.working_set import cone_working_set_solve
 from ._base import (
     BaseConvexNetwork,
     ClassificationTargets,
@@ -85,7 +86,11 @@ _COMMON_DOC_REST = """
         previous solution first checks whether the empty network is already
         certified optimal (one non-negative least-squares pass over the
         columns), which makes the fits of a path at and above alpha_max
-        cheap. Clones made by ``GridSearchCV`` do not share it.
+        cheap. With ``"auglag"``, a warm start from a non-empty solution
+        solves on its support plus the columns that fail their optimality
+        test (working sets, certified on all columns), which makes a path
+        step cheaper than a cold fit. Clones made by ``GridSearchCV`` do not
+        share it.
     dtype : {{None, "float32", "float64"}}, default=None
         Dtype of the data and gates. None uses float32 when ``X`` is float32
         and float64 otherwise. The second-order solvers and the certificate
@@ -259,6 +264,11 @@ class _ReLUBase(BaseConvexNetwork):
             result.converged = result.converged or result.relative_gap <= self.tol
         else:
             run = augmented_lagrangian if solver == "auglag" else admm
+            if solver == "auglag" and coef_init is not None and coef_init.any():
+                # A warm start (the previous fit of a path) predicts the
+                # support: solving on it and the columns that fail their
+                # optimality test is cheaper than the full program.
+                run = cone_working_set_solve
             state = self._solver_state_for(solver, problem, coef_init, options)
             result = None
             if self.warm_start and (coef_init is None or not np.any(coef_init)):

@@ -9,16 +9,21 @@ with an inner solver to a fraction of the current gap, and stops once the
 *full* certified gap is below ``tol``. Each inner iteration costs in
 proportion to the working set, not to all patterns (the strategy of celer,
 Massias, Gramfort & Salmon, 2018, for the Lasso).
+
+:func:`cone_working_set_solve` does the same for the exact ReLU programs,
+whose zero columns are tested with their best cone multipliers; it is what a
+warm-started exact fit (a step of a regularization path) runs.
 """
 
 import time
 
 import numpy as np
 
+from ..cones import certify
 from ._result import SolveResult
 from .fista import fista, polish_and_certify
 
-__all__ = ["working_set_solve"]
+__all__ = ["cone_working_set_solve", "working_set_solve"]
 
 
 def working_set_solve(
@@ -169,4 +174,157 @@ def working_set_solve(
         n_products=n_products,
         history=history,
         info={"step": step},
+    )
+
+
+def cone_working_set_solve(
+    problem,
+    *,
+    restricted_solver=None,
+    coef_init=None,
+    intercept_init=None,
+    multipliers_init=None,
+    tol=1e-6,
+    max_iter=500,
+    min_size=16,
+    verbose=0,
+    **inner_params,
+):
+    """Solve a cone-constrained program on working sets seeded by a warm start.
+
+    Most columns of an exact ReLU program
+    (:class:`~skconvex.cones.ConeConstrainedProblem`) are zero at its
+    solution, and a zero column is optimal when cone multipliers can bring
+    its gradient to a dual norm at most ``alpha``: a non-negative
+    least-squares test per column
+    (:meth:`~skconvex.cones.ConeConstrainedProblem.refine_multipliers`). Each
+    round solves the program restricted to a working set, pads the solution
+    with zeros (feasible for the full program: a zero column lies in every
+    cone) and certifies it on the full program, with the restricted solver's
+    multipliers on the working set and the best multipliers of every other
+    column. Columns that fail their test join the next working set. The
+    first working set is the support of ``coef_init`` plus as many of the
+    columns ranked by their test (the sequential strong rule of a
+    regularization path). Restricted solves restart the augmented
+    Lagrangian's penalties, so rounds pay only when the first working set is
+    nearly right: from a cold start the full program is cheaper (measured in
+    ``benchmarks/README.md``).
+
+    Parameters
+    ----------
+    problem : ConeConstrainedProblem
+        The program (one cone constraint per row and column).
+    restricted_solver : callable, default=None
+        Solver of the restricted programs, with the signature of
+        :func:`~skconvex.solvers.auglag.augmented_lagrangian` (the default).
+    coef_init : ndarray of shape problem.coef_shape, default=None
+        Starting point (zeros when None), restored into the cones first.
+    intercept_init : ndarray of shape (n_outputs,), default=None
+        Warm start of the intercept.
+    multipliers_init : ndarray of shape problem.multiplier_shape, default=None
+        Starting cone multipliers.
+    tol : float, default=1e-6
+        Target relative gap (and cone violation) of the full program.
+    max_iter : int, default=500
+        Total budget of inner iterations over all rounds.
+    min_size : int, default=16
+        Fewest columns a round adds to the support (or to the previous
+        working set).
+    verbose : int, default=0
+        Print one line per round (and pass ``verbose - 1`` inside).
+    **inner_params : dict
+        Passed to ``restricted_solver``.
+
+    Returns
+    -------
+    result : SolveResult
+        Full-size coefficients with the full program's certificate; ``info``
+        holds the inner solver's last ``info`` with full-size
+        ``multipliers`` and ``iterate``, the number of ``rounds`` and the
+        last ``working_set`` (column indices).
+
+    References
+    ----------
+    M. Massias, A. Gramfort and J. Salmon. Celer: a fast solver for the Lasso
+    with dual extrapolation. ICML 2018.
+    R. Tibshirani, J. Bien, J. Friedman et al. Strong rules for discarding
+    predictors in lasso-type problems. JRSS B, 74(2), 2012.
+    """
+    if restricted_solver is None:
+        from .auglag import augmented_lagrangian as restricted_solver
+    t0 = time.perf_counter()
+    problem = problem.astype(np.float64)
+    op, alpha = problem.operator, problem.alpha
+    P = problem.coef_shape[1]
+    W = problem.zeros() if coef_init is None else np.array(coef_init, dtype=np.float64)
+    lam = None if multipliers_init is None else np.asarray(multipliers_init, dtype=np.float64)
+    W, cert, b, _, violation = certify(problem, W, intercept_init, None)
+    U, primal, best_dual = W, cert.primal, -np.inf
+    n_iter, n_products, rounds, solver = 0, 2, 0, "zero"
+    blocks = np.flatnonzero(np.einsum("dkc,dkc->k", W, W) > 0)
+    history, info = [], {}
+    while True:
+        # Certificate of the full program at the latest iterate: the
+        # restricted solver's multipliers on the working set, the best ones
+        # (non-negative least squares) on the other columns above alpha.
+        _, _, grad = problem.smooth(op.forward(U), b)
+        lam, G = problem.refine_multipliers(grad, lam, blocks=np.setdiff1d(np.arange(P), blocks))
+        best_dual = max(best_dual, problem.dual_value(grad, G))
+        n_products += 2
+        gap = primal - best_dual
+        history.append((primal, best_dual, violation))
+        converged = gap <= tol * abs(primal) and violation <= tol
+        if verbose:
+            print(
+                f"[cone working set] round {rounds:2d}  columns {blocks.size:5d}  inner iters "
+                f"{n_iter:5d}  objective {primal:.10g}  rel. gap "
+                f"{gap / max(abs(primal), 1e-300):.3e}  {time.perf_counter() - t0:.2f}s",
+                flush=True,
+            )
+        if converged or n_iter >= max_iter:
+            break
+
+        score = np.sqrt(np.einsum("dkc,dkc->k", G, G))
+        score[blocks] = np.inf
+        violators = int(np.count_nonzero(np.isfinite(score) & (score > alpha)))
+        # At least min_size new columns, at most doubling the working set.
+        size = blocks.size + max(min_size, min(violators, blocks.size))
+        blocks = np.arange(P) if size >= P / 2 else np.sort(np.argpartition(-score, size - 1)[:size])
+        full = blocks.size == P
+        res = restricted_solver(
+            problem if full else problem.restrict(blocks),
+            coef_init=W[:, blocks],
+            intercept_init=b,
+            multipliers_init=None if lam is None else lam[:, blocks],
+            tol=tol,
+            max_iter=max_iter - n_iter,
+            verbose=max(0, verbose - 1),
+            **inner_params,
+        )
+        rounds += 1
+        n_iter += res.n_iter
+        n_products += res.n_products
+        info, solver = res.info, res.solver
+        W, U, lam = problem.zeros(), problem.zeros(), np.zeros(problem.multiplier_shape)
+        W[:, blocks] = res.coef
+        U[:, blocks] = info.get("iterate", res.coef)
+        lam[:, blocks] = np.asarray(info["multipliers"]).reshape(lam[:, blocks].shape)
+        b, primal, violation = res.intercept, res.objective, res.constraint_violation
+        if full:
+            best_dual = max(best_dual, res.dual_objective)
+            converged = res.converged
+            break
+
+    return SolveResult(
+        coef=W,
+        intercept=np.asarray(b, dtype=np.float64),
+        objective=primal,
+        dual_objective=best_dual,
+        n_iter=max(n_iter, 1),
+        converged=bool(converged),
+        solver=f"{solver}-ws",
+        constraint_violation=violation,
+        n_products=n_products,
+        history=history,
+        info={**info, "multipliers": lam, "iterate": U, "rounds": rounds, "working_set": blocks},
     )
