@@ -9,7 +9,8 @@ each, and the largest certified relative gap of each (a fit that stops at
 
 Run ``python benchmarks/bench_path.py`` (``--quick`` for a smoke run;
 ``--per-alpha`` also prints, for every ``alpha``, the time and iterations of
-the warm-started fit and of the cold one).
+the warm-started fit and of the cold one; ``--max-iter`` sets every fit's
+budget, e.g. high enough that the cold fits certify too).
 """
 
 import argparse
@@ -36,6 +37,8 @@ def main():
     parser.add_argument("--n-alphas", type=int, default=10)
     parser.add_argument("--eps", type=float, default=1e-2)
     parser.add_argument("--per-alpha", action="store_true")
+    parser.add_argument("--max-iter", type=int, default=None,
+                        help="max_iter of every fit (default: the estimators' own)")
     args = parser.parse_args()
     X_d, y_d = load_diabetes(return_X_y=True)
     X_c, y_c = load_breast_cancer(return_X_y=True)
@@ -45,6 +48,8 @@ def main():
         ("breast_cancer", "gated", ConvexGatedReLUClassifier(random_state=0), X_c, y_c),
     ]
     n_alphas = 3 if args.quick else args.n_alphas
+    if args.max_iter is not None:
+        cases = [(n, f, e.set_params(max_iter=args.max_iter), X, y) for n, f, e, X, y in cases]
     if args.quick:
         cases = [(n, f, e, X[:150], y[:150]) for n, f, e, X, y in cases[:1]]
     print(f"{'dataset':<15}{'model':<8}{'path (s)':>10}{'independent (s)':>17}{'speed-up':>10}"
