@@ -260,7 +260,7 @@ def cone_working_set_solve(
     lam = None if multipliers_init is None else np.asarray(multipliers_init, dtype=np.float64)
     W, cert, b, _, violation = certify(problem, W, intercept_init, None)
     U, primal, best_dual = W, cert.primal, -np.inf
-    n_iter, n_products, rounds, solver = 0, 2, 0, "zero"
+    n_iter, n_products, rounds, solver = 0, 2, 0, "warm-start"
     blocks = np.flatnonzero(np.einsum("dkc,dkc->k", W, W) > 0)
     history, info = [], {}
     while True:
@@ -284,7 +284,7 @@ def cone_working_set_solve(
         if converged or n_iter >= max_iter:
             break
 
-        score = np.sqrt(np.einsum("dkc,dkc->k", G, G))
+        score = np.sqrt(np.einsum("dkc,dkc->kc", G, G)).max(axis=1)
         score[blocks] = np.inf
         violators = int(np.count_nonzero(np.isfinite(score) & (score > alpha)))
         # At least min_size new columns, at most doubling the working set.
@@ -322,7 +322,7 @@ def cone_working_set_solve(
         dual_objective=best_dual,
         n_iter=max(n_iter, 1),
         converged=bool(converged),
-        solver=f"{solver}-ws",
+        solver=f"{solver}-ws" if rounds else solver,
         constraint_violation=violation,
         n_products=n_products,
         history=history,
