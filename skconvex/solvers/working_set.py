@@ -21,6 +21,7 @@ import numpy as np
 
 from ..cones import certify
 from ._result import SolveResult
+from .auglag import augmented_lagrangian
 from .fista import fista, polish_and_certify
 
 __all__ = ["cone_working_set_solve", "working_set_solve"]
@@ -203,9 +204,9 @@ def cone_working_set_solve(
     cone) and certifies it on the full program, with the restricted solver's
     multipliers on the working set and the best multipliers of every other
     column. Columns that fail their test join the next working set. The
-    first working set is the support of ``coef_init`` plus as many of the
-    columns ranked by their test (the sequential strong rule of a
-    regularization path). Restricted solves restart the augmented
+    first working set is the support of ``coef_init`` plus as many other
+    columns again (at least ``min_size``), those that fail their test by the
+    most: the sequential strong rule of a regularization path. Restricted solves restart the augmented
     Lagrangian's penalties, so rounds pay only when the first working set is
     nearly right: from a cold start the full program is cheaper (measured in
     ``benchmarks/README.md``).
@@ -251,7 +252,7 @@ def cone_working_set_solve(
     predictors in lasso-type problems. JRSS B, 74(2), 2012.
     """
     if restricted_solver is None:
-        from .auglag import augmented_lagrangian as restricted_solver
+        restricted_solver = augmented_lagrangian
     t0 = time.perf_counter()
     problem = problem.astype(np.float64)
     op, alpha = problem.operator, problem.alpha
