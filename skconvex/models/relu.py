@@ -11,7 +11,6 @@ from ..operators import PatternOperator
 from ..penalties import ColumnGroupL2
 from ..recovery import factorize_columns, relu_forward, weight_decay
 from ..solvers import cvxpy_cone_solve
-from ..solvers._result import SolveResult
 from ..solvers.admm import admm
 from ..solvers.auglag import augmented_lagrangian
 from ..solvers.working_set import cone_working_set_solve
@@ -272,7 +271,13 @@ class _ReLUBase(BaseConvexNetwork):
             state = self._solver_state_for(solver, problem, coef_init, options)
             result = None
             if self.warm_start and (coef_init is None or not np.any(coef_init)):
-                result = self._certified_zero(problem)
+                # A warm start from the empty network (the first fits of a
+                # path, at and above alpha_max) first certifies it: a budget
+                # of 0 is the certificate of the start alone, with the best
+                # cone multipliers of every column.
+                result = cone_working_set_solve(problem, tol=self.tol, max_iter=0)
+                if not result.converged:
+                    result = None
             if result is None:
                 result = run(
                     problem,
@@ -337,37 +342,6 @@ class _ReLUBase(BaseConvexNetwork):
         problem.alpha = 0.0  # refine every column, not only those above alpha
         _, G = problem.refine_multipliers(grad, max_columns=B * C)
         return problem.penalty.dual_norm(G) / self._alpha_scale(problem.y, problem.sample_weight)
-
-    def _certified_zero(self, problem):
-        """The empty network with its certificate when it is optimal within ``tol``.
-
-        A warm start from the empty network (the first fits of a path, at and
-        above alpha_max) tries it before running the solver: the dual point is
-        the scaled gradient at zero with the best cone multipliers of every
-        column (non-negative least squares, as for alpha_max), so the gap is a
-        true bound. Returns None (and the solver runs) when that gap exceeds
-        ``tol``.
-        """
-        if not hasattr(problem, "refine_multipliers"):
-            return None
-        problem = problem.astype(np.float64)
-        W = problem.zeros()
-        _, b, grad = problem.smooth(problem.operator.forward(W))
-        _, B, C = problem.coef_shape
-        lam, _ = problem.refine_multipliers(grad, max_columns=B * C)
-        cert, b, _ = problem.evaluate(W, b, multipliers=lam)
-        if not cert.gap <= self.tol * abs(cert.primal):
-            return None
-        return SolveResult(
-            coef=W,
-            intercept=np.asarray(b, dtype=np.float64),
-            objective=cert.primal,
-            dual_objective=cert.dual,
-            n_iter=1,
-            converged=True,
-            solver="zero",
-            info={"multipliers": lam},
-        )
 
     def _solver_state_for(self, solver, problem, coef_init, options):
         """Warm-start multipliers and penalties of the previous fit, when they apply."""

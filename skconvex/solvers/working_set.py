@@ -227,7 +227,8 @@ def cone_working_set_solve(
     tol : float, default=1e-6
         Target relative gap (and cone violation) of the full program.
     max_iter : int, default=500
-        Total budget of inner iterations over all rounds.
+        Total budget of inner iterations over all rounds; 0 only certifies
+        the start (e.g. the empty network at alpha_max).
     min_size : int, default=16
         Fewest columns a round adds to the support (or to the previous
         working set).
@@ -256,7 +257,7 @@ def cone_working_set_solve(
     t0 = time.perf_counter()
     problem = problem.astype(np.float64)
     op, alpha = problem.operator, problem.alpha
-    P = problem.coef_shape[1]
+    _, P, C = problem.coef_shape
     W = problem.zeros() if coef_init is None else np.array(coef_init, dtype=np.float64)
     lam = None if multipliers_init is None else np.asarray(multipliers_init, dtype=np.float64)
     W, cert, b, _, violation = certify(problem, W, intercept_init, None)
@@ -269,7 +270,8 @@ def cone_working_set_solve(
         # restricted solver's multipliers on the working set, the best ones
         # (non-negative least squares) on the other columns above alpha.
         _, _, grad = problem.smooth(op.forward(U), b)
-        lam, G = problem.refine_multipliers(grad, lam, blocks=np.setdiff1d(np.arange(P), blocks))
+        outside = np.setdiff1d(np.arange(P), blocks)
+        lam, G = problem.refine_multipliers(grad, lam, max_columns=P * C, blocks=outside)
         best_dual = max(best_dual, problem.dual_value(grad, G))
         n_products += 2
         gap = primal - best_dual
