@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from skconvex import (
     ConvexGatedReLUClassifier,
     ConvexGatedReLURegressor,
+    ConvexReLUClassifier,
     ConvexReLURegressor,
     alpha_grid,
     convex_relu_path,
@@ -46,6 +47,7 @@ def main():
         ("diabetes", "gated", ConvexGatedReLURegressor(random_state=0), X_d, y_d),
         ("diabetes", "exact", ConvexReLURegressor(random_state=0), X_d, y_d),
         ("breast_cancer", "gated", ConvexGatedReLUClassifier(random_state=0), X_c, y_c),
+        ("breast_cancer", "exact", ConvexReLUClassifier(random_state=0), X_c, y_c),
     ]
     n_alphas = 3 if args.quick else args.n_alphas
     if args.max_iter is not None:

@@ -75,6 +75,51 @@ def test_certified_start_runs_no_round():
     np.testing.assert_allclose(res.objective, solved.objective, rtol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [None, 3.0])
+def test_start_multipliers_are_refined_on_every_column(scale):
+    # A path step starts without multipliers (those of another alpha
+    # mislead), and a given guess may be poor anywhere: the start's
+    # certificate and the first restricted solve use the best multipliers of
+    # every column, support included.
+    problem = build(4, "squared", SquaredError(), 1, n=60, n_gates=60, alpha=0.04)
+    previous = augmented_lagrangian(problem, tol=1e-8)
+    problem.alpha = 0.02
+    P = problem.coef_shape[1]
+    _, _, grad = problem.smooth(problem.operator.forward(previous.coef), previous.intercept)
+    start = None
+    if scale is not None:
+        start = scale * np.asarray(previous.info["multipliers"]).reshape(problem.multiplier_shape)
+    _, G_best = problem.refine_multipliers(grad, None, max_columns=P)
+    best_dual = problem.dual_value(grad, G_best)
+    # the multipliers given (zero when None) are clearly worse than the best ones
+    lam0 = np.zeros(problem.multiplier_shape) if start is None else start
+    assert problem.dual_value(grad, problem.joint_adjoint(grad, -lam0)) < 0.6 * best_dual
+
+    given = []
+
+    def spy(sub, **kwargs):
+        given.append(kwargs["multipliers_init"])
+        return augmented_lagrangian(sub, **kwargs)
+
+    res = cone_working_set_solve(
+        problem,
+        restricted_solver=spy,
+        coef_init=previous.coef,
+        intercept_init=previous.intercept,
+        multipliers_init=start,
+        tol=1e-8,
+        max_iter=2000,
+    )
+    assert res.converged and res.info["rounds"] == 1
+    np.testing.assert_allclose(res.history[0][1], best_dual, rtol=1e-10)
+    ws = res.info["working_set"]
+    lam = np.zeros(problem.multiplier_shape)
+    lam[:, ws] = np.asarray(given[0]).reshape(lam[:, ws].shape)
+    G = problem.joint_adjoint(grad, -lam)
+    norms = np.sqrt(np.einsum("dkc,dkc->k", G, G))
+    assert np.all(norms[ws] <= np.sqrt(np.einsum("dkc,dkc->k", G_best, G_best))[ws] + 1e-10)
+
+
 def test_budget_is_shared_by_the_rounds():
     problem = build(5, "squared", SquaredError(), 1, n=60, n_gates=60, alpha=0.01)
     start = problem.zeros()

@@ -204,12 +204,16 @@ def cone_working_set_solve(
     cone) and certifies it on the full program, with the restricted solver's
     multipliers on the working set and the best multipliers of every other
     column. Columns that fail their test join the next working set. The
-    first working set is the support of ``coef_init`` plus as many other
-    columns again (at least ``min_size``), those that fail their test by the
-    most: the sequential strong rule of a regularization path. Restricted solves restart the augmented
-    Lagrangian's penalties, so rounds pay only when the first working set is
-    nearly right: from a cold start the full program is cheaper (measured in
-    ``benchmarks/README.md``).
+    start is certified with the best multipliers of every column, and the
+    first restricted solve starts from them: from zero multipliers (or a
+    poor guess) on columns whose cone constraints are tight, the augmented
+    Lagrangian drifts out of the cones and spends most of its Newton steps
+    coming back. The first working set is the support of ``coef_init`` plus
+    as many other columns again (at least ``min_size``), those that fail
+    their test by the most: the sequential strong rule of a regularization
+    path. Restricted solves restart the augmented Lagrangian's penalties, so
+    rounds pay only when the first working set is nearly right: from a cold
+    start the full program is cheaper (measured in ``benchmarks/README.md``).
 
     Parameters
     ----------
@@ -223,7 +227,8 @@ def cone_working_set_solve(
     intercept_init : ndarray of shape (n_outputs,), default=None
         Warm start of the intercept.
     multipliers_init : ndarray of shape problem.multiplier_shape, default=None
-        Starting cone multipliers.
+        Starting cone multipliers; each column's are replaced by its best
+        ones wherever those lower its dual norm.
     tol : float, default=1e-6
         Target relative gap (and cone violation) of the full program.
     max_iter : int, default=500
@@ -268,9 +273,10 @@ def cone_working_set_solve(
     while True:
         # Certificate of the full program at the latest iterate: the
         # restricted solver's multipliers on the working set, the best ones
-        # (non-negative least squares) on the other columns above alpha.
+        # (non-negative least squares) on the other columns above alpha. At
+        # the start every column is refined (see the docstring).
         _, _, grad = problem.smooth(op.forward(U), b)
-        outside = np.setdiff1d(np.arange(P), blocks)
+        outside = np.setdiff1d(np.arange(P), blocks) if rounds else None
         lam, G = problem.refine_multipliers(grad, lam, max_columns=P * C, blocks=outside)
         best_dual = max(best_dual, problem.dual_value(grad, G))
         n_products += 2
