@@ -36,6 +36,7 @@ from .auglag import (
     _PenaltySchedule,
     _pcg,
     _print_newton_step,
+    _start_step,
 )
 from .conic import cvxpy_solve
 from .fista import fista
@@ -543,12 +544,7 @@ def _newton_nested(
                     direction = system_solve(-g)
                 n_products += 2
             n_iter += 1
-            slope = float(np.vdot(g, direction))
-            if slope >= 0:
-                direction, slope = -g, -float(np.vdot(g, g))
-            dn = np.sqrt(np.einsum("dkc,dkc->kc", direction, direction)).max()
-            reach = 10 * (float(cache["vn"].max()) + sub.tau)
-            step = min(1.0, reach / dn) if dn > 0 else 1.0
+            direction, slope, step = _start_step(g, direction, cache, sub.tau)
             capped = step < 1.0
             if -slope <= 1e-12 * abs(phi):
                 # At the rounding level of phi Armijo cannot see progress:
