@@ -142,6 +142,26 @@ def test_warm_start_takes_fewer_iterations():
     np.testing.assert_allclose(warm.objective, cold.objective, rtol=1e-7)
 
 
+@pytest.mark.parametrize("inner", ["newton", "fista"])
+@pytest.mark.parametrize("kind", ["squared", "logistic"])
+def test_stops_once_the_returned_point_is_certified(inner, kind):
+    # Started at the optimum without multipliers, the iterates leave the
+    # cones while the multipliers form; the feasible start is certified as
+    # soon as they are good, and the solver stops there (the iterates'
+    # own violation does not count).
+    datafit = SquaredError() if kind == "squared" else Logistic()
+    problem = build(4, kind, datafit, 1, n=60, n_gates=60, alpha=0.03)
+    ref = reference(problem)
+    tol = 1e-5
+    res = augmented_lagrangian(problem, coef_init=ref.coef, tol=tol, inner=inner)
+    assert res.converged
+    gaps = [(h[0] - h[1]) / abs(h[0]) for h in res.history]
+    assert gaps[-1] <= tol and all(g > tol for g in gaps[:-1])
+    assert res.info["iterate_violation"] > tol
+    assert res.constraint_violation <= 1e-12
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-8)
+
+
 def test_zero_weight_rows_carry_no_constraint():
     full = build(9, "squared", SquaredError(), 1, n=40, weights=True)
     w = full.sample_weight.copy()

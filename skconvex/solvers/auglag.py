@@ -57,8 +57,10 @@ Lagrangian gradient is :math:`-\\Gamma` (Newton) or lies in
 :math:`-\\alpha\\partial R` (FISTA), so :math:`c = 1`. Every outer iteration
 moves its primal point exactly into the cones
 (:meth:`~skconvex.cones.ConeConstrainedProblem.restore`); the methods stop
-when the relative gap between that feasible point and the best lower bound,
-and the relative cone violation before restoring, are both at most ``tol``.
+when the relative gap between the best of these feasible points (or the
+feasible start) and the best lower bound is at most ``tol``, whether or not
+the last iterate is itself within ``tol`` of the cones: the point returned is
+the certified one.
 """
 
 import time
@@ -283,9 +285,11 @@ def augmented_lagrangian(
     multipliers_init : ndarray of shape (n_samples, n_blocks, n_outputs), default=None
         Starting cone multipliers :math:`\\Lambda \\ge 0` (zeros when None).
     tol : float, default=1e-6
-        Stop when the certified relative gap of the (restored, feasible)
-        point and the relative cone violation before restoring are both at
-        most ``tol``.
+        Stop when the certified relative gap of the best restored (feasible)
+        point is at most ``tol``. The last iterate's own cone violation does
+        not count: a feasible warm start (the previous solution of a path)
+        is certified as soon as the multipliers are good, before the iterates
+        reach the cones.
     max_iter : int, default=None
         Total budget of inner iterations: Newton steps (default 500) or FISTA
         iterations (default 20000).
@@ -953,7 +957,7 @@ def _newton_al(
         history.append((best_primal, best_dual, violation, time.perf_counter() - t0))
         if verbose:
             _print(k, n_iter, best_primal, best_dual, violation, rho, t0, sigma)
-        if rel_gap <= tol and violation <= tol:
+        if rel_gap <= tol and best_after <= tol:
             converged = True
             break
         if n_iter >= max_iter:
@@ -1029,7 +1033,7 @@ def _fista_al(
     if verbose:
         _print(0, 0, best_primal, best_dual, violation, rho, t0)
     for k in range(1, max_outer + 1):
-        if best_primal - best_dual <= tol * abs(best_primal) and violation <= tol:
+        if best_primal - best_dual <= tol * abs(best_primal) and best_after <= tol:
             converged = True
             break
         if n_iter >= max_iter:
@@ -1077,7 +1081,7 @@ def _fista_al(
         rel_gap = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
         inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.1 * tol, 1e-2))
     else:
-        converged = best_primal - best_dual <= tol * abs(best_primal) and violation <= tol
+        converged = best_primal - best_dual <= tol * abs(best_primal) and best_after <= tol
 
     if not converged:
         # Best multipliers for the last gradient, column by column.
