@@ -392,6 +392,34 @@ def test_warm_start_takes_fewer_iterations(iris):
     assert clf.dual_gap_ <= 1e-6 * clf.objective_
 
 
+def test_path_step_hands_the_previous_multipliers_to_the_working_set(iris, monkeypatch):
+    # At a new alpha the previous multipliers do not start the augmented
+    # Lagrangian, but the working set tests columns with them (a column they
+    # keep within alpha needs no least-squares solve).
+    import skconvex.models.relu as relu
+
+    X, y = iris
+    target = X[:, 0] ** 2
+    reg = ConvexReLURegressor(alpha=1e-2, n_arrangements=40, tol=1e-6, warm_start=True, random_state=0)
+    reg.fit(X, target)
+    previous = reg._solver_state["multipliers"].toarray()
+    given = []
+    solve = relu.cone_working_set_solve
+
+    def spy(problem, **kwargs):
+        given.append(kwargs)
+        return solve(problem, **kwargs)
+
+    monkeypatch.setattr(relu, "cone_working_set_solve", spy)
+    reg.set_params(alpha=9e-3).fit(X, target)
+    assert len(given) == 1
+    np.testing.assert_array_equal(given[0]["multipliers_init"].reshape(previous.shape), previous)
+    assert "sigma" not in given[0] and "rho" not in given[0]
+    assert reg.dual_gap_ <= 1e-6 * reg.objective_
+    cold = ConvexReLURegressor(alpha=9e-3, n_arrangements=40, tol=1e-6, random_state=0).fit(X, target)
+    np.testing.assert_allclose(reg.objective_, cold.objective_, rtol=2e-6)
+
+
 def test_sample_weight_equals_repetition_within_certified_gaps(iris):
     X, y = iris
     rng = np.random.default_rng(0)

@@ -268,7 +268,9 @@ class _ReLUBase(BaseConvexNetwork):
                 # support: solving on it and the columns that fail their
                 # optimality test is cheaper than the full program.
                 run = cone_working_set_solve
-            state = self._solver_state_for(solver, problem, coef_init, options)
+            state = self._solver_state_for(
+                solver, problem, coef_init, options, working_set=run is cone_working_set_solve
+            )
             result = None
             if self.warm_start and (coef_init is None or not np.any(coef_init)):
                 # A warm start from the empty network (the first fits of a
@@ -343,20 +345,23 @@ class _ReLUBase(BaseConvexNetwork):
         _, G = problem.refine_multipliers(grad, max_columns=B * C)
         return problem.penalty.dual_norm(G) / self._alpha_scale(problem.y, problem.sample_weight)
 
-    def _solver_state_for(self, solver, problem, coef_init, options):
+    def _solver_state_for(self, solver, problem, coef_init, options, working_set=False):
         """Warm-start multipliers and penalties of the previous fit, when they apply."""
         state = getattr(self, "_solver_state", None)
         if coef_init is None or state is None or state["solver"] != solver:
             return {}
-        # Multipliers and penalties tuned for another alpha mislead the
-        # augmented Lagrangian (measured along a path: it stalls far from the
-        # optimum); only a refit with the same alpha reuses them.
-        if state.get("alpha") != self.alpha:
-            return {}
         n, (_, B, C) = problem.operator.n_samples, problem.coef_shape
         if state["multipliers"].shape != (n, B * C):
             return {}
-        out = {"multipliers_init": state["multipliers"].toarray().reshape(n, B, C)}
+        multipliers = state["multipliers"].toarray().reshape(n, B, C)
+        if state.get("alpha") != self.alpha:
+            # Multipliers and penalties tuned for another alpha mislead the
+            # augmented Lagrangian (measured along a path: it stalls far from
+            # the optimum). The working set of a warm start only tests columns
+            # with the multipliers: a column they keep within alpha needs no
+            # new least-squares solve, the others are solved for first.
+            return {"multipliers_init": multipliers} if working_set else {}
+        out = {"multipliers_init": multipliers}
         keys = ("sigma", "rho") if solver == "auglag" else ("rho",)
         out.update({k: state[k] for k in keys if state.get(k) is not None and k not in options})
         return out

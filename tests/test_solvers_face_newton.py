@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+from relu_problems import build, reference
+
+from skconvex.losses import Logistic, SquaredError
+from skconvex.solvers.auglag import augmented_lagrangian
+from skconvex.solvers.face_newton import face_newton
+from skconvex.solvers.working_set import cone_working_set_solve
+
+# (loss, seed, alpha before, alpha after): path steps whose support does not
+# change; in the second, the face changes (rows leave and join it), in the
+# third, columns of the start leave the support.
+STEPS = [
+    ("squared", 4, 0.04, 0.036),
+    ("squared", 5, 0.04, 0.03),
+    ("logistic", 5, 0.04, 0.03),
+]
+DATAFITS = {"squared": SquaredError(), "logistic": Logistic()}
+
+
+def _step(kind, seed, a0, a1):
+    """The solution at ``a0`` and the program at ``a1`` with the support's best multipliers there."""
+    problem = build(seed, kind, DATAFITS[kind], 1, n=60, n_gates=60, alpha=a0)
+    previous = augmented_lagrangian(problem, tol=1e-9)
+    assert previous.converged
+    problem.alpha = a1
+    _, _, grad = problem.smooth(problem.operator.forward(previous.coef), previous.intercept)
+    support = np.flatnonzero(np.linalg.norm(previous.coef[:, :, 0], axis=0) > 0)
+    lam, _ = problem.refine_multipliers(grad, None, max_columns=problem.coef_shape[1], blocks=support)
+    return problem, previous, lam
+
+
+def _support(W, rtol=1e-6):
+    norms = np.linalg.norm(W[:, :, 0], axis=0)
+    return norms > rtol * norms.max()
+
+
+def _min_constraint(problem, W):
+    Z = problem.operator.product(W)
+    return problem.constraint_values(Z).min() / max(np.abs(Z).max(), np.finfo(float).tiny)
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: f"{s[0]}-{s[1]}-{s[3]}")
+def test_path_step_reaches_the_reference_optimum(step):
+    problem, previous, lam = _step(*step)
+    ref = reference(problem)
+    W, b, info = face_newton(problem, previous.coef, previous.intercept, lam, max_steps=50)
+    assert info["applied"] and info["converged"]
+    objective, _ = problem.objective(W, b)
+    np.testing.assert_allclose(objective, ref.objective, rtol=1e-8)
+    np.testing.assert_array_equal(_support(W), _support(ref.coef))
+    assert _min_constraint(problem, W) >= -1e-12
+    # a KKT point of the full program: the best multipliers of every column
+    # certify it (the start's gap is 1e-3 or more)
+    _, _, grad = problem.smooth(problem.operator.forward(W), b)
+    _, G = problem.refine_multipliers(grad, None, max_columns=problem.coef_shape[1])
+    dual = problem.dual_value(grad, G)
+    assert objective - dual <= 1e-5 * objective
+    if step[1] == 5 and step[0] == "squared":
+        assert info["released"] >= 1 and info["added"] >= 1
+    if step[0] == "logistic":
+        assert info["dropped"] >= 1
+
+
+def test_wrong_faces_still_give_a_feasible_point():
+    # Rows far from their constraints marked tight: the first faces are
+    # wrong, the point must nevertheless stay in the cones.
+    problem, previous, _ = _step("squared", 4, 0.04, 0.036)
+    lam = np.ones(problem.multiplier_shape)
+    W, b, info = face_newton(problem, previous.coef, previous.intercept, lam, rel_tight=0.05)
+    assert info["applied"] and W.any()
+    assert _min_constraint(problem, W) >= -1e-12
+    objective, _ = problem.objective(W, b)
+    assert np.isfinite(objective) and np.all(np.isfinite(W))
+
+
+def test_programs_it_does_not_cover_are_left_alone():
+    problem = build(4, "squared", SquaredError(), 2, n=60, n_gates=60, alpha=0.04)
+    previous = augmented_lagrangian(problem, tol=1e-6)
+    W, b, info = face_newton(problem, previous.coef, previous.intercept, previous.info["multipliers"])
+    assert not info["applied"] and W is previous.coef
+    problem, previous, lam = _step("squared", 4, 0.04, 0.036)
+    W, b, info = face_newton(problem, previous.coef, previous.intercept, lam, max_variables=3)
+    assert not info["applied"] and W is previous.coef
+    W, b, info = face_newton(problem, problem.zeros(), None, lam)
+    assert not info["applied"]
+
+
+@pytest.mark.parametrize("kind", ["squared", "logistic"])
+def test_polished_warm_start_needs_fewer_newton_steps(kind):
+    problem, previous, _ = _step(kind, 5, 0.04, 0.03)
+    ref = reference(problem)
+    runs = {
+        polish: cone_working_set_solve(
+            problem,
+            coef_init=previous.coef,
+            intercept_init=previous.intercept,
+            tol=1e-6,
+            max_iter=2000,
+            polish=polish,
+        )
+        for polish in (False, True)
+    }
+    for res in runs.values():
+        assert res.converged
+        assert res.dual_objective <= ref.objective * (1 + 1e-12)
+        np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)
+    assert runs[True].n_iter <= runs[False].n_iter / 2
