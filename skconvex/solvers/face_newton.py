@@ -36,15 +36,19 @@ __all__ = ["face_newton"]
 # Eigenvalues of a face's row Gram matrix below this fraction of the largest
 # span its null space.
 _NULL_RTOL = 1e-10
+# Largest n_support * n_features: the Newton systems are dense (measured in
+# benchmarks/README.md: beyond it a step costs more than it saves).
+_MAX_VARIABLES = 512
 
 
-def _applicable(problem):
-    """Single-output programs of column norms over a pattern operator with interior points."""
+def _applicable(problem, n_support=0, max_variables=_MAX_VARIABLES):
+    """Whether it covers ``problem`` (one output, column norms, a pattern operator, interior points) with that support."""
     from ..penalties import ColumnGroupL2, GroupL2
 
     op = problem.operator
     return (
         op.coef_shape[2] == 1
+        and n_support * op.coef_shape[0] <= max_variables
         and isinstance(problem.penalty, (ColumnGroupL2, GroupL2))
         and hasattr(op, "masks")
         and not hasattr(op, "features")
@@ -105,7 +109,7 @@ def face_newton(
     *,
     tol=1e-10,
     max_steps=10,
-    max_variables=512,
+    max_variables=_MAX_VARIABLES,
     rel_tight=1e-2,
 ):
     """Minimize an exact program over the support of ``coef``, each column on a face of its cone.
@@ -166,13 +170,12 @@ def face_newton(
         "released": 0,
         "dropped": 0,
     }
-    if not _applicable(problem):
+    W = np.asarray(coef, dtype=np.float64)
+    support = np.flatnonzero(np.einsum("dkc,dkc->k", W, W) > 0)
+    if support.size == 0 or not _applicable(problem, support.size, max_variables):
         return coef, intercept, info
     d = problem.coef_shape[0]
-    W = np.asarray(coef, dtype=np.float64)[:, :, 0]
-    support = np.flatnonzero(np.linalg.norm(W, axis=0) > 0)
-    if support.size == 0 or support.size * d > max_variables:
-        return coef, intercept, info
+    W = W[:, :, 0]
     info["applied"] = True
     op = problem.operator
     X = np.asarray(op.X, dtype=np.float64)

@@ -22,6 +22,7 @@ import numpy as np
 from ..cones import certify
 from ._result import SolveResult
 from .auglag import augmented_lagrangian
+from .face_newton import _applicable as _face_newton_applies
 from .face_newton import face_newton
 from .fista import fista, polish_and_certify
 
@@ -283,7 +284,7 @@ def cone_working_set_solve(
     n_iter, n_products, rounds, solver = 0, 2, 0, "warm-start"
     blocks = np.flatnonzero(np.einsum("dkc,dkc->k", W, W) > 0)
     history, info = [], {}
-    if polish and blocks.size and max_iter > 0:
+    if polish and blocks.size and max_iter > 0 and _face_newton_applies(problem, blocks.size):
         # The previous solution of a path, solved again at this alpha on its
         # support and faces (marked by the support's best multipliers): the
         # feasible point the certificate then needs.
