@@ -29,10 +29,10 @@ import tracemalloc
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from skconvex.losses import SquaredError
-from skconvex.operators import PatternOperator
-from skconvex.penalties import GroupL2
-from skconvex.problem import ConvexProblem
+from skconvex.programs.datafits import SquaredError
+from skconvex.programs.operators import PatternOperator
+from skconvex.programs.penalties import GroupL2
+from skconvex.programs.problem import ConvexProblem
 from skconvex.solvers import solve_certified
 from skconvex.solvers.support_newton import support_newton
 from skconvex.solvers.working_set import working_set_solve

@@ -77,3 +77,32 @@ __all__ = [
     "set_config",
     "standard_deep_linear",
 ]
+
+
+def _alias_moved_modules():
+    # The problem pieces moved to skconvex.programs (0.1); user code that
+    # imports them from the package root keeps working.
+    import importlib
+    import sys
+
+    moved = {
+        "operators": "operators",
+        "losses": "datafits",
+        "penalties": "penalties",
+        "problem": "problem",
+        "cones": "cones",
+        "nested_cones": "nested_cones",
+        "patches": "patches",
+        "ramps": "ramps",
+        "attention_operators": "attention",
+        "oracles": "oracles",
+    }
+    for old, new in moved.items():
+        module = importlib.import_module(f"{__name__}.programs.{new}")
+        sys.modules[f"{__name__}.{old}"] = module
+        globals()[old] = module
+
+
+_alias_moved_modules()
+del _alias_moved_modules
+

@@ -10,10 +10,10 @@ storing patterns is the first step of every model in the package.
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._config import check_memory
+from .programs._chunks import seed_sequence
 
 __all__ = [
     "Arrangements",
@@ -158,16 +158,6 @@ def _stack_patches(X, sample_weight):
     return X.reshape(n * K, h), sample_weight
 
 
-def _seed_sequence(random_state):
-    """A SeedSequence from a scikit-learn style ``random_state``."""
-    if random_state is None:
-        return np.random.SeedSequence()
-    if isinstance(random_state, (int, np.integer)):
-        return np.random.SeedSequence(int(random_state))
-    rng = check_random_state(random_state)
-    return np.random.SeedSequence(rng.randint(0, 2**31 - 1, size=4).tolist())
-
-
 def _first_unique_columns(keys):
     """Indices of the first occurrence of each distinct column of ``keys``."""
     rows = np.ascontiguousarray(keys.T)
@@ -212,7 +202,7 @@ def sample_arrangements(
     X : ndarray of shape (n_samples, n_features) or (n_samples, n_patches, patch_size)
         Data, with a ones column appended if the neurons carry a bias; for
         ``kind="patch"`` the patches of every sample (see
-        :func:`skconvex.patches.extract_patches`).
+        :func:`skconvex.programs.patches.extract_patches`).
     n_arrangements : int
         Number of gates to draw. At most this many distinct patterns result.
     kind : {"gaussian", "patch", "conv", "exhaustive", "subnetwork"}, default="gaussian"
@@ -348,7 +338,7 @@ def sample_arrangements(
 
     n_batches = -(-n_arrangements // batch_size)
     sizes = [batch_size] * (n_batches - 1) + [n_arrangements - batch_size * (n_batches - 1)]
-    seeds = _seed_sequence(random_state).spawn(n_batches)
+    seeds = seed_sequence(random_state).spawn(n_batches)
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_sample_batch)(X, seed, size, kind, support, gate_params)
         for seed, size in zip(seeds, sizes)
@@ -386,7 +376,7 @@ def enumerate_arrangements(
     training problem (Pilanci & Ergen, 2020). Each cell is found from one of
     its extreme rays (an intersection of :math:`r-1` hyperplanes) and the
     local arrangement around it; degenerate data (repeated points, points on
-    a common hyperplane) are handled. See :mod:`skconvex._geometry`.
+    a common hyperplane) are handled. See :mod:`skconvex.programs._geometry`.
 
     Parameters
     ----------
@@ -436,7 +426,7 @@ def enumerate_arrangements(
     >>> arr.n_patterns  # 2 * 10 cells, less the one where no neuron fires
     19
     """
-    from ._geometry import _unit_hyperplanes, cell_points, count_cells_bound, row_space
+    from .programs._geometry import _unit_hyperplanes, cell_points, count_cells_bound, row_space
 
     X = np.asarray(X)
     if X.ndim != 2:
@@ -798,7 +788,7 @@ def sample_subnetworks(
 
     n_batches = -(-n_subnetworks // batch_size)
     sizes = [batch_size] * (n_batches - 1) + [n_subnetworks - batch_size * (n_batches - 1)]
-    seeds = _seed_sequence(random_state).spawn(n_batches + 1)
+    seeds = seed_sequence(random_state).spawn(n_batches + 1)
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_subnetwork_batch)(X, seed, size, depth, width, support)
         for seed, size in zip(seeds[1:], sizes)

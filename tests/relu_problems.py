@@ -3,10 +3,10 @@
 import numpy as np
 
 from skconvex import sample_arrangements
-from skconvex.cones import ConeConstrainedProblem
-from skconvex.losses import Logistic, Multinomial, SquaredError
-from skconvex.operators import PatternOperator
-from skconvex.penalties import ColumnGroupL2
+from skconvex.programs.cones import ConeConstrainedProblem
+from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
+from skconvex.programs.operators import PatternOperator
+from skconvex.programs.penalties import ColumnGroupL2
 from skconvex.solvers import cvxpy_cone_solve
 
 # (name, datafit, n_outputs)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skconvex import MemoryBudgetError, config_context
-from skconvex.attention_operators import (
+from skconvex.programs.attention import (
     attention_operator,
     fno_mode_weights,
     head_features,
@@ -12,9 +12,9 @@ from skconvex.attention_operators import (
     token_gate_shape,
     tokens_from_features,
 )
-from skconvex.losses import Logistic, Multinomial, SquaredError
-from skconvex.penalties import GroupNuclear
-from skconvex.problem import ConvexProblem
+from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
+from skconvex.programs.penalties import GroupNuclear
+from skconvex.programs.problem import ConvexProblem
 from skconvex.solvers import fista
 
 HEAD_TYPES = [

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from relu_problems import build, reference
 
-from skconvex.losses import Multinomial, SquaredError
-from skconvex.penalties import ColumnGroupL2, GroupL2
+from skconvex.programs.datafits import Multinomial, SquaredError
+from skconvex.programs.penalties import ColumnGroupL2, GroupL2
 
 
 def _problem(C=1, seed=0, **kw):
@@ -86,7 +86,7 @@ def test_zero_weight_rows_are_unconstrained():
     problem = _problem(1, weights=True)
     w = problem.sample_weight.copy()
     w[:5] = 0
-    from skconvex.cones import ConeConstrainedProblem
+    from skconvex.programs.cones import ConeConstrainedProblem
 
     p2 = ConeConstrainedProblem(
         problem.operator, problem.datafit, problem.penalty, problem.y, w / w.sum(),
@@ -98,7 +98,7 @@ def test_zero_weight_rows_are_unconstrained():
 
 def test_bad_shapes_are_rejected():
     problem = _problem(1)
-    from skconvex.cones import ConeConstrainedProblem
+    from skconvex.programs.cones import ConeConstrainedProblem
 
     args = (problem.operator, problem.datafit, problem.penalty, problem.y, problem.sample_weight, 0.1)
     with pytest.raises(ValueError, match="cone_patterns"):
@@ -145,7 +145,7 @@ def test_column_group_l2_value_prox_and_dual(rng, shape):
 
 
 def test_refined_multipliers_tighten_a_valid_certificate():
-    from skconvex.losses import Logistic
+    from skconvex.programs.datafits import Logistic
     from skconvex.solvers.auglag import augmented_lagrangian
 
     problem = build(0, "logistic", Logistic(), 1, alpha=0.01)
@@ -164,7 +164,7 @@ def test_refined_multipliers_tighten_a_valid_certificate():
 
 
 def test_refined_multipliers_only_on_the_given_blocks():
-    from skconvex.losses import Logistic
+    from skconvex.programs.datafits import Logistic
 
     problem = build(0, "logistic", Logistic(), 1, alpha=0.01)
     _, _, grad = problem.smooth(problem.operator.forward(problem.zeros()))

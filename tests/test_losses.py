@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from skconvex.losses import Logistic, Multinomial, SquaredError
+from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
 
 
 def _case(name, rng, n=25):

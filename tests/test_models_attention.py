@@ -9,8 +9,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skconvex import ConvexAttentionHead, ConvexAttentionHeadRegressor
-from skconvex.attention_operators import attention_operator, tokens_from_features
-from skconvex.losses import Logistic, Multinomial, SquaredError
+from skconvex.programs.attention import attention_operator, tokens_from_features
+from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
 from test_attention_operators import HEAD_TYPES, reference_output
 
 

@@ -11,10 +11,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skconvex import ConvexCNNClassifier, ConvexCNNRegressor, sample_arrangements
-from skconvex.cones import ConeConstrainedProblem
-from skconvex.losses import SquaredError
-from skconvex.patches import PatchOperator, extract_patches, image_geometry
-from skconvex.penalties import ColumnGroupL2
+from skconvex.programs.cones import ConeConstrainedProblem
+from skconvex.programs.datafits import SquaredError
+from skconvex.programs.patches import PatchOperator, extract_patches, image_geometry
+from skconvex.programs.penalties import ColumnGroupL2
 
 # ----------------------------------------------------------------- independent references
 

@@ -15,8 +15,8 @@ from skconvex import (
     enumerate_arrangements,
     sample_arrangements,
 )
-from skconvex.losses import SquaredError
-from skconvex.oracles import PatternOracle
+from skconvex.programs.datafits import SquaredError
+from skconvex.programs.oracles import PatternOracle
 from skconvex.solvers.copositive import (
     copositive_sdp,
     relaxation_dual_bound,

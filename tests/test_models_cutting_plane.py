@@ -12,9 +12,9 @@ from skconvex import (
     enumerate_arrangements,
     sample_arrangements,
 )
-from skconvex._geometry import count_cells_bound
-from skconvex.losses import Logistic, SquaredError
-from skconvex.oracles import ExhaustiveOracle, PatternOracle, relu_dual_norm
+from skconvex.programs._geometry import count_cells_bound
+from skconvex.programs.datafits import Logistic, SquaredError
+from skconvex.programs.oracles import ExhaustiveOracle, PatternOracle, relu_dual_norm
 from skconvex.solvers.cutting_plane import cutting_plane
 
 

@@ -18,7 +18,7 @@ from skconvex import (
     MemoryBudgetError,
     config_context,
 )
-from skconvex.losses import Logistic, Multinomial, SquaredError
+from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
 
 
 @pytest.fixture

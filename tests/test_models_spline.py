@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skconvex import ConvexSplineRegressor
-from skconvex.ramps import RampOperator, ramp_dictionary, ramp_features
+from skconvex.programs.ramps import RampOperator, ramp_dictionary, ramp_features
 from skconvex.solvers.spline import spline_problem, spline_qp
 
 

@@ -5,9 +5,9 @@ import pytest
 
 from skconvex import sample_arrangements, sample_subnetworks
 from skconvex.arrangements import compute_subnetwork_patterns
-from skconvex.losses import Logistic, SquaredError
+from skconvex.programs.datafits import Logistic, SquaredError
 from skconvex.models.deep import _path_program, _three_layer_program
-from skconvex.nested_cones import ColumnBlockL2
+from skconvex.programs.penalties import ColumnBlockL2
 from skconvex.solvers.nested import cvxpy_nested_solve, nested_augmented_lagrangian
 
 TIGHT = {"tol_gap_rel": 1e-10, "tol_gap_abs": 1e-12, "tol_feas": 1e-10}

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from skconvex import MemoryBudgetError, config_context, sample_arrangements
-from skconvex.operators import PatternOperator
+from skconvex.programs.operators import PatternOperator
 
 
 def _operator(rng, n=30, d=4, C=1, dtype=np.float64, signs=False):

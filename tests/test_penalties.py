@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from skconvex.penalties import GroupL2, GroupNuclear
+from skconvex.programs.penalties import GroupL2, GroupNuclear
 
 PENALTIES = [GroupL2(), GroupNuclear()]
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from relu_problems import build, reference
 
-from skconvex.losses import Logistic, SquaredError
+from skconvex.programs.datafits import Logistic, SquaredError
 from skconvex.solvers._lowrank import BlockPlusLowRank, prediction_factor
 from skconvex.solvers.admm import admm
 
@@ -50,7 +50,7 @@ def test_one_factorization_serves_every_cone(rng):
 
 @pytest.mark.parametrize("kind, C", [("squared", 1), ("squared2", 2), ("multinomial", 3)])
 def test_block_plus_low_rank_solve_matches_dense(rng, kind, C):
-    from skconvex.losses import Multinomial
+    from skconvex.programs.datafits import Multinomial
 
     datafit = Multinomial() if kind == "multinomial" else SquaredError()
     problem = build(6, kind, datafit, C, n=12, n_gates=4)

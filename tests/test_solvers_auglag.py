@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from relu_problems import LOSSES, build, reference
 
-from skconvex.losses import Logistic, SquaredError
+from skconvex.programs.datafits import Logistic, SquaredError
 from skconvex.solvers import cvxpy_cone_solve
 from skconvex.solvers.auglag import augmented_lagrangian
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from relu_problems import LOSSES, build, reference
 
-from skconvex.losses import SquaredError
+from skconvex.programs.datafits import SquaredError
 from skconvex.solvers.auglag import augmented_lagrangian
 from skconvex.solvers.working_set import cone_working_set_solve
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from relu_problems import build, reference
 
-from skconvex.losses import Logistic, SquaredError
+from skconvex.programs.datafits import Logistic, SquaredError
 from skconvex.solvers.auglag import augmented_lagrangian
 from skconvex.solvers.face_newton import face_newton
 from skconvex.solvers.working_set import cone_working_set_solve

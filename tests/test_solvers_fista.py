@@ -3,10 +3,10 @@ import pytest
 
 from conftest import make_problem_data
 from skconvex import sample_arrangements
-from skconvex.losses import Logistic, Multinomial, SquaredError
-from skconvex.operators import PatternOperator
-from skconvex.penalties import GroupL2, GroupNuclear
-from skconvex.problem import ConvexProblem
+from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
+from skconvex.programs.operators import PatternOperator
+from skconvex.programs.penalties import GroupL2, GroupNuclear
+from skconvex.programs.problem import ConvexProblem
 from skconvex.solvers import cvxpy_solve, fista, solve_certified
 from skconvex.solvers.working_set import working_set_solve
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from skconvex.losses import Logistic, Multinomial, SquaredError
-from skconvex.penalties import ColumnGroupL2, GroupL2, GroupNuclear
+from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
+from skconvex.programs.penalties import ColumnGroupL2, GroupL2, GroupNuclear
 from skconvex.solvers import fista
 from skconvex.solvers.support_newton import support_newton
 from test_solvers_fista import build

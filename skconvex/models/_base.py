@@ -1,7 +1,7 @@
 """Machinery shared by the two-layer convex-network estimators.
 
 An estimator here validates its inputs, encodes targets, samples (or reuses)
-arrangements, assembles a :class:`~skconvex.problem.ConvexProblem` from the
+arrangements, assembles a :class:`~skconvex.programs.problem.ConvexProblem` from the
 problem pieces, calls a solver, and stores both the convex solution and the
 recovered network. It never iterates itself.
 """
@@ -19,7 +19,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .._config import check_memory
 from ..arrangements import sample_arrangements
-from ..penalties import GroupL2, GroupNuclear
+from ..programs.penalties import GroupL2, GroupNuclear
 
 _PENALTIES = {"nuclear": GroupNuclear, "frobenius": GroupL2}
 
@@ -181,7 +181,7 @@ class RegressionTargets:
     """Target handling of the regressors: squared error on one or several outputs."""
 
     def _encode_targets(self, y):
-        from ..losses import SquaredError
+        from ..programs.datafits import SquaredError
 
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
@@ -240,7 +240,7 @@ class ClassificationTargets:
         from sklearn.preprocessing import LabelEncoder
         from sklearn.utils.multiclass import check_classification_targets
 
-        from ..losses import Logistic, Multinomial, SquaredError
+        from ..programs.datafits import Logistic, Multinomial, SquaredError
 
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)

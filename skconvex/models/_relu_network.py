@@ -96,7 +96,7 @@ class ReLUNetworkMixin:
 
 def _encode_eval_targets(estimator, y):
     """Targets and loss of a fitted estimator, without refitting its label encoding."""
-    from ..losses import Logistic, Multinomial, SquaredError
+    from ..programs.datafits import Logistic, Multinomial, SquaredError
 
     if not hasattr(estimator, "classes_"):
         y = np.asarray(y, dtype=np.float64)

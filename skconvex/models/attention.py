@@ -8,7 +8,7 @@ from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from .._config import memory_budget
-from ..attention_operators import (
+from ..programs.attention import (
     ACTIVATIONS,
     HEADS,
     _fno_real_modes,
@@ -20,8 +20,8 @@ from ..attention_operators import (
     token_masks,
     tokens_from_features,
 )
-from ..penalties import GroupNuclear
-from ..problem import ConvexProblem
+from ..programs.penalties import GroupNuclear
+from ..programs.problem import ConvexProblem
 from ..recovery import factorize_blocks
 from ..solvers import fista, solve_certified
 from ._base import (
@@ -55,7 +55,7 @@ def recover_heads(
     Parameters
     ----------
     Z : ndarray of shape (n_blocks, m1, m2 * n_outputs)
-        Convex blocks (see :func:`skconvex.attention_operators.head_features`).
+        Convex blocks (see :func:`skconvex.programs.attention.head_features`).
     head : {"self_attention", "mlp_mixer", "fno"}
         Head type.
     activation : {"linear", "gated_relu"}
@@ -279,7 +279,7 @@ _ATTRIBUTES = """
         The convex solution: the objective is the mean loss of
         :math:`\\hat y_i = \\sum_k \\langle\\Phi_k(X_i), Z_k\\rangle + b` plus
         ``alpha`` times :math:`\\sum_k \\|Z_k\\|_*` (see
-        :func:`skconvex.attention_operators.head_features` for the blocks).
+        :func:`skconvex.programs.attention.head_features` for the blocks).
     heads_ : list of tuple of ndarray
         The recovered heads ``(W1, W2)``, one per non-zero singular value of
         the blocks (see :func:`~skconvex.models.attention.recover_heads` for

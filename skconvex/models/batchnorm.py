@@ -26,9 +26,9 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 
-from ..cones import ConeConstrainedProblem
-from ..operators import PatternOperator
-from ..penalties import ColumnGroupL2
+from ..programs.cones import ConeConstrainedProblem
+from ..programs.operators import PatternOperator
+from ..programs.penalties import ColumnGroupL2
 from ..solvers import SolveResult
 from ._base import ClassificationTargets, RegressionTargets, _as_dtype
 from .relu import _ReLUBase

@@ -14,8 +14,8 @@ from ..arrangements import (
     sample_arrangements,
     sample_subnetworks,
 )
-from ..cones import ConeConstrainedProblem
-from ..patches import (
+from ..programs.cones import ConeConstrainedProblem
+from ..programs.patches import (
     PatchOperator,
     SubnetworkConeProblem,
     cnn_forward,
@@ -23,8 +23,8 @@ from ..patches import (
     image_geometry,
     three_layer_forward,
 )
-from ..penalties import ColumnGroupL2, GroupNuclear
-from ..problem import ConvexProblem
+from ..programs.penalties import ColumnGroupL2, GroupNuclear
+from ..programs.problem import ConvexProblem
 from ..recovery import factorize_blocks, factorize_columns
 from ..solvers import cvxpy_cone_solve, cvxpy_solve, solve_certified
 from ..solvers.auglag import augmented_lagrangian

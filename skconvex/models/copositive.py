@@ -8,10 +8,10 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._geometry import row_space
+from ..programs._geometry import row_space
 from ..arrangements import enumerate_arrangements, sample_arrangements
-from ..losses import SquaredError
-from ..oracles import ExhaustiveOracle, PatternOracle
+from ..programs.datafits import SquaredError
+from ..programs.oracles import ExhaustiveOracle, PatternOracle
 from ..solvers.copositive import (
     copositive_sdp,
     frank_wolfe,

@@ -6,9 +6,9 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._geometry import estimate_faces, row_space
+from ..programs._geometry import estimate_faces, row_space
 from ..arrangements import sample_arrangements
-from ..oracles import ExhaustiveOracle, PatternOracle
+from ..programs.oracles import ExhaustiveOracle, PatternOracle
 from ..solvers.cutting_plane import cutting_plane
 from ._base import BaseConvexNetwork, ClassificationTargets, RegressionTargets, augment
 from ._relu_network import (

@@ -31,10 +31,10 @@ from ..arrangements import (
     compute_subnetwork_patterns,
     sample_subnetworks,
 )
-from ..nested_cones import ColumnBlockL2, NestedConeProblem
-from ..operators import PatternOperator
-from ..penalties import ColumnGroupL2, GroupNuclear
-from ..problem import ConvexProblem
+from ..programs.nested_cones import NestedConeProblem
+from ..programs.operators import PatternOperator
+from ..programs.penalties import ColumnBlockL2, ColumnGroupL2, GroupNuclear
+from ..programs.problem import ConvexProblem
 from ..solvers import cvxpy_solve, fista, solve_certified
 from ..solvers.nested import cvxpy_nested_solve, nested_augmented_lagrangian
 from ..solvers.working_set import working_set_solve
@@ -1121,7 +1121,7 @@ _PATH_NOTES = """
     with :math:`\\epsilon_\\ell` the product of the edge signs on the path,
     subject to one cone constraint per node and level (the node's
     pre-activation, a signed masked sum of its leaves, has its sampled
-    pattern; :class:`~skconvex.nested_cones.NestedConeProblem`). Groups
+    pattern; :class:`~skconvex.programs.nested_cones.NestedConeProblem`). Groups
     :math:`\\gamma` are the sampled tuples (patterns of every node and edge
     signs) with both output signs :math:`s_3`. A non-zero group becomes the
     sub-network with leaves :math:`p/\\|p\\|`, first edges
@@ -1505,7 +1505,7 @@ class ParallelDeepLinearRegressor(RegressionTargets, RegressorMixin, BaseConvexN
     solver : {"auto", "fista", "closed_form"}, default="auto"
         ``"fista"``: accelerated proximal gradient with singular-value
         thresholding (:func:`~skconvex.solvers.fista` on
-        :class:`~skconvex.penalties.GroupNuclear` with a single block).
+        :class:`~skconvex.programs.penalties.GroupNuclear` with a single block).
         ``"closed_form"``: :math:`W = \\mathrm{SVT}_{\\alpha/c}(X^\\top S Y)/c`,
         valid when the (centered, weighted) design is orthogonal,
         :math:`X^\\top S X = cI`; a ``ValueError`` otherwise. ``"auto"`` uses

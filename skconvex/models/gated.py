@@ -4,8 +4,8 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
-from ..operators import PatternOperator
-from ..problem import ConvexProblem
+from ..programs.operators import PatternOperator
+from ..programs.problem import ConvexProblem
 from ..recovery import factorize_blocks, gated_forward
 from ..solvers import solve_certified
 from ..solvers.support_newton import support_newton

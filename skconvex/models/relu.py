@@ -6,9 +6,9 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..cones import ConeConstrainedProblem
-from ..operators import PatternOperator
-from ..penalties import ColumnGroupL2
+from ..programs.cones import ConeConstrainedProblem
+from ..programs.operators import PatternOperator
+from ..programs.penalties import ColumnGroupL2
 from ..recovery import factorize_columns, relu_forward, weight_decay
 from ..solvers import cvxpy_cone_solve
 from ..solvers.admm import admm

@@ -1,8 +1,8 @@
 """ADMM for cone-constrained programs with the squared loss.
 
 For :math:`\\min_U \\tfrac12\\|\\Pi(\\mathcal{A}U - Y)\\|^2 + \\alpha R(U)` s.t.
-:math:`\\mathcal{G}U \\ge 0` (:class:`~skconvex.cones.ConeConstrainedProblem`
-with :class:`~skconvex.losses.SquaredError`; :math:`\\Pi^\\top\\Pi` is the
+:math:`\\mathcal{G}U \\ge 0` (:class:`~skconvex.programs.cones.ConeConstrainedProblem`
+with :class:`~skconvex.programs.datafits.SquaredError`; :math:`\\Pi^\\top\\Pi` is the
 weighted, intercept-centred Gram in prediction space) the splitting
 
 .. math:: U = Q \\ (\\text{group prox}), \\qquad \\mathcal{G}U = T \\ge 0 \\ (\\text{cone slack})
@@ -29,7 +29,7 @@ are refactorized only when :math:`\\rho` changes (residual balancing).
 \\alpha\\partial R(Q)` has every column norm at most :math:`\\alpha`, while
 :math:`-\\rho\\Lambda \\ge 0`. So :math:`(\\Theta, \\Lambda) = (-\\nabla F(U),
 -\\rho\\Lambda)` is dual feasible at every iteration (see
-:mod:`skconvex.cones`) and certifies a lower bound; the primal value is taken
+:mod:`skconvex.programs.cones`) and certifies a lower bound; the primal value is taken
 at :math:`Q` moved exactly into the cones.
 """
 
@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from ..cones import certify
+from ..programs.cones import certify
 from ._lowrank import BlockPlusLowRank, prediction_factor
 from ._result import SolveResult
 
@@ -63,7 +63,7 @@ def admm(
     ----------
     problem : ConeConstrainedProblem
         The program; its datafit must be quadratic
-        (:class:`~skconvex.losses.SquaredError`).
+        (:class:`~skconvex.programs.datafits.SquaredError`).
     coef_init : ndarray of shape problem.coef_shape, default=None
         Starting point (zeros when None).
     intercept_init : ndarray of shape (n_outputs,), default=None
@@ -108,10 +108,10 @@ def admm(
     --------
     >>> import numpy as np
     >>> from skconvex import sample_arrangements
-    >>> from skconvex.cones import ConeConstrainedProblem
-    >>> from skconvex.losses import SquaredError
-    >>> from skconvex.operators import PatternOperator
-    >>> from skconvex.penalties import ColumnGroupL2
+    >>> from skconvex.programs.cones import ConeConstrainedProblem
+    >>> from skconvex.programs.datafits import SquaredError
+    >>> from skconvex.programs.operators import PatternOperator
+    >>> from skconvex.programs.penalties import ColumnGroupL2
     >>> from skconvex.solvers.admm import admm
     >>> rng = np.random.default_rng(0)
     >>> X = np.c_[rng.standard_normal((30, 2)), np.ones(30)]

@@ -1,7 +1,7 @@
 """Augmented Lagrangian methods for cone-constrained programs.
 
 For :math:`\\min_U f(U) + \\alpha R(U)` s.t. :math:`\\mathcal{G}U \\ge 0`
-(:class:`~skconvex.cones.ConeConstrainedProblem`; :math:`f` is the datafit
+(:class:`~skconvex.programs.cones.ConeConstrainedProblem`; :math:`f` is the datafit
 composed with the pattern operator, the intercept minimized out) both
 variants alternate an approximate minimization of an augmented Lagrangian with
 the classical multiplier update for inequality constraints
@@ -11,7 +11,7 @@ the classical multiplier update for inequality constraints
 (Hestenes, Powell, Rockafellar; Nocedal & Wright, 2006, §17.4). The constraint
 values :math:`\\mathcal{G}U = S \\odot XU` are sign flips of the product the
 forward pass computes, and :math:`\\mathcal{A}^\\top R + \\mathcal{G}^\\top
-\\Lambda` is one GEMM (:meth:`~skconvex.cones.ConeConstrainedProblem.joint_adjoint`).
+\\Lambda` is one GEMM (:meth:`~skconvex.programs.cones.ConeConstrainedProblem.joint_adjoint`).
 
 ``inner="newton"``
     The group penalty is put in the augmented Lagrangian too, through the
@@ -52,11 +52,11 @@ intercept) and any multiplier :math:`\\Lambda \\ge 0` give the dual point
 :math:`(\\Theta, \\Lambda) = c(-\\nabla F, \\Lambda)` of the constrained
 program, feasible when :math:`c\\,R^\\circ(\\mathcal{A}^\\top\\nabla F -
 \\mathcal{G}^\\top\\Lambda) \\le \\alpha`, with value :math:`-F^*(-\\Theta)`
-(derivation in :mod:`skconvex.cones`). At an exact subproblem solution the
+(derivation in :mod:`skconvex.programs.cones`). At an exact subproblem solution the
 Lagrangian gradient is :math:`-\\Gamma` (Newton) or lies in
 :math:`-\\alpha\\partial R` (FISTA), so :math:`c = 1`. Every outer iteration
 moves its primal point exactly into the cones
-(:meth:`~skconvex.cones.ConeConstrainedProblem.restore`); the methods stop
+(:meth:`~skconvex.programs.cones.ConeConstrainedProblem.restore`); the methods stop
 when the relative gap between the best of these feasible points (or the
 feasible start) and the best lower bound is at most ``tol``, whether or not
 the last iterate is itself within ``tol`` of the cones: the point returned is
@@ -68,9 +68,9 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from ..cones import certify
-from ..losses import Datafit
-from ..problem import ConvexProblem
+from ..programs.cones import certify
+from ..programs.datafits import Datafit
+from ..programs.problem import ConvexProblem
 from ._lowrank import BlockPlusLowRank, prediction_factor
 from ._result import SolveResult
 from .fista import fista
@@ -350,10 +350,10 @@ def augmented_lagrangian(
     --------
     >>> import numpy as np
     >>> from skconvex import sample_arrangements
-    >>> from skconvex.cones import ConeConstrainedProblem
-    >>> from skconvex.losses import SquaredError
-    >>> from skconvex.operators import PatternOperator
-    >>> from skconvex.penalties import ColumnGroupL2
+    >>> from skconvex.programs.cones import ConeConstrainedProblem
+    >>> from skconvex.programs.datafits import SquaredError
+    >>> from skconvex.programs.operators import PatternOperator
+    >>> from skconvex.programs.penalties import ColumnGroupL2
     >>> from skconvex.solvers.auglag import augmented_lagrangian
     >>> rng = np.random.default_rng(0)
     >>> X = np.c_[rng.standard_normal((30, 2)), np.ones(30)]

@@ -1,6 +1,6 @@
 """Reference solves through CVXPY (Clarabel by default).
 
-The program of a :class:`~skconvex.problem.ConvexProblem` is written with the
+The program of a :class:`~skconvex.programs.problem.ConvexProblem` is written with the
 explicit sparse design :math:`B = [D_1X, \\dots, D_PX]` (scipy sparse, never
 a dense array) and handed to an interior-point solver. This is the accuracy
 oracle of the test suite and a solver of its own for small problems; the
@@ -129,8 +129,8 @@ def cvxpy_cone_solve(problem, *, solver="CLARABEL", solver_options=None, verbose
     inequality per output); after the solve their dual values are the
     multipliers :math:`\\Lambda \\ge 0` that, with the datafit gradient at the
     returned point, give a certified lower bound (see
-    :mod:`skconvex.cones`). The returned point is moved exactly into the cones
-    (:meth:`~skconvex.cones.ConeConstrainedProblem.restore`), so its objective
+    :mod:`skconvex.programs.cones`). The returned point is moved exactly into the cones
+    (:meth:`~skconvex.programs.cones.ConeConstrainedProblem.restore`), so its objective
     is a true upper bound.
 
     Parameters
@@ -158,7 +158,7 @@ def cvxpy_cone_solve(problem, *, solver="CLARABEL", solver_options=None, verbose
     SolverError
         If the solver fails or reports an infeasible or unbounded program.
     """
-    from ..cones import certify
+    from ..programs.cones import certify
 
     captured = []
 

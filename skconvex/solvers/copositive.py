@@ -33,7 +33,7 @@ refitting the output layer gives a network, hence an **upper bound**.
 **Frank-Wolfe**: fully corrective conditional gradient on the atomic form:
 the linear minimization oracle is the cone-constrained PCA
 :math:`\\max_{a \\in \\mathcal K_p, \\|a\\| \\le 1}\\|\\Theta^\\top D_p X a\\|`
-(:mod:`skconvex.oracles`) and the corrective step refits the output layer of
+(:mod:`skconvex.programs.oracles`) and the corrective step refits the output layer of
 all atoms found; see :func:`skconvex.solvers.cutting_plane.cutting_plane`.
 
 **Closed form** for spike-free data: when every ReLU feature is a linear
@@ -59,8 +59,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from .._geometry import cone_facets, row_space
-from ..oracles import project_cone
+from ..programs._geometry import cone_facets, row_space
+from ..programs.oracles import project_cone
 from .cutting_plane import cutting_plane, fit_output_layer, relu_network_objective
 
 __all__ = [
@@ -369,7 +369,7 @@ def relaxation_dual_bound(X, Y, datafit, sample_weight, alpha, info, *, fit_inte
     Y : ndarray of shape (n_samples, n_outputs)
         Encoded targets.
     datafit : Datafit
-        Loss (:mod:`skconvex.losses`).
+        Loss (:mod:`skconvex.programs.datafits`).
     sample_weight : ndarray of shape (n_samples,)
         Row weights.
     alpha : float
@@ -379,7 +379,7 @@ def relaxation_dual_bound(X, Y, datafit, sample_weight, alpha, info, *, fit_inte
     fit_intercept : bool, default=True
         Free output intercept.
     oracle : callable, default=None
-        Dual oracle (:mod:`skconvex.oracles`) whose ``upper`` bounds the
+        Dual oracle (:mod:`skconvex.programs.oracles`) whose ``upper`` bounds the
         cone-constrained PCA over the cells.
 
     Returns
@@ -498,7 +498,7 @@ def copositive_sdp(
     Y : ndarray of shape (n_samples, n_outputs)
         Encoded targets.
     datafit : Datafit
-        Loss (:mod:`skconvex.losses`).
+        Loss (:mod:`skconvex.programs.datafits`).
     sample_weight : ndarray of shape (n_samples,)
         Row weights.
     alpha : float
@@ -603,7 +603,7 @@ def frank_wolfe(
     """Fully corrective Frank-Wolfe on the cone-constrained nuclear-norm program.
 
     Each iteration calls the linear minimization oracle (the cone-constrained
-    PCA of every cell, :mod:`skconvex.oracles`) at the gradient, adds its
+    PCA of every cell, :mod:`skconvex.programs.oracles`) at the gradient, adds its
     best atoms :math:`a g^\\top` as neurons and re-optimizes the weights of
     all atoms (the corrective step, a group lasso over output vectors solved
     by ``master_solver``). The oracle's certified bound turns the gradient
@@ -617,14 +617,14 @@ def frank_wolfe(
     Y : ndarray of shape (n_samples, n_outputs)
         Encoded targets.
     datafit : Datafit
-        Loss (:mod:`skconvex.losses`).
+        Loss (:mod:`skconvex.programs.datafits`).
     sample_weight : ndarray of shape (n_samples,)
         Row weights.
     alpha : float
         Weight-decay strength, > 0.
     oracle : callable
-        :class:`~skconvex.oracles.PatternOracle` (cells of an arrangement) or
-        :class:`~skconvex.oracles.ExhaustiveOracle`.
+        :class:`~skconvex.programs.oracles.PatternOracle` (cells of an arrangement) or
+        :class:`~skconvex.programs.oracles.ExhaustiveOracle`.
     fit_intercept : bool, default=True
         Free output intercept.
     tol : float, default=1e-4
@@ -787,7 +787,7 @@ def spike_free_closed_form(X, Y, sample_weight, alpha, *, fit_intercept=True, ch
         Directions are in the augmented space (with a bias coordinate when
         ``fit_intercept``).
     """
-    from ..losses import SquaredError
+    from ..programs.datafits import SquaredError
 
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)

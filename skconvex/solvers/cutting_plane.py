@@ -18,7 +18,7 @@ semi-infinite program
 (Ergen & Pilanci, 2021; Sahiner et al., 2021 for vector outputs). Column
 generation alternates a **restricted master problem** (the group lasso over
 the output weights of the current neurons, solved by FISTA with a certified
-gap) and the **oracle** (:mod:`skconvex.oracles`), which maximizes the dual
+gap) and the **oracle** (:mod:`skconvex.programs.oracles`), which maximizes the dual
 constraint at :math:`\\Theta = -\\nabla F` and adds the most violated
 directions as neurons. Scaling :math:`\\Theta` by
 :math:`\\min(1, \\alpha/\\omega)` with the oracle's certified bound
@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..operators import PatternOperator
-from ..penalties import GroupL2
-from ..problem import ConvexProblem
+from ..programs.operators import PatternOperator
+from ..programs.penalties import GroupL2
+from ..programs.problem import ConvexProblem
 from ._result import SolveResult
 from .fista import fista
 
@@ -280,15 +280,15 @@ def cutting_plane(
     Y : ndarray of shape (n_samples, n_outputs)
         Encoded targets.
     datafit : Datafit
-        Loss (:mod:`skconvex.losses`), weighted by ``sample_weight``.
+        Loss (:mod:`skconvex.programs.datafits`), weighted by ``sample_weight``.
     sample_weight : ndarray of shape (n_samples,)
         Row weights (summing to one for a mean loss).
     alpha : float
         Weight-decay strength, > 0.
     oracle : callable
         ``oracle(Theta, n_directions=k)`` returning an
-        :class:`~skconvex.oracles.OracleResult` (e.g.
-        :class:`~skconvex.oracles.ExhaustiveOracle`).
+        :class:`~skconvex.programs.oracles.OracleResult` (e.g.
+        :class:`~skconvex.programs.oracles.ExhaustiveOracle`).
     fit_intercept : bool, default=True
         Free (unpenalized) output intercept.
     tol : float, default=1e-4
@@ -336,7 +336,7 @@ def cutting_plane(
     C = Y.shape[1]
     if not alpha > 0:
         raise ValueError(f"alpha must be positive for column generation, got {alpha!r}.")
-    from ..losses import SquaredError
+    from ..programs.datafits import SquaredError
 
     if isinstance(datafit, SquaredError):
         # Solve for Y / sigma with alpha / sigma: the objective is exactly

@@ -43,7 +43,7 @@ _MAX_VARIABLES = 512
 
 def _applicable(problem, n_support=0, max_variables=_MAX_VARIABLES):
     """Whether it covers ``problem`` (one output, column norms, a pattern operator, interior points) with that support."""
-    from ..penalties import ColumnGroupL2, GroupL2
+    from ..programs.penalties import ColumnGroupL2, GroupL2
 
     op = problem.operator
     return (

@@ -1,6 +1,6 @@
 """Accelerated proximal gradient with adaptive steps and a certified stopping rule.
 
-Solves :math:`\\min_W f(W) + \\alpha R(W)` for a :class:`~skconvex.problem.ConvexProblem`
+Solves :math:`\\min_W f(W) + \\alpha R(W)` for a :class:`~skconvex.programs.problem.ConvexProblem`
 (:math:`f` = datafit composed with the pattern operator, intercept minimized
 out; :math:`R` = block penalty with a cheap prox).
 

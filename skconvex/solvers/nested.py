@@ -1,6 +1,6 @@
 """Solvers for programs with cone constraints on nested groups of columns.
 
-:class:`~skconvex.nested_cones.NestedConeProblem` (the exact programs of
+:class:`~skconvex.programs.nested_cones.NestedConeProblem` (the exact programs of
 parallel three-layer and path-regularized deep ReLU networks) couples the
 columns of a node through its upper-level constraints, so the per-column
 semismooth Newton method of :mod:`skconvex.solvers.auglag` does not apply.
@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-from ..nested_cones import certify_nested
-from ..problem import ConvexProblem
+from ..programs.nested_cones import certify_nested
+from ..programs.problem import ConvexProblem
 from .._config import MemoryBudgetError
 from ._lowrank import BlockPlusLowRank, prediction_factor
 from ._result import SolveResult
@@ -143,15 +143,15 @@ def nested_augmented_lagrangian(
     ----------
     problem : NestedConeProblem
         The program; its penalty is
-        :class:`~skconvex.penalties.ColumnGroupL2` or
-        :class:`~skconvex.nested_cones.ColumnBlockL2`.
+        :class:`~skconvex.programs.penalties.ColumnGroupL2` or
+        :class:`~skconvex.programs.penalties.ColumnBlockL2`.
     coef_init : ndarray of shape problem.coef_shape, default=None
         Starting point (zeros when None).
     intercept_init : ndarray of shape (n_outputs,), default=None
         Warm start of the intercept.
     multipliers_init : ndarray of shape (n_samples, n_constraint_columns), default=None
         Starting multipliers in the flat layout of
-        :meth:`~skconvex.nested_cones.NestedConeProblem.flat_values`.
+        :meth:`~skconvex.programs.nested_cones.NestedConeProblem.flat_values`.
     tol : float, default=1e-6
         Stop when the certified relative gap of the restored (feasible)
         point and the relative violation before restoring are both at most
@@ -204,9 +204,9 @@ def nested_augmented_lagrangian(
     -----
     With :math:`(\\Theta, \\Lambda) = c\\,(-\\nabla F, \\Lambda^+)` for the
     multipliers :math:`\\Lambda^+` after an update, the dual of the program
-    (:mod:`skconvex.nested_cones`) certifies every outer iterate; its primal
+    (:mod:`skconvex.programs.nested_cones`) certifies every outer iterate; its primal
     point is restored into all cones
-    (:meth:`~skconvex.nested_cones.NestedConeProblem.restore`).
+    (:meth:`~skconvex.programs.nested_cones.NestedConeProblem.restore`).
 
     References
     ----------
@@ -219,10 +219,10 @@ def nested_augmented_lagrangian(
     Examples
     --------
     >>> import numpy as np
-    >>> from skconvex.losses import SquaredError
-    >>> from skconvex.nested_cones import NestedConeProblem
-    >>> from skconvex.operators import PatternOperator
-    >>> from skconvex.penalties import ColumnGroupL2
+    >>> from skconvex.programs.datafits import SquaredError
+    >>> from skconvex.programs.nested_cones import NestedConeProblem
+    >>> from skconvex.programs.operators import PatternOperator
+    >>> from skconvex.programs.penalties import ColumnGroupL2
     >>> from skconvex.solvers.nested import nested_augmented_lagrangian
     >>> rng = np.random.default_rng(0)
     >>> X = np.c_[rng.standard_normal((20, 2)), np.ones(20)]
@@ -717,10 +717,10 @@ def cvxpy_nested_solve(problem, *, solver="CLARABEL", solver_options=None, verbo
     """Solve a nested cone program with CVXPY and certify the answer.
 
     The constraints of every family come from
-    :meth:`~skconvex.nested_cones.NestedConeProblem.cvxpy_constraints`; their
+    :meth:`~skconvex.programs.nested_cones.NestedConeProblem.cvxpy_constraints`; their
     dual values are the multipliers of the certificate, and the returned
     point is moved exactly into all cones
-    (:meth:`~skconvex.nested_cones.NestedConeProblem.restore`).
+    (:meth:`~skconvex.programs.nested_cones.NestedConeProblem.restore`).
 
     Parameters
     ----------

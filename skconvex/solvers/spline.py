@@ -1,6 +1,6 @@
 """The exact training program of one-dimensional ReLU networks as a sparse quadratic program.
 
-The Lasso over the ramps of :class:`~skconvex.ramps.RampOperator`,
+The Lasso over the ramps of :class:`~skconvex.programs.ramps.RampOperator`,
 
 .. math:: \\min_{z, b}\\; \\tfrac12\\sum_j s_j\\big(b + \\textstyle\\sum_k z_k
           (\\sigma_k(x_j - t_k))_+ - y_j\\big)^2 + \\alpha\\|z\\|_1,
@@ -23,10 +23,10 @@ solvers handle in linear time per iteration.
 import numpy as np
 import scipy.sparse as sp
 
-from ..losses import SquaredError
-from ..penalties import GroupL2
-from ..problem import ConvexProblem
-from ..ramps import RampOperator
+from ..programs.datafits import SquaredError
+from ..programs.penalties import GroupL2
+from ..programs.problem import ConvexProblem
+from ..programs.ramps import RampOperator
 from ._result import SolveResult
 from .conic import SolverError
 from .fista import fista
@@ -35,7 +35,7 @@ __all__ = ["spline_problem", "spline_qp"]
 
 
 def spline_problem(X, y, sample_weight, alpha):
-    """The ramp Lasso as a :class:`~skconvex.problem.ConvexProblem` (intercept fitted).
+    """The ramp Lasso as a :class:`~skconvex.programs.problem.ConvexProblem` (intercept fitted).
 
     Parameters
     ----------
@@ -51,7 +51,7 @@ def spline_problem(X, y, sample_weight, alpha):
     Returns
     -------
     problem : ConvexProblem
-        Matrix free (:class:`~skconvex.ramps.RampOperator`).
+        Matrix free (:class:`~skconvex.programs.ramps.RampOperator`).
     """
     operator = RampOperator(X, sample_weight)
     n = operator.n_samples
@@ -166,8 +166,8 @@ def spline_qp(
     -------
     result : SolveResult
         ``coef`` of shape (1, n_ramps, 1) in the order of
-        :class:`~skconvex.ramps.RampOperator`; objective and certified lower
-        bound from :meth:`~skconvex.problem.ConvexProblem.evaluate`.
+        :class:`~skconvex.programs.ramps.RampOperator`; objective and certified lower
+        bound from :meth:`~skconvex.programs.problem.ConvexProblem.evaluate`.
 
     Raises
     ------

@@ -22,16 +22,19 @@ correction.
 
 import numpy as np
 
+from ..programs._protocols import supports_restrict
+
 __all__ = ["support_newton"]
 
 
 def _applicable(problem):
     """Single-output programs of Euclidean block norms over a pattern operator."""
-    from ..penalties import ColumnGroupL2, GroupL2
+    from ..programs.penalties import ColumnGroupL2, GroupL2
 
     op = problem.operator
     return (
-        op.coef_shape[2] == 1
+        supports_restrict(problem)
+        and op.coef_shape[2] == 1
         and isinstance(problem.penalty, GroupL2)
         and not isinstance(problem.penalty, ColumnGroupL2)
         and hasattr(op, "block_gram_diagonals")
@@ -104,9 +107,9 @@ def support_newton(
     Newton decrement is below ``tol`` times the objective. Zero blocks stay
     zero; certifying the result on the full program is the caller's job.
     Applies to single-output programs with Euclidean block norms
-    (:class:`~skconvex.penalties.GroupL2` and, for one output,
-    :class:`~skconvex.penalties.GroupNuclear`) over a
-    :class:`~skconvex.operators.PatternOperator`.
+    (:class:`~skconvex.programs.penalties.GroupL2` and, for one output,
+    :class:`~skconvex.programs.penalties.GroupNuclear`) over a
+    :class:`~skconvex.programs.operators.PatternOperator`.
 
     Parameters
     ----------

@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from ..cones import certify
+from ..programs._protocols import require_restrict
+from ..programs.cones import certify
 from ._result import SolveResult
 from .auglag import augmented_lagrangian
 from .face_newton import _applicable as _face_newton_applies
@@ -81,6 +82,7 @@ def working_set_solve(
     M. Massias, A. Gramfort and J. Salmon. Celer: a fast solver for the Lasso
     with dual extrapolation. ICML 2018.
     """
+    require_restrict(problem, "working_set_solve", "a single solve of the full program (fista, augmented_lagrangian or nested_augmented_lagrangian)")
     t0 = time.perf_counter()
     A = problem.operator
     d, P, C = problem.coef_shape
@@ -197,11 +199,11 @@ def cone_working_set_solve(
     """Solve a cone-constrained program on working sets seeded by a warm start.
 
     Most columns of an exact ReLU program
-    (:class:`~skconvex.cones.ConeConstrainedProblem`) are zero at its
+    (:class:`~skconvex.programs.cones.ConeConstrainedProblem`) are zero at its
     solution, and a zero column is optimal when cone multipliers can bring
     its gradient to a dual norm at most ``alpha``: a non-negative
     least-squares test per column
-    (:meth:`~skconvex.cones.ConeConstrainedProblem.refine_multipliers`). Each
+    (:meth:`~skconvex.programs.cones.ConeConstrainedProblem.refine_multipliers`). Each
     round solves the program restricted to a working set, pads the solution
     with zeros (feasible for the full program: a zero column lies in every
     cone) and certifies it on the full program, with the restricted solver's
@@ -271,6 +273,7 @@ def cone_working_set_solve(
     R. Tibshirani, J. Bien, J. Friedman et al. Strong rules for discarding
     predictors in lasso-type problems. JRSS B, 74(2), 2012.
     """
+    require_restrict(problem, "cone_working_set_solve", "augmented_lagrangian or nested_augmented_lagrangian on the full program")
     if restricted_solver is None:
         restricted_solver = augmented_lagrangian
     t0 = time.perf_counter()

@@ -17,8 +17,8 @@ over the heads ``j`` of the block. Weight decay
 nuclear norm :math:`\\sum_k \\|Z_k\\|_*` of the matrices
 :math:`Z_k \\in \\mathbb{R}^{m_1 \\times m_2 C}` (Srebro's factorization
 identity), so the program is solved by
-:class:`~skconvex.problem.ConvexProblem` with
-:class:`~skconvex.penalties.GroupNuclear` and the foundation's FISTA. Constant
+:class:`~skconvex.programs.problem.ConvexProblem` with
+:class:`~skconvex.programs.penalties.GroupNuclear` and the foundation's FISTA. Constant
 weights of the penalty (pooling norms, Fourier normalizations) are absorbed
 into :math:`\\Phi_k` so that the penalty is always the plain sum of nuclear
 norms.
@@ -47,10 +47,9 @@ vision transformers. ICML 2022, arXiv:2205.08078.
 """
 
 import numpy as np
-from sklearn.utils import gen_batches
 
-from ._config import check_memory, memory_budget
-from .arrangements import _seed_sequence
+from .._config import check_memory, memory_budget
+from ._chunks import row_batches, seed_sequence
 
 __all__ = [
     "TokenFeatureOperator",
@@ -225,7 +224,7 @@ def sample_token_gates(
     shape = token_gate_shape(head, n_tokens, token_dim)
     batch = 256
     n_batches = -(-n_gates // batch)
-    seeds = _seed_sequence(random_state).spawn(n_batches)
+    seeds = seed_sequence(random_state).spawn(n_batches)
     parts = []
     for b, seed in enumerate(seeds):
         size = min(batch, n_gates - b * batch)
@@ -432,7 +431,7 @@ def head_features(
     # Per-row intermediates (masks, FFT bases) are a few times the features.
     per_row = 4 * itemsize * (K * (m1 * m2 + s * s + s * d) + s * s * d + 2 * s * m1)
     size = int(max(1, min(n, memory_budget() // 16 // per_row, 2**16)))
-    for rows in gen_batches(n, size):
+    for rows in row_batches(n, size):
         out[rows] = _features_batch(tokens[rows], head, activation, p, gates)
     return out
 
@@ -443,13 +442,13 @@ class TokenFeatureOperator:
     Stores the lifted features as one ``(n_samples, n_blocks * m1 * m2)``
     matrix, so the forward map and its adjoint are single GEMMs with the
     ``(n_blocks * m1 * m2, n_outputs)`` coefficient matrix. Exposes the
-    interface of :class:`~skconvex.operators.PatternOperator` that
-    :class:`~skconvex.problem.ConvexProblem` and the solvers use.
+    interface of :class:`~skconvex.programs.operators.PatternOperator` that
+    :class:`~skconvex.programs.problem.ConvexProblem` and the solvers use.
 
     Coefficients ``W`` have shape ``coef_shape``: block ``k`` is ``W[:, k, :]``,
     the matrix :math:`Z_k \\in \\mathbb{R}^{m_1 \\times m_2 C}` or, when that is
     wide, its transpose (the nuclear norm is the same and
-    :class:`~skconvex.penalties.GroupNuclear` is cheapest on tall blocks).
+    :class:`~skconvex.programs.penalties.GroupNuclear` is cheapest on tall blocks).
 
     Parameters
     ----------
@@ -471,6 +470,9 @@ class TokenFeatureOperator:
     coef_shape : tuple of int
         ``(m1, n_blocks, m2 * C)`` or, if transposed, ``(m2 * C, n_blocks, m1)``.
     """
+
+    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs._protocols`).
+    supports_restrict = True
 
     def __init__(self, features, *, n_outputs=1, dtype=None):
         if features.ndim != 4:

@@ -11,10 +11,10 @@ connected programs,
 * the patch geometry (:func:`image_geometry`) and a vectorized patch
   extraction (:func:`extract_patches`, :func:`numpy.lib.stride_tricks.sliding_window_view`,
   no loop over samples or patches);
-* an operator with the interface of :class:`~skconvex.operators.PatternOperator`
+* an operator with the interface of :class:`~skconvex.programs.operators.PatternOperator`
   whose blocks act on patch rows and whose predictions are pooled per sample
-  (:class:`PatchOperator`): :class:`~skconvex.problem.ConvexProblem`,
-  :class:`~skconvex.cones.ConeConstrainedProblem` (one cone constraint per
+  (:class:`PatchOperator`): :class:`~skconvex.programs.problem.ConvexProblem`,
+  :class:`~skconvex.programs.cones.ConeConstrainedProblem` (one cone constraint per
   patch row), the proximal, augmented-Lagrangian and CVXPY solvers use it
   unchanged;
 * for the three-layer program, the second family of cone constraints that
@@ -38,9 +38,9 @@ from numbers import Integral
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
-from sklearn.utils import gen_batches
 
-from ._config import check_memory, memory_budget
+from .._config import check_memory, memory_budget
+from ._chunks import row_batches
 from .cones import ConeConstrainedProblem
 
 __all__ = [
@@ -208,7 +208,7 @@ def image_geometry(
 
     Examples
     --------
-    >>> from skconvex.patches import image_geometry
+    >>> from skconvex.programs.patches import image_geometry
     >>> geo = image_geometry(64, image_shape=(8, 8), kernel_size=3, pool_size=3)
     >>> geo.output_shape, geo.n_patches, geo.n_regions
     ((6, 6), 36, 4)
@@ -301,7 +301,7 @@ def extract_patches(X, geometry, *, fit_intercept=False):
     Examples
     --------
     >>> import numpy as np
-    >>> from skconvex.patches import extract_patches, image_geometry
+    >>> from skconvex.programs.patches import extract_patches, image_geometry
     >>> X = np.arange(2 * 16, dtype=float).reshape(2, 16)
     >>> geo = image_geometry(16, image_shape=(4, 4), kernel_size=2, stride=2)
     >>> extract_patches(X, geo)[0, 1]
@@ -344,7 +344,7 @@ def _pooled_features(X, patterns, signs, row_weights, n_samples, dtype):
     F = np.empty((n_samples, h, B), dtype=dtype)
     per_sample = K * B * np.dtype(dtype).itemsize * 2
     size = int(max(1, min(n_samples, memory_budget() // 8 // max(per_sample, 1))))
-    for batch in gen_batches(n_samples, size):
+    for batch in row_batches(n_samples, size):
         rows = slice(batch.start * K, batch.stop * K)
         m = patterns[rows].astype(dtype).reshape(-1, K, B)
         xw = (X[rows] * row_weights[rows, None]).reshape(-1, K, h)
@@ -366,7 +366,7 @@ class PatchOperator:
 
     with pooling weights :math:`w_k` (1 for sum pooling, :math:`1/K` or one
     over the region size for average pooling). It has the interface of
-    :class:`~skconvex.operators.PatternOperator`, where rows of the
+    :class:`~skconvex.programs.operators.PatternOperator`, where rows of the
     *products* (:meth:`product`, cone constraints) are patch rows and rows of
     the *predictions* are samples; ``n_rows``, ``row_samples``,
     :meth:`expand` and :meth:`pool` connect the two. Predictions and the
@@ -407,7 +407,7 @@ class PatchOperator:
     Examples
     --------
     >>> import numpy as np
-    >>> from skconvex.patches import PatchOperator
+    >>> from skconvex.programs.patches import PatchOperator
     >>> rng = np.random.default_rng(0)
     >>> patches = rng.standard_normal((5, 4, 3))
     >>> patterns = patches.reshape(20, 3) @ rng.standard_normal((3, 6)) >= 0
@@ -415,6 +415,9 @@ class PatchOperator:
     >>> op.forward(np.ones(op.coef_shape)).shape
     (5, 1)
     """
+
+    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs._protocols`).
+    supports_restrict = True
 
     def __init__(self, patches, patterns, *, signs=None, pool_weights=None, n_outputs=1, dtype=None):
         patches = np.asarray(patches)
@@ -782,6 +785,10 @@ class SubnetworkConeProblem(ConeConstrainedProblem):
     deep ReLU networks via convex programs. ICML 2021, arXiv:2110.05518.
     """
 
+    #: Columns are coupled by the nested cones, so working sets and support
+    #: Newton (which solve restricted sub-programs) do not apply.
+    supports_restrict = False
+
     def __init__(
         self,
         operator,
@@ -1131,21 +1138,6 @@ class SubnetworkConeProblem(ConeConstrainedProblem):
             new._outer_margins = None
         return new
 
-    def restrict(self, blocks):
-        """Not available: the second-layer constraints couple the columns of a sub-network.
-
-        Parameters
-        ----------
-        blocks : ndarray of int
-            Ignored.
-
-        Raises
-        ------
-        NotImplementedError
-            Always; solve the full program.
-        """
-        raise NotImplementedError("Working sets do not apply to the three-layer cone program.")
-
 
 # --------------------------------------------------------------------------
 # forward passes of the recovered networks
@@ -1202,7 +1194,7 @@ def cnn_forward(
     filters = np.asarray(filters, dtype=dtype)
     output = np.asarray(output, dtype=dtype)
     size = int(max(1, min(n, memory_budget() // 16 // max(K * max(m, 1) * 8, 1))))
-    for rows in gen_batches(n, size) if m else ():
+    for rows in row_batches(n, size) if m else ():
         P = patches[rows].reshape(-1, h)
         act = P @ filters.T
         if sample_gates is not None:
@@ -1261,7 +1253,7 @@ def three_layer_forward(
     w = np.asarray(pool_weights, dtype=dtype)
     out = np.zeros((n, C), dtype=dtype)
     size = int(max(1, min(n, memory_budget() // 16 // max(K * max(m + S, 1) * 8, 1))))
-    for rows in gen_batches(n, size) if m else ():
+    for rows in row_batches(n, size) if m else ():
         P = patches[rows].reshape(-1, h)
         hidden = np.maximum(np.maximum(P @ np.asarray(filters, dtype=dtype).T, 0) @ V, 0)
         pooled = np.einsum("nks,k->ns", hidden.reshape(-1, K, S), w)

@@ -22,7 +22,7 @@ is the largest dual block norm and their prox acts block by block.
 
 import numpy as np
 
-__all__ = ["BlockPenalty", "GroupL2", "GroupNuclear", "ColumnGroupL2"]
+__all__ = ["BlockPenalty", "GroupL2", "GroupNuclear", "ColumnGroupL2", "ColumnBlockL2"]
 
 
 class BlockPenalty:
@@ -251,7 +251,7 @@ class ColumnGroupL2(GroupL2):
     Examples
     --------
     >>> import numpy as np
-    >>> from skconvex.penalties import ColumnGroupL2
+    >>> from skconvex.programs.penalties import ColumnGroupL2
     >>> W = np.zeros((2, 1, 2)); W[:, 0, 0] = [3, 4]; W[:, 0, 1] = [0, 1]
     >>> ColumnGroupL2().value(W)
     6.0
@@ -291,3 +291,168 @@ class ColumnGroupL2(GroupL2):
         import cvxpy as cp
 
         return cp.sum(cp.hstack([cp.sum(cp.norm(Wc, 2, axis=1)) for Wc in W]))
+
+
+class ColumnBlockL2(GroupL2):
+    """Frobenius norm of every run of ``group_size`` consecutive columns, per output.
+
+    With ``W`` of shape ``(d, G * m, C)`` (``m = group_size``) the penalty is
+    :math:`\\sum_{g, c} \\|W_{:, gm:(g+1)m, c}\\|_F`: one group per sub-network
+    (its ``m`` leaves) and output. This is the path-regularization penalty
+    of Ergen & Pilanci (2023): the :math:`\\ell_2` path norm of a sub-network
+    equals the Frobenius norm of its leaf variables. The prox shrinks each
+    group, the dual norm is the largest group Frobenius norm. With
+    ``group_size=1`` it equals :class:`ColumnGroupL2`.
+
+    Parameters
+    ----------
+    group_size : int
+        Consecutive columns per group.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex.programs.penalties import ColumnBlockL2
+    >>> W = np.zeros((1, 4, 1)); W[0, :, 0] = [3, 4, 0, 1]
+    >>> ColumnBlockL2(2).value(W)
+    6.0
+    """
+
+    def __init__(self, group_size):
+        self.group_size = int(group_size)
+
+    def _split(self, W):
+        d, B, C = W.shape
+        if B % self.group_size:
+            raise ValueError(f"{B} columns do not split into groups of {self.group_size}.")
+        return W.reshape(d, B // self.group_size, self.group_size, C)
+
+    def block_norms(self, W):
+        """Compute the Frobenius norm of every (group, output).
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_features, n_groups * group_size, n_outputs)
+            Columns.
+
+        Returns
+        -------
+        norms : ndarray of shape (n_groups, n_outputs)
+            Group norms.
+        """
+        Wg = self._split(W)
+        return np.sqrt(np.einsum("dgmc,dgmc->gc", Wg, Wg))
+
+    def group_norms(self, W):
+        """Compute the norm of every group, summed over outputs.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_features, n_groups * group_size, n_outputs)
+            Columns.
+
+        Returns
+        -------
+        norms : ndarray of shape (n_groups,)
+            Group norms.
+        """
+        return self.block_norms(W).sum(axis=1)
+
+    def value(self, W):
+        """Compute the penalty.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_features, n_groups * group_size, n_outputs)
+            Columns.
+
+        Returns
+        -------
+        value : float
+            Sum of the group norms, in float64.
+        """
+        return float(self.block_norms(W).astype(np.float64).sum())
+
+    def prox(self, W, threshold, return_value=False):
+        """Shrink every (group, output) by ``threshold`` (the proximal operator).
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_features, n_groups * group_size, n_outputs)
+            Point.
+        threshold : float
+            Step times penalty strength.
+        return_value : bool, default=False
+            Also return the penalty of the result.
+
+        Returns
+        -------
+        prox : ndarray of shape (n_features, n_groups * group_size, n_outputs)
+            Groups scaled by :math:`(1 - \\tau/\\|P\\|_F)_+`.
+        value : float
+            Penalty of ``prox``; only with ``return_value``.
+        """
+        norms = self.block_norms(W)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(norms > threshold, 1.0 - threshold / norms, 0.0)
+        out = (self._split(W) * scale.astype(W.dtype, copy=False)[None, :, None, :]).reshape(W.shape)
+        if return_value:
+            return out, float(np.maximum(norms.astype(np.float64) - threshold, 0.0).sum())
+        return out
+
+    def dual_group_norms(self, G):
+        """Compute the dual norm of every group (largest over outputs).
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_features, n_groups * group_size, n_outputs)
+            Dual point (e.g. a gradient).
+
+        Returns
+        -------
+        norms : ndarray of shape (n_groups,)
+            Largest group Frobenius norm over the outputs.
+        """
+        norms = self.block_norms(G)
+        return norms.max(axis=1) if norms.shape[1] else norms.sum(axis=1)
+
+    def dual_norm(self, G):
+        """Compute the dual norm :math:`\\max_{g,c} \\|G_{g,c}\\|_F`.
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_features, n_groups * group_size, n_outputs)
+            Dual point.
+
+        Returns
+        -------
+        dual_norm : float
+            Largest group norm (0 for no groups).
+        """
+        norms = self.block_norms(G)
+        return float(norms.max()) if norms.size else 0.0
+
+    def cvxpy(self, W):
+        """Build the CVXPY expression of the penalty.
+
+        Parameters
+        ----------
+        W : list of cvxpy expressions of shape (n_groups * group_size, n_features)
+            One per output.
+
+        Returns
+        -------
+        expression : cvxpy.Expression
+            Sum of the group Frobenius norms.
+        """
+        import cvxpy as cp
+
+        terms = []
+        for Wc in W:
+            B, d = Wc.shape
+            rows = cp.reshape(Wc, (B // self.group_size, self.group_size * d), order="C")
+            terms.append(cp.sum(cp.norm(rows, 2, axis=1)))
+        return cp.sum(cp.hstack(terms))
+
+    def __repr__(self):
+        return f"ColumnBlockL2(group_size={self.group_size})"

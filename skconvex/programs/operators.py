@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from ._config import check_memory
+from .._config import check_memory
 
 __all__ = ["PatternOperator"]
 
@@ -54,6 +54,9 @@ class PatternOperator:
     M. Pilanci and T. Ergen. Neural networks are convex regularizers. ICML 2020,
     arXiv:2002.10553.
     """
+
+    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs._protocols`).
+    supports_restrict = True
 
     def __init__(self, X, patterns, *, signs=None, n_outputs=1, dtype=None):
         if dtype is None:

@@ -3,9 +3,9 @@
 .. math::
     \\min_{W,\\, b}\\; F(\\mathcal{A}W + \\mathbf{1} b^\\top) + \\alpha R(W)
 
-with a datafit :math:`F` (:mod:`skconvex.losses`), a pattern operator
-:math:`\\mathcal{A}` (:mod:`skconvex.operators`), a block penalty :math:`R`
-(:mod:`skconvex.penalties`) and an optional unpenalized output intercept
+with a datafit :math:`F` (:mod:`skconvex.programs.datafits`), a pattern operator
+:math:`\\mathcal{A}` (:mod:`skconvex.programs.operators`), a block penalty :math:`R`
+(:mod:`skconvex.programs.penalties`) and an optional unpenalized output intercept
 :math:`b`. Solvers in :mod:`skconvex.solvers` see only this object.
 
 The intercept is minimized out: every evaluation at a point :math:`W` uses
@@ -17,6 +17,8 @@ for the program with intercept at no extra cost.
 """
 
 import numpy as np
+
+from ._protocols import require_restrict, supports_restrict
 
 __all__ = ["ConvexProblem", "Certificate"]
 
@@ -60,7 +62,7 @@ class ConvexProblem:
     operator : PatternOperator
         The linear map :math:`\\mathcal{A}`.
     datafit : Datafit
-        The loss :math:`F` (see :mod:`skconvex.losses`).
+        The loss :math:`F` (see :mod:`skconvex.programs.datafits`).
     penalty : GroupL2 or GroupNuclear
         The block penalty :math:`R`.
     y : ndarray of shape (n_samples, n_outputs)
@@ -282,6 +284,11 @@ class ConvexProblem:
         """
         return self._with_operator(self.operator.astype(dtype))
 
+    @property
+    def supports_restrict(self):
+        """Whether :meth:`restrict` applies: the operator's flag (subclasses may turn it off)."""
+        return supports_restrict(self.operator)
+
     def restrict(self, blocks):
         """Return the problem restricted to a subset of the pattern blocks.
 
@@ -295,7 +302,13 @@ class ConvexProblem:
         problem : ConvexProblem
             The restricted program; its solutions padded with zeros are
             feasible for the full one.
+
+        Raises
+        ------
+        TypeError
+            If the program does not support restriction (``supports_restrict``).
         """
+        require_restrict(self, "restrict", "a solver of the full program")
         return self._with_operator(self.operator.restrict(blocks))
 
     def _with_operator(self, operator):

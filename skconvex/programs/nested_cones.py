@@ -4,12 +4,12 @@ The exact convex programs of parallel three-layer ReLU networks (Ergen &
 Pilanci, 2021) and of path-regularized deep ReLU networks (Ergen & Pilanci,
 2023) predict, like the two-layer program, with a masked sum of products
 :math:`\\mathcal{A}U = \\sum_b m_b \\odot X u_b` over columns :math:`u_b` (one
-:class:`~skconvex.operators.PatternOperator` whose masks are products of
+:class:`~skconvex.programs.operators.PatternOperator` whose masks are products of
 patterns of several layers, times signs). Their feasible sets are nested:
 
 * level 1, one cone per column: :math:`(2D_{1,b} - I) X u_b \\ge 0` (the
   first-layer unit of column :math:`b` has activation pattern
-  :math:`D_{1,b}`), handled by :class:`~skconvex.cones.ConeConstrainedProblem`;
+  :math:`D_{1,b}`), handled by :class:`~skconvex.programs.cones.ConeConstrainedProblem`;
 * level :math:`k \\ge 2`, one cone per *node* :math:`v` (a run of
   :math:`s_k` consecutive columns, the leaves below :math:`v`):
 
@@ -28,7 +28,7 @@ forward pass computes anyway, and the adjoint
 GEMM :math:`X^\\top H` with :math:`H = M \\odot R + \\sum_k E_k \\odot
 \\operatorname{repeat}(S_k \\odot \\Lambda_k)`.
 
-**Duality.** As for one family (:mod:`skconvex.cones`): with multipliers
+**Duality.** As for one family (:mod:`skconvex.programs.cones`): with multipliers
 :math:`\\Lambda_k \\ge 0` of every level, :math:`(\\Theta, \\Lambda) =
 c(-\\nabla F, \\Lambda)` is dual feasible when :math:`c\\, R^\\circ(\\mathcal{A}^\\top
 \\nabla F - \\sum_k \\mathcal{G}_k^\\top\\Lambda_k) \\le \\alpha`, with value
@@ -49,12 +49,12 @@ reproduces the convex predictions on the training data.
 import numpy as np
 import scipy.sparse as sp
 
-from ._config import check_memory
+from .._config import check_memory
 from .cones import ConeConstrainedProblem
-from .penalties import GroupL2
+
 from .problem import Certificate
 
-__all__ = ["NestedConeProblem", "ColumnBlockL2", "certify_nested"]
+__all__ = ["NestedConeProblem", "certify_nested"]
 
 
 class NestedConeProblem(ConeConstrainedProblem):
@@ -66,7 +66,7 @@ class NestedConeProblem(ConeConstrainedProblem):
         The prediction map (masks are products of the patterns of all levels
         times the signs of the paths), ``n_blocks`` columns.
     datafit : Datafit
-        The loss :math:`F` (see :mod:`skconvex.losses`).
+        The loss :math:`F` (see :mod:`skconvex.programs.datafits`).
     penalty : ColumnGroupL2 or ColumnBlockL2
         The penalty :math:`R`.
     y : ndarray of shape (n_samples, n_outputs)
@@ -115,10 +115,10 @@ class NestedConeProblem(ConeConstrainedProblem):
     Examples
     --------
     >>> import numpy as np
-    >>> from skconvex.losses import SquaredError
-    >>> from skconvex.nested_cones import NestedConeProblem
-    >>> from skconvex.operators import PatternOperator
-    >>> from skconvex.penalties import ColumnGroupL2
+    >>> from skconvex.programs.datafits import SquaredError
+    >>> from skconvex.programs.nested_cones import NestedConeProblem
+    >>> from skconvex.programs.operators import PatternOperator
+    >>> from skconvex.programs.penalties import ColumnGroupL2
     >>> rng = np.random.default_rng(0)
     >>> X, y = rng.standard_normal((10, 2)), rng.standard_normal((10, 1))
     >>> D1 = X @ rng.standard_normal((2, 2)) >= 0
@@ -129,6 +129,10 @@ class NestedConeProblem(ConeConstrainedProblem):
     >>> problem.violation(op.product(problem.zeros()))
     0.0
     """
+
+    #: Columns are coupled by the nested cones, so working sets and support
+    #: Newton (which solve restricted sub-programs) do not apply.
+    supports_restrict = False
 
     def __init__(
         self,
@@ -526,21 +530,6 @@ class NestedConeProblem(ConeConstrainedProblem):
             new._level_margins = None
         return new
 
-    def restrict(self, blocks):
-        """Not available: a subset of columns would split the nodes of the upper levels.
-
-        Parameters
-        ----------
-        blocks : ndarray of int
-            Ignored.
-
-        Raises
-        ------
-        NotImplementedError
-            Always (working-set solvers do not apply to nested programs).
-        """
-        raise NotImplementedError("NestedConeProblem cannot be restricted to a subset of columns.")
-
 
 def certify_nested(problem, W, intercept, multipliers, Z=None):
     """Certify a point of a nested cone program: restore feasibility, primal and dual values.
@@ -587,168 +576,3 @@ def certify_nested(problem, W, intercept, multipliers, Z=None):
         value, b = problem.smooth_value(op.reduce(Z), b)
     primal = value + problem.alpha * problem.penalty.value(W_feas)
     return W_feas, Certificate(primal, dual), b, violation, problem.violation(Z)
-
-
-class ColumnBlockL2(GroupL2):
-    """Frobenius norm of every run of ``group_size`` consecutive columns, per output.
-
-    With ``W`` of shape ``(d, G * m, C)`` (``m = group_size``) the penalty is
-    :math:`\\sum_{g, c} \\|W_{:, gm:(g+1)m, c}\\|_F`: one group per sub-network
-    (its ``m`` leaves) and output. This is the path-regularization penalty
-    of Ergen & Pilanci (2023): the :math:`\\ell_2` path norm of a sub-network
-    equals the Frobenius norm of its leaf variables. The prox shrinks each
-    group, the dual norm is the largest group Frobenius norm. With
-    ``group_size=1`` it equals :class:`~skconvex.penalties.ColumnGroupL2`.
-
-    Parameters
-    ----------
-    group_size : int
-        Consecutive columns per group.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skconvex.nested_cones import ColumnBlockL2
-    >>> W = np.zeros((1, 4, 1)); W[0, :, 0] = [3, 4, 0, 1]
-    >>> ColumnBlockL2(2).value(W)
-    6.0
-    """
-
-    def __init__(self, group_size):
-        self.group_size = int(group_size)
-
-    def _split(self, W):
-        d, B, C = W.shape
-        if B % self.group_size:
-            raise ValueError(f"{B} columns do not split into groups of {self.group_size}.")
-        return W.reshape(d, B // self.group_size, self.group_size, C)
-
-    def block_norms(self, W):
-        """Compute the Frobenius norm of every (group, output).
-
-        Parameters
-        ----------
-        W : ndarray of shape (n_features, n_groups * group_size, n_outputs)
-            Columns.
-
-        Returns
-        -------
-        norms : ndarray of shape (n_groups, n_outputs)
-            Group norms.
-        """
-        Wg = self._split(W)
-        return np.sqrt(np.einsum("dgmc,dgmc->gc", Wg, Wg))
-
-    def group_norms(self, W):
-        """Compute the norm of every group, summed over outputs.
-
-        Parameters
-        ----------
-        W : ndarray of shape (n_features, n_groups * group_size, n_outputs)
-            Columns.
-
-        Returns
-        -------
-        norms : ndarray of shape (n_groups,)
-            Group norms.
-        """
-        return self.block_norms(W).sum(axis=1)
-
-    def value(self, W):
-        """Compute the penalty.
-
-        Parameters
-        ----------
-        W : ndarray of shape (n_features, n_groups * group_size, n_outputs)
-            Columns.
-
-        Returns
-        -------
-        value : float
-            Sum of the group norms, in float64.
-        """
-        return float(self.block_norms(W).astype(np.float64).sum())
-
-    def prox(self, W, threshold, return_value=False):
-        """Shrink every (group, output) by ``threshold`` (the proximal operator).
-
-        Parameters
-        ----------
-        W : ndarray of shape (n_features, n_groups * group_size, n_outputs)
-            Point.
-        threshold : float
-            Step times penalty strength.
-        return_value : bool, default=False
-            Also return the penalty of the result.
-
-        Returns
-        -------
-        prox : ndarray of shape (n_features, n_groups * group_size, n_outputs)
-            Groups scaled by :math:`(1 - \\tau/\\|P\\|_F)_+`.
-        value : float
-            Penalty of ``prox``; only with ``return_value``.
-        """
-        norms = self.block_norms(W)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(norms > threshold, 1.0 - threshold / norms, 0.0)
-        out = (self._split(W) * scale.astype(W.dtype, copy=False)[None, :, None, :]).reshape(W.shape)
-        if return_value:
-            return out, float(np.maximum(norms.astype(np.float64) - threshold, 0.0).sum())
-        return out
-
-    def dual_group_norms(self, G):
-        """Compute the dual norm of every group (largest over outputs).
-
-        Parameters
-        ----------
-        G : ndarray of shape (n_features, n_groups * group_size, n_outputs)
-            Dual point (e.g. a gradient).
-
-        Returns
-        -------
-        norms : ndarray of shape (n_groups,)
-            Largest group Frobenius norm over the outputs.
-        """
-        norms = self.block_norms(G)
-        return norms.max(axis=1) if norms.shape[1] else norms.sum(axis=1)
-
-    def dual_norm(self, G):
-        """Compute the dual norm :math:`\\max_{g,c} \\|G_{g,c}\\|_F`.
-
-        Parameters
-        ----------
-        G : ndarray of shape (n_features, n_groups * group_size, n_outputs)
-            Dual point.
-
-        Returns
-        -------
-        dual_norm : float
-            Largest group norm (0 for no groups).
-        """
-        norms = self.block_norms(G)
-        return float(norms.max()) if norms.size else 0.0
-
-    def cvxpy(self, W):
-        """Build the CVXPY expression of the penalty.
-
-        Parameters
-        ----------
-        W : list of cvxpy expressions of shape (n_groups * group_size, n_features)
-            One per output.
-
-        Returns
-        -------
-        expression : cvxpy.Expression
-            Sum of the group Frobenius norms.
-        """
-        import cvxpy as cp
-
-        terms = []
-        for Wc in W:
-            B, d = Wc.shape
-            rows = cp.reshape(Wc, (B // self.group_size, self.group_size * d), order="C")
-            terms.append(cp.sum(cp.norm(rows, 2, axis=1)))
-        return cp.sum(cp.hstack(terms))
-
-    def __repr__(self):
-        return f"ColumnBlockL2(group_size={self.group_size})"

@@ -45,7 +45,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import nnls
 
-from ._config import check_memory
+from .._config import check_memory
 from ._geometry import _subsets, cone_facets, face_points, row_space
 
 __all__ = ["OracleResult", "ExhaustiveOracle", "PatternOracle", "project_cone", "relu_dual_norm"]
@@ -185,7 +185,7 @@ class ExhaustiveOracle:
     max_faces : int, default=200_000
         Refuse data whose arrangement may have more faces (``ValueError``).
     tol : float, default=1e-9
-        Geometric tolerance of the enumeration (see :mod:`skconvex._geometry`).
+        Geometric tolerance of the enumeration (see :mod:`skconvex.programs._geometry`).
 
     Attributes
     ----------

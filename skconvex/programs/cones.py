@@ -42,7 +42,7 @@ one GEMM :math:`X^\\top (M \\odot R + S \\odot \\Lambda)`.
 import numpy as np
 import scipy.sparse as sp
 
-from ._config import check_memory
+from .._config import check_memory
 from .problem import Certificate, ConvexProblem
 
 __all__ = ["ConeConstrainedProblem"]
@@ -56,7 +56,7 @@ class ConeConstrainedProblem(ConvexProblem):
     operator : PatternOperator
         The linear map :math:`\\mathcal{A}` with ``n_blocks`` blocks.
     datafit : Datafit
-        The loss :math:`F` (see :mod:`skconvex.losses`).
+        The loss :math:`F` (see :mod:`skconvex.programs.datafits`).
     penalty : GroupL2, ColumnGroupL2 or GroupNuclear
         The block penalty :math:`R`.
     y : ndarray of shape (n_samples, n_outputs)
@@ -93,7 +93,7 @@ class ConeConstrainedProblem(ConvexProblem):
     \\alpha`, never the dual objective :math:`-F^*(-\\Theta)`.
 
     Operators whose products have more rows than their predictions (the
-    patch rows of :class:`~skconvex.patches.PatchOperator`) expose
+    patch rows of :class:`~skconvex.programs.patches.PatchOperator`) expose
     ``n_rows``, ``row_samples`` (the sample of every row) and ``expand``
     (the adjoint of the pooling); the constraints then live on those rows.
 
@@ -107,10 +107,10 @@ class ConeConstrainedProblem(ConvexProblem):
     --------
     >>> import numpy as np
     >>> from skconvex import sample_arrangements
-    >>> from skconvex.cones import ConeConstrainedProblem
-    >>> from skconvex.losses import SquaredError
-    >>> from skconvex.operators import PatternOperator
-    >>> from skconvex.penalties import ColumnGroupL2
+    >>> from skconvex.programs.cones import ConeConstrainedProblem
+    >>> from skconvex.programs.datafits import SquaredError
+    >>> from skconvex.programs.operators import PatternOperator
+    >>> from skconvex.programs.penalties import ColumnGroupL2
     >>> rng = np.random.default_rng(0)
     >>> X, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 1))
     >>> arr = sample_arrangements(X, 10, random_state=0)

@@ -20,7 +20,7 @@ neural networks. JMLR 22(212), 2021, arXiv:2002.11219.
 
 import numpy as np
 
-from ._config import check_memory
+from .._config import check_memory
 
 __all__ = ["ramp_dictionary", "ramp_features"]
 
@@ -94,9 +94,9 @@ class RampOperator:
     :func:`ramp_dictionary`), so both maps cost :math:`O(n\\log n)` per
     feature through prefix and suffix sums instead of the :math:`n \\times 2n`
     dense design. The interface is that of
-    :class:`~skconvex.operators.PatternOperator` with one block of size one
+    :class:`~skconvex.programs.operators.PatternOperator` with one block of size one
     per ramp (coefficients of shape ``(1, n_ramps, 1)``), so
-    :class:`~skconvex.problem.ConvexProblem`, its certificate and FISTA apply.
+    :class:`~skconvex.programs.problem.ConvexProblem`, its certificate and FISTA apply.
 
     Parameters
     ----------
@@ -112,6 +112,9 @@ class RampOperator:
     coef_shape : tuple
         ``(1, n_ramps, 1)``.
     """
+
+    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs._protocols`).
+    supports_restrict = False
 
     dtype = np.dtype(np.float64)
     n_outputs = 1

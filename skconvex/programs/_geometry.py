@@ -28,7 +28,7 @@ from math import comb
 
 import numpy as np
 
-from ._config import check_memory
+from .._config import check_memory
 
 __all__ = ["row_space", "cell_points", "face_points", "count_cells_bound", "estimate_faces", "cone_facets"]
 
