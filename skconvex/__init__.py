@@ -11,7 +11,6 @@ from .arrangements import (
     sample_arrangements,
     sample_subnetworks,
 )
-from .path import alpha_grid, convex_relu_path
 from .models import (
     ConvexAttentionHead,
     ConvexAttentionHeadRegressor,
@@ -38,6 +37,7 @@ from .models import (
     PathRegularizedReLURegressor,
     standard_deep_linear,
 )
+from .path import alpha_grid, convex_relu_path
 
 __all__ = [
     "alpha_grid",

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._config import check_memory
-from .programs._chunks import seed_sequence
+from .programs._chunks import seed_sequence, unique_columns
 
 __all__ = [
     "Arrangements",
@@ -426,7 +426,12 @@ def enumerate_arrangements(
     >>> arr.n_patterns  # 2 * 10 cells, less the one where no neuron fires
     19
     """
-    from .programs._geometry import _unit_hyperplanes, cell_points, count_cells_bound, row_space
+    from .programs._geometry import (
+        _unit_hyperplanes,
+        cell_points,
+        count_cells_bound,
+        row_space,
+    )
 
     X = np.asarray(X)
     if X.ndim != 2:
@@ -641,27 +646,6 @@ def _subnetwork_batch(X, seed, size, depth, width, support):
     return leaves, edges, patterns, np.packbits(key, axis=0), top_nonzero
 
 
-def _unique_with_index(keys):
-    """First occurrences of the distinct columns of packed ``keys``, and each column's class.
-
-    Returns the indices of the first occurrence of every distinct non-zero
-    column (in order of first occurrence) and, for every column, the position
-    of its class in that list (-1 for the all-zero column).
-    """
-    rows = np.ascontiguousarray(keys.T)
-    if rows.shape[0] == 0:
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    as_void = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
-    _, first, inverse = np.unique(as_void, return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    first = first[order]
-    nonzero = rows[first].any(axis=1)
-    position = np.where(nonzero, np.cumsum(nonzero) - 1, -1)
-    return first[nonzero], position[rank[inverse.ravel()]]
-
-
 def sample_subnetworks(
     X,
     n_subnetworks,
@@ -817,7 +801,7 @@ def sample_subnetworks(
         [X @ extra >= 0, node_patterns[0].reshape(n_samples, -1)], axis=1
     )
     rows = slice(None) if support is None else support
-    kept, position = _unique_with_index(np.packbits(cand_patterns[rows], axis=0))
+    kept, position = unique_columns(np.packbits(cand_patterns[rows], axis=0))
     return SubnetworkArrangements(
         gates=np.ascontiguousarray(cand_gates[:, kept]),
         first_patterns=np.ascontiguousarray(cand_patterns[:, kept]),

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from relu_problems import LOSSES, build, reference
 
-from skconvex.recovery import factorize_columns, relu_forward, weight_decay
+from skconvex.networks import factorize_columns, relu_forward, weight_decay
 
 
 def test_factorize_columns_formulas(rng):

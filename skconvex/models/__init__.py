@@ -6,18 +6,16 @@ from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
 from .copositive import CopositiveNetClassifier, CopositiveNetRegressor
 from .cutting_plane import CuttingPlaneReLUClassifier, CuttingPlaneReLURegressor
 from .cv import ConvexReLUClassifierCV, ConvexReLURegressorCV
-from .deep import (
-    ConvexThreeLayerReLUClassifier,
-    ConvexThreeLayerReLURegressor,
-    ParallelDeepLinearRegressor,
-    PathRegularizedReLUClassifier,
-    PathRegularizedReLURegressor,
-    standard_deep_linear,
-)
+from .deep_linear import ParallelDeepLinearRegressor, standard_deep_linear
 from .gan import ConvexWGAN
 from .gated import ConvexGatedReLUClassifier, ConvexGatedReLURegressor
+from .path_regularized import (
+    PathRegularizedReLUClassifier,
+    PathRegularizedReLURegressor,
+)
 from .relu import ConvexReLUClassifier, ConvexReLURegressor
 from .spline import ConvexSplineRegressor
+from .three_layer import ConvexThreeLayerReLUClassifier, ConvexThreeLayerReLURegressor
 
 __all__ = [
     "ConvexAttentionHead",

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..recovery import relu_forward
+from ..networks import relu_forward
 from ._base import augment
 
 

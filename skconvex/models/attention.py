@@ -8,6 +8,7 @@ from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from .._config import memory_budget
+from ..networks import factorize_blocks
 from ..programs.attention import (
     ACTIVATIONS,
     HEADS,
@@ -22,7 +23,6 @@ from ..programs.attention import (
 )
 from ..programs.penalties import GroupNuclear
 from ..programs.problem import ConvexProblem
-from ..recovery import factorize_blocks
 from ..solvers import fista, solve_certified
 from ._base import (
     BaseConvexNetwork,

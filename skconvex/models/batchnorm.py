@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 
+from ..networks import batchnorm_relu_forward
 from ..programs.cones import ConeConstrainedProblem
 from ..programs.operators import PatternOperator
 from ..programs.penalties import ColumnGroupL2
@@ -37,7 +38,6 @@ __all__ = [
     "ConvexBatchNormReLURegressor",
     "ConvexBatchNormReLUClassifier",
     "batchnorm_closed_form",
-    "batchnorm_relu_forward",
 ]
 
 
@@ -104,66 +104,6 @@ def _truncation(rank, sv):
     energy = np.cumsum(sv**2) / np.sum(sv**2)
     # Rounding may leave the last cumulative value a hair below 1.
     return min(int(np.searchsorted(energy, float(rank) * (1 - 1e-12))) + 1, r)
-
-
-def batchnorm_relu_forward(X, hidden, bn_mean, bn_std, gamma, beta, output, intercept=None):
-    """Output of a two-layer batch-normalized ReLU network with frozen statistics.
-
-    .. math:: f(x) = \\sum_j \\Big(\\gamma_j \\frac{x^\\top w_j - \\mu_j}{\\sigma_j}
-              + \\beta_j\\Big)_+ a_j^\\top + b,
-
-    with the term :math:`(x^\\top w_j - \\mu_j)/\\sigma_j` taken as 0 for a
-    neuron with :math:`\\sigma_j = 0` (a constant neuron, :math:`\\gamma_j = 0`).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Inputs.
-    hidden : ndarray of shape (n_neurons, n_features)
-        First-layer weights :math:`w_j`.
-    bn_mean : ndarray of shape (n_neurons,)
-        Frozen batch means :math:`\\mu_j` of :math:`x^\\top w_j`.
-    bn_std : ndarray of shape (n_neurons,)
-        Frozen batch standard deviations :math:`\\sigma_j`.
-    gamma : ndarray of shape (n_neurons,)
-        BN scales.
-    beta : ndarray of shape (n_neurons,)
-        BN shifts.
-    output : ndarray of shape (n_neurons, n_outputs)
-        Output weights :math:`a_j`.
-    intercept : ndarray of shape (n_outputs,), default=None
-        Output intercept :math:`b`.
-
-    Returns
-    -------
-    out : ndarray of shape (n_samples, n_outputs)
-        Network outputs.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skconvex.models.batchnorm import batchnorm_relu_forward
-    >>> X = np.array([[0.0], [1.0], [2.0]])
-    >>> out = batchnorm_relu_forward(X, np.ones((1, 1)), np.array([1.0]), np.array([1.0]),
-    ...                              np.array([2.0]), np.array([0.0]), np.ones((1, 1)))
-    >>> out.ravel().tolist()
-    [0.0, 0.0, 2.0]
-    """
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    std = np.asarray(bn_std, dtype=np.float64)
-    scale = np.divide(
-        np.asarray(gamma, dtype=np.float64), std, out=np.zeros_like(std), where=std > 0
-    )
-    # Folding the normalization into the first layer gives one GEMM.
-    folded = (np.asarray(hidden, dtype=np.float64) * scale[:, None]).astype(dtype)
-    shift = (np.asarray(beta, dtype=np.float64) - scale * np.asarray(bn_mean)).astype(dtype)
-    H = X @ folded.T
-    H += shift
-    np.maximum(H, 0, out=H)
-    out = H @ np.asarray(output, dtype=dtype)
-    if intercept is not None:
-        out += np.asarray(intercept, dtype=dtype)
-    return out
 
 
 def _bisect_intercept(Y, s, alpha, n_iter=200):

@@ -14,22 +14,31 @@ from ..arrangements import (
     sample_arrangements,
     sample_subnetworks,
 )
+from ..networks import (
+    cnn_forward,
+    factorize_blocks,
+    factorize_columns,
+    three_layer_forward,
+)
 from ..programs.cones import ConeConstrainedProblem
 from ..programs.patches import (
     PatchOperator,
     SubnetworkConeProblem,
-    cnn_forward,
     extract_patches,
     image_geometry,
-    three_layer_forward,
 )
 from ..programs.penalties import ColumnGroupL2, GroupNuclear
 from ..programs.problem import ConvexProblem
-from ..recovery import factorize_blocks, factorize_columns
 from ..solvers import cvxpy_cone_solve, cvxpy_solve, solve_certified
 from ..solvers.auglag import augmented_lagrangian
 from ..solvers.working_set import working_set_solve
-from ._base import BaseConvexNetwork, ClassificationTargets, RegressionTargets, _as_dtype, augment
+from ._base import (
+    BaseConvexNetwork,
+    ClassificationTargets,
+    RegressionTargets,
+    _as_dtype,
+    augment,
+)
 from ._relu_network import _check_classes_left
 
 __all__ = ["ConvexCNNClassifier", "ConvexCNNRegressor"]

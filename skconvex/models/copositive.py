@@ -8,8 +8,8 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..programs._geometry import row_space
 from ..arrangements import enumerate_arrangements, sample_arrangements
+from ..programs._geometry import row_space
 from ..programs.datafits import SquaredError
 from ..programs.oracles import ExhaustiveOracle, PatternOracle
 from ..solvers.copositive import (

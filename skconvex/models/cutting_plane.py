@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..programs._geometry import estimate_faces, row_space
 from ..arrangements import sample_arrangements
+from ..programs._geometry import estimate_faces, row_space
 from ..programs.oracles import ExhaustiveOracle, PatternOracle
 from ..solvers.cutting_plane import cutting_plane
 from ._base import BaseConvexNetwork, ClassificationTargets, RegressionTargets, augment

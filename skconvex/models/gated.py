@@ -4,9 +4,9 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
+from ..networks import factorize_blocks, gated_forward
 from ..programs.operators import PatternOperator
 from ..programs.problem import ConvexProblem
-from ..recovery import factorize_blocks, gated_forward
 from ..solvers import solve_certified
 from ..solvers.support_newton import support_newton
 from ..solvers.working_set import working_set_solve

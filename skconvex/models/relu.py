@@ -6,10 +6,10 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..networks import factorize_columns, relu_forward, weight_decay
 from ..programs.cones import ConeConstrainedProblem
 from ..programs.operators import PatternOperator
 from ..programs.penalties import ColumnGroupL2
-from ..recovery import factorize_columns, relu_forward, weight_decay
 from ..solvers import cvxpy_cone_solve
 from ..solvers.admm import admm
 from ..solvers.auglag import augmented_lagrangian

@@ -9,8 +9,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
+from ..networks import relu_forward
 from ..programs.ramps import ramp_dictionary
-from ..recovery import relu_forward
 from ..solvers import fista
 from ..solvers.spline import spline_problem, spline_qp
 from ._base import BaseConvexNetwork, RegressionTargets

@@ -13,6 +13,13 @@ The interfaces every piece implements are declared in
 :class:`Datafit`, :class:`Penalty`).
 """
 
-from ._protocols import Datafit, Operator, Penalty, Problem, require_restrict, supports_restrict
+from ._protocols import (
+    Datafit,
+    Operator,
+    Penalty,
+    Problem,
+    require_restrict,
+    supports_restrict,
+)
 
 __all__ = ["Datafit", "Operator", "Penalty", "Problem", "require_restrict", "supports_restrict"]

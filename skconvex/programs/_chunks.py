@@ -8,7 +8,7 @@ from numbers import Integral
 
 import numpy as np
 
-__all__ = ["row_batches", "seed_sequence"]
+__all__ = ["row_batches", "seed_sequence", "unique_columns"]
 
 
 def row_batches(n, batch_size):
@@ -33,3 +33,24 @@ def seed_sequence(random_state):
     if isinstance(random_state, np.random.RandomState):
         return np.random.SeedSequence(random_state.randint(0, 2**31 - 1, size=4).tolist())
     raise ValueError(f"{random_state!r} cannot be used to seed a numpy.random.RandomState instance")
+
+
+def unique_columns(keys):
+    """First occurrences of the distinct columns of packed ``keys``, and each column's class.
+
+    Returns the indices of the first occurrence of every distinct non-zero
+    column (in order of first occurrence) and, for every column, the position
+    of its class in that list (-1 for the all-zero column).
+    """
+    rows = np.ascontiguousarray(keys.T)
+    if rows.shape[0] == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    as_void = rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(as_void, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    first = first[order]
+    nonzero = rows[first].any(axis=1)
+    position = np.where(nonzero, np.cumsum(nonzero) - 1, -1)
+    return first[nonzero], position[rank[inverse.ravel()]]

@@ -51,7 +51,6 @@ import scipy.sparse as sp
 
 from .._config import check_memory
 from .cones import ConeConstrainedProblem
-
 from .problem import Certificate
 
 __all__ = ["NestedConeProblem", "certify_nested"]

@@ -18,9 +18,10 @@ connected programs,
   patch row), the proximal, augmented-Lagrangian and CVXPY solvers use it
   unchanged;
 * for the three-layer program, the second family of cone constraints that
-  couples the columns of one sub-network (:class:`SubnetworkConeProblem`);
-* forward passes of the recovered networks (:func:`cnn_forward`,
-  :func:`three_layer_forward`).
+  couples the columns of one sub-network (:class:`SubnetworkConeProblem`).
+
+The forward passes of the recovered CNNs live with the other networks in
+:mod:`skconvex.networks`.
 
 Images are rows of ``X`` holding an ``(H, W, C)`` array in C order
 (channels last); patches and filters use the same ``(kh, kw, C)`` order.
@@ -49,8 +50,6 @@ __all__ = [
     "extract_patches",
     "PatchOperator",
     "SubnetworkConeProblem",
-    "cnn_forward",
-    "three_layer_forward",
 ]
 
 
@@ -1137,127 +1136,3 @@ class SubnetworkConeProblem(ConeConstrainedProblem):
             new.outer_interior = None if self.outer_interior is None else self.outer_interior.astype(dtype)
             new._outer_margins = None
         return new
-
-
-# --------------------------------------------------------------------------
-# forward passes of the recovered networks
-# --------------------------------------------------------------------------
-
-
-def _region_matrix(regions, pool_weights):
-    """``(K, R)`` matrix pooling filter positions into regions with their weights."""
-    R = int(regions.max()) + 1
-    Q = np.zeros((len(regions), R))
-    Q[np.arange(len(regions)), regions] = pool_weights
-    return Q
-
-
-def cnn_forward(
-    patches, filters, output, *, regions, pool_weights, intercept=None, gates=None, sample_gates=None
-):
-    """Output of a two-layer CNN with (local) pooling, in sample batches.
-
-    .. math:: f(x) = \\sum_j \\sum_r a_{jr}^\\top \\sum_{k \\in r} w_k\\,
-              \\phi_j(x_k), \\qquad \\phi_j(x_k) = (x_k^\\top u_j)_+
-              \\ \\text{or}\\ 1[x_k^\\top g_j \\ge 0]\\, x_k^\\top u_j \\ \\text{(gated)}.
-
-    Parameters
-    ----------
-    patches : ndarray of shape (n_samples, n_patches, patch_size)
-        Patches (with the ones entry when filters carry a bias).
-    filters : ndarray of shape (n_filters, patch_size)
-        Filters :math:`u_j` (bias last).
-    output : ndarray of shape (n_filters, n_regions, n_outputs)
-        Output weights :math:`a_{jr}`.
-    regions : ndarray of shape (n_patches,)
-        Pooling region of each filter position.
-    pool_weights : ndarray of shape (n_patches,)
-        Pooling weight :math:`w_k` of each filter position.
-    intercept : ndarray of shape (n_outputs,), default=None
-        Output intercept.
-    gates : ndarray of shape (patch_size, n_filters), default=None
-        Gates :math:`g_j` of a gated CNN; None for ReLU.
-    sample_gates : ndarray of shape (n_samples, n_filters), default=None
-        Gates of a gated CNN evaluated on whole images (the same for every
-        patch of a sample, ``arrangement="conv"``); None for ReLU.
-
-    Returns
-    -------
-    out : ndarray of shape (n_samples, n_outputs)
-        Network outputs.
-    """
-    n, K, h = patches.shape
-    m, R, C = output.shape
-    dtype = np.result_type(patches.dtype, np.float32)
-    Q = _region_matrix(np.asarray(regions), np.asarray(pool_weights)).astype(dtype)
-    out = np.zeros((n, C), dtype=dtype)
-    filters = np.asarray(filters, dtype=dtype)
-    output = np.asarray(output, dtype=dtype)
-    size = int(max(1, min(n, memory_budget() // 16 // max(K * max(m, 1) * 8, 1))))
-    for rows in row_batches(n, size) if m else ():
-        P = patches[rows].reshape(-1, h)
-        act = P @ filters.T
-        if sample_gates is not None:
-            act *= np.repeat(np.asarray(sample_gates[rows], dtype=dtype), K, axis=0)
-        elif gates is not None:
-            act *= P @ np.asarray(gates, dtype=dtype) >= 0
-        else:
-            np.maximum(act, 0, out=act)
-        pooled = np.einsum("nkm,kr->nrm", act.reshape(-1, K, m), Q)
-        out[rows] = np.einsum("nrm,mrc->nc", pooled, output)
-    if intercept is not None:
-        out += np.asarray(intercept, dtype=dtype)
-    return out
-
-
-def three_layer_forward(
-    patches, filters, second_weights, subnetworks, output, *, pool_weights, intercept=None
-):
-    """Output of a three-layer CNN of parallel sub-networks with global pooling.
-
-    .. math:: f(x) = \\sum_t a_t^\\top \\sum_k w_k \\Big(\\sum_{j \\in t} v_j\\,
-              (x_k^\\top u_j)_+\\Big)_+ :
-
-    convolution with filters :math:`u_j`, ReLU, a 1x1 convolution that sums
-    the channels of sub-network :math:`t` with weights :math:`v_j`, ReLU,
-    pooling and a linear output layer.
-
-    Parameters
-    ----------
-    patches : ndarray of shape (n_samples, n_patches, patch_size)
-        Patches.
-    filters : ndarray of shape (n_filters, patch_size)
-        First-layer filters :math:`u_j` (bias last).
-    second_weights : ndarray of shape (n_filters,)
-        Second-layer weight :math:`v_j` of each filter.
-    subnetworks : ndarray of shape (n_filters,)
-        Sub-network of each filter.
-    output : ndarray of shape (n_subnetworks, n_outputs)
-        Output weights :math:`a_t`.
-    pool_weights : ndarray of shape (n_patches,)
-        Pooling weights.
-    intercept : ndarray of shape (n_outputs,), default=None
-        Output intercept.
-
-    Returns
-    -------
-    out : ndarray of shape (n_samples, n_outputs)
-        Network outputs.
-    """
-    n, K, h = patches.shape
-    S, C = output.shape
-    m = len(second_weights)
-    dtype = np.result_type(patches.dtype, np.float32)
-    V = np.zeros((m, S), dtype=dtype)
-    V[np.arange(m), np.asarray(subnetworks, dtype=np.intp)] = second_weights
-    w = np.asarray(pool_weights, dtype=dtype)
-    out = np.zeros((n, C), dtype=dtype)
-    size = int(max(1, min(n, memory_budget() // 16 // max(K * max(m + S, 1) * 8, 1))))
-    for rows in row_batches(n, size) if m else ():
-        P = patches[rows].reshape(-1, h)
-        hidden = np.maximum(np.maximum(P @ np.asarray(filters, dtype=dtype).T, 0) @ V, 0)
-        pooled = np.einsum("nks,k->ns", hidden.reshape(-1, K, S), w)
-        out[rows] = pooled @ np.asarray(output, dtype=dtype)
-    if intercept is not None:
-        out += np.asarray(intercept, dtype=dtype)
-    return out

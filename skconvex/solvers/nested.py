@@ -22,9 +22,9 @@ import time
 
 import numpy as np
 
+from .._config import MemoryBudgetError
 from ..programs.nested_cones import certify_nested
 from ..programs.problem import ConvexProblem
-from .._config import MemoryBudgetError
 from ._lowrank import BlockPlusLowRank, prediction_factor
 from ._result import SolveResult
 from .auglag import (
@@ -33,8 +33,8 @@ from .auglag import (
     _AugmentedSubproblem,
     _gradient_shrinking_step,
     _next_damping,
-    _PenaltySchedule,
     _pcg,
+    _PenaltySchedule,
     _print_newton_step,
     _start_step,
 )
