@@ -9,8 +9,48 @@ from ..networks import relu_forward
 from ._base import augment
 
 
-class ReLUNetworkMixin:
-    """Fitted attributes and forward pass of :math:`f(x) = \\sum_j (\\tilde x^\\top u_j)_+ a_j^\\top + b`.
+class TwoLayerNetworkMixin:
+    """Fitted attributes and forward pass of a recovered two-layer network.
+
+    Stores neurons as ``hidden_weights_`` (n_neurons, n_features),
+    ``hidden_intercepts_`` (zeros without ``fit_intercept``),
+    ``output_weights_`` (n_neurons, n_outputs) and ``n_neurons_``, and
+    evaluates the ReLU network
+    :math:`f(x) = \\sum_j (x^\\top w_j + c_j)_+ a_j^\\top + b`. Gated estimators
+    override :meth:`_network_output` with their fixed gates.
+    """
+
+    def _set_neurons(self, hidden, output, n_features):
+        """Store neurons from hidden weights in the augmented space (bias last)."""
+        hidden = np.asarray(hidden)
+        self.hidden_weights_ = np.ascontiguousarray(hidden[:, :n_features])
+        self.hidden_intercepts_ = (
+            np.ascontiguousarray(hidden[:, n_features])
+            if self.fit_intercept
+            else np.zeros(hidden.shape[0])
+        )
+        self.output_weights_ = np.ascontiguousarray(output)
+        self.n_neurons_ = int(hidden.shape[0])
+
+    def _hidden_full(self):
+        """Hidden weights in the augmented space (bias last when ``fit_intercept``)."""
+        hidden = self.hidden_weights_
+        if self.fit_intercept:
+            hidden = np.column_stack([hidden, self.hidden_intercepts_])
+        return hidden
+
+    def _network_output(self, X):
+        X_aug = augment(X, self.fit_intercept)
+        return relu_forward(
+            X_aug,
+            self._hidden_full().astype(X_aug.dtype, copy=False),
+            self.output_weights_.astype(X_aug.dtype, copy=False),
+            np.atleast_1d(self.intercept_),
+        )
+
+
+class ReLUNetworkMixin(TwoLayerNetworkMixin):
+    """Balanced storage of ReLU networks found outside the convex program, and their objective.
 
     ``_store_network`` takes unit hidden directions in the augmented space
     (a last coordinate for the bias when ``fit_intercept``) and output
@@ -32,29 +72,9 @@ class ReLUNetworkMixin:
         keep = norms > 0
         directions, output, norms = directions[:, keep], output[keep], norms[keep]
         root = np.sqrt(norms)
-        hidden = (directions * root).T
-        self.hidden_weights_ = np.ascontiguousarray(hidden[:, :n_features])
-        self.hidden_intercepts_ = (
-            np.ascontiguousarray(hidden[:, n_features])
-            if self.fit_intercept
-            else np.zeros(hidden.shape[0])
-        )
-        self.output_weights_ = np.ascontiguousarray(output / root[:, None])
-        self.n_neurons_ = int(hidden.shape[0])
+        self._set_neurons((directions * root).T, output / root[:, None], n_features)
         b = np.asarray(intercept, dtype=np.float64).reshape(-1)
         self.intercept_ = float(b[0]) if getattr(self, "_y_1d", False) else b
-
-    def _network_output(self, X):
-        X_aug = augment(X, self.fit_intercept)
-        hidden = self.hidden_weights_
-        if self.fit_intercept:
-            hidden = np.column_stack([hidden, self.hidden_intercepts_])
-        return relu_forward(
-            X_aug,
-            hidden.astype(X_aug.dtype, copy=False),
-            self.output_weights_.astype(X_aug.dtype, copy=False),
-            np.atleast_1d(self.intercept_),
-        )
 
     def weight_decay_objective(self, X, y, sample_weight=None):
         """Training objective of the fitted network on ``(X, y)``.
@@ -87,9 +107,7 @@ class ReLUNetworkMixin:
         Y, datafit = _encode_eval_targets(self, y)
         out = self._network_output(X).astype(np.float64)
         alpha = self.alpha * self._alpha_scale(Y, s)
-        hidden = self.hidden_weights_
-        if self.fit_intercept:
-            hidden = np.column_stack([hidden, self.hidden_intercepts_])
+        hidden = self._hidden_full()
         decay = 0.5 * float(np.sum(hidden**2) + np.sum(self.output_weights_**2))
         return datafit.value(out, Y, s) + alpha * decay
 

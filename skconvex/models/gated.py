@@ -17,6 +17,7 @@ from ._base import (
     _as_dtype,
     augment,
 )
+from ._relu_network import TwoLayerNetworkMixin
 
 __all__ = ["ConvexGatedReLURegressor", "ConvexGatedReLUClassifier"]
 
@@ -130,7 +131,7 @@ _NOTES = """
 """
 
 
-class _GatedBase(BaseConvexNetwork):
+class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
     """Fit and prediction of gated-ReLU networks."""
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -215,23 +216,15 @@ class _GatedBase(BaseConvexNetwork):
         b = np.asarray(result.intercept, dtype=np.float64)
         self.intercept_ = float(b[0]) if getattr(self, "_y_1d", False) else b
         hidden, output, blocks = factorize_blocks(W)
-        self.hidden_weights_ = hidden[:, :n_features]
-        self.hidden_intercepts_ = (
-            hidden[:, n_features] if self.fit_intercept else np.zeros(len(hidden))
-        )
-        self.output_weights_ = output
+        self._set_neurons(hidden, output, n_features)
         self.neuron_patterns_ = blocks
-        self.n_neurons_ = int(len(blocks))
 
     def _network_output(self, X):
         X_aug = augment(X, self.fit_intercept)
-        hidden = self.hidden_weights_
-        if self.fit_intercept:
-            hidden = np.column_stack([hidden, self.hidden_intercepts_])
         return gated_forward(
             X_aug,
             self.gates_[:, self.neuron_patterns_].astype(X_aug.dtype, copy=False),
-            hidden.astype(X_aug.dtype, copy=False),
+            self._hidden_full().astype(X_aug.dtype, copy=False),
             self.output_weights_.astype(X_aug.dtype, copy=False),
             np.atleast_1d(self.intercept_),
         )

@@ -21,6 +21,7 @@ from ._base import (
     _as_dtype,
     augment,
 )
+from ._relu_network import TwoLayerNetworkMixin
 
 __all__ = ["ConvexReLURegressor", "ConvexReLUClassifier"]
 
@@ -204,7 +205,7 @@ _VECTOR_OUTPUTS = """
 """
 
 
-class _ReLUBase(BaseConvexNetwork):
+class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
     """Fit, recovery and prediction of exact two-layer ReLU networks."""
 
     # Blocks [V, W]; cone signs, multipliers and constraint values per block.
@@ -422,11 +423,7 @@ class _ReLUBase(BaseConvexNetwork):
         self.coef_ = np.ascontiguousarray(
             self.pattern_weights_[:, :n_features, :].transpose(0, 2, 1)
         ).reshape(-1, n_features)
-        self.hidden_weights_ = hidden[:, :n_features]
-        self.hidden_intercepts_ = (
-            hidden[:, n_features] if self.fit_intercept else np.zeros(len(hidden))
-        )
-        self.output_weights_ = output
+        self._set_neurons(hidden, output, n_features)
 
         # The theorem, evaluated: the recovered ReLU network's weight-decay
         # objective on the training data.
@@ -438,21 +435,6 @@ class _ReLUBase(BaseConvexNetwork):
         )
 
     # ------------------------------------------------------------ predict
-    def _hidden_full(self):
-        hidden = self.hidden_weights_
-        if self.fit_intercept:
-            hidden = np.column_stack([hidden, self.hidden_intercepts_])
-        return hidden
-
-    def _network_output(self, X):
-        X_aug = augment(X, self.fit_intercept)
-        return relu_forward(
-            X_aug,
-            self._hidden_full().astype(X_aug.dtype, copy=False),
-            self.output_weights_.astype(X_aug.dtype, copy=False),
-            np.atleast_1d(self.intercept_),
-        )
-
     def _mlp_layers(self, mlp):
         """Give ``mlp`` the recovered weights and the attributes its predict needs."""
         mlp.coefs_ = [
