@@ -91,13 +91,13 @@ def test_whitened_closed_form_equals_sdp_and_network():
     closed = spike_free_closed_form(X, Y, s, alpha, fit_intercept=False)
     counts = np.bincount(labels)
     formula = sum(0.5 * min(np.sqrt(c), beta) ** 2 + beta * max(np.sqrt(c) - beta, 0) for c in counts) / n
-    np.testing.assert_allclose(closed.lower_bound, formula, rtol=1e-12)
-    np.testing.assert_allclose(closed.upper_bound, formula, rtol=1e-12)
-    assert closed.is_exact
+    np.testing.assert_allclose(closed.dual_objective, formula, rtol=1e-12)
+    np.testing.assert_allclose(closed.objective, formula, rtol=1e-12)
+    assert closed.info["is_exact"]
     arr = enumerate_arrangements(X)
     sdp = copositive_sdp(X, Y, SquaredError(), s, alpha, arr.patterns, gates=arr.gates, fit_intercept=False)
-    np.testing.assert_allclose(sdp.lower_bound, formula, rtol=1e-6)
-    np.testing.assert_allclose(sdp.upper_bound, formula, rtol=1e-6)
+    np.testing.assert_allclose(sdp.dual_objective, formula, rtol=1e-6)
+    np.testing.assert_allclose(sdp.objective, formula, rtol=1e-6)
     clf = CopositiveNetClassifier(alpha=alpha, fit_intercept=False).fit(X, labels)
     assert clf.method_ == "svd" and clf.is_exact_
     np.testing.assert_allclose(clf.weight_decay_objective(X, labels), formula, rtol=1e-10)
@@ -115,8 +115,8 @@ def test_whitened_with_intercept_is_spike_free_and_bounds_hold():
     sdp = copositive_sdp(Xa, Y, SquaredError(), s, alpha, arr.patterns, gates=arr.gates)
     # The linear problem bounds the unsampled ReLU problem from below; the
     # exhaustive SDP brackets its optimum.
-    assert closed.lower_bound <= sdp.upper_bound * (1 + 1e-9)
-    assert sdp.lower_bound <= closed.upper_bound * (1 + 1e-9)
+    assert closed.dual_objective <= sdp.objective * (1 + 1e-9)
+    assert sdp.dual_objective <= closed.objective * (1 + 1e-9)
     assert sdp.relative_gap <= 1e-5
 
 
@@ -148,8 +148,8 @@ def test_relaxation_lower_le_exact_restricted_optimum_le_rounded_scalar():
     )
     exact.solve(solver="CLARABEL")
     res = copositive_sdp(X, y[:, None], SquaredError(), s, alpha, arr.patterns, gates=arr.gates)
-    assert res.lower_bound <= exact.value * (1 + 1e-7)
-    assert exact.value <= res.upper_bound * (1 + 1e-7)
+    assert res.dual_objective <= exact.value * (1 + 1e-7)
+    assert exact.value <= res.objective * (1 + 1e-7)
 
 
 def test_relaxation_brackets_the_restricted_vector_problem():
@@ -162,11 +162,11 @@ def test_relaxation_brackets_the_restricted_vector_problem():
     oracle = PatternOracle(Xa, arr.patterns, gates=arr.gates)
     cg = cutting_plane(Xa, Y, SquaredError(), s, alpha, oracle, tol=1e-7, max_iter=300)
     assert cg.info["oracle_exact"]
-    assert sdp.lower_bound <= cg.objective * (1 + 1e-8)
-    assert cg.dual_objective <= sdp.upper_bound * (1 + 1e-8)
+    assert sdp.dual_objective <= cg.objective * (1 + 1e-8)
+    assert cg.dual_objective <= sdp.objective * (1 + 1e-8)
     # Both upper bounds are networks using the sampled cells only, so both
     # lie above the certified lower bounds.
-    assert cg.dual_objective <= sdp.upper_bound and sdp.lower_bound <= cg.objective
+    assert cg.dual_objective <= sdp.objective and sdp.dual_objective <= cg.objective
 
 
 def _gd_objective(X, Y, alpha, width, seed, steps=4000, lr=0.02):
@@ -248,9 +248,9 @@ def test_certificate_survives_an_inaccurate_relaxation_solution():
             for m in info["multipliers"]
         ]
         bound, _ = relaxation_dual_bound(Xa, Y, SquaredError(), s, alpha, noisy)
-        assert bound <= full.upper_bound
+        assert bound <= full.objective
     exact_bound, _ = relaxation_dual_bound(Xa, Y, SquaredError(), s, alpha, info)
-    assert bound <= exact_bound <= full.upper_bound
+    assert bound <= exact_bound <= full.objective
 
 
 def test_scs_solver_gives_certified_bounds():
@@ -348,9 +348,9 @@ def test_whitened_scalar_split_into_positive_and_negative_parts():
     res = spike_free_closed_form(X, y[:, None], s, alpha, fit_intercept=False)
     parts = (np.maximum(y, 0), np.maximum(-y, 0))
     optimum = sum(0.5 * min(np.linalg.norm(v), beta) ** 2 + beta * max(np.linalg.norm(v) - beta, 0) for v in parts) / 7
-    np.testing.assert_allclose(res.upper_bound, optimum, rtol=1e-8)
-    assert res.lower_bound <= optimum and not res.is_exact
+    np.testing.assert_allclose(res.objective, optimum, rtol=1e-8)
+    assert res.dual_objective <= optimum and not res.info["is_exact"]
     # The exhaustive SDP certifies the same optimum.
     arr = enumerate_arrangements(X)
     sdp = copositive_sdp(X, y[:, None], SquaredError(), s, alpha, arr.patterns, gates=arr.gates, fit_intercept=False)
-    assert sdp.lower_bound <= optimum * (1 + 1e-8) and sdp.relative_gap <= 1e-5
+    assert sdp.dual_objective <= optimum * (1 + 1e-8) and sdp.relative_gap <= 1e-5

@@ -259,12 +259,12 @@ class _CopositiveBase(ReLUNetworkMixin, BaseConvexNetwork):
             )
             _warn_if_not_converged(self, result.converged, result.info, result.n_iter, result.relative_gap)
         self.gates_ = gates
-        self._store_network(result.directions, result.output, result.intercept, X.shape[1])
-        self.upper_bound_ = float(result.upper_bound)
-        self.lower_bound_ = float(min(result.lower_bound, result.upper_bound))
+        self._store_network(result.info["directions"], result.info["output"], result.intercept, X.shape[1])
+        self.upper_bound_ = float(result.objective)
+        self.lower_bound_ = float(min(result.dual_objective, result.objective))
         self.gap_ = float(self.upper_bound_ - self.lower_bound_)
         self.is_exact_ = bool(
-            result.is_exact or self.gap_ <= _EXACT_RTOL * max(abs(self.upper_bound_), 1e-300)
+            result.info["is_exact"] or self.gap_ <= _EXACT_RTOL * max(abs(self.upper_bound_), 1e-300)
         )
         self.objective_ = self.upper_bound_
         self.n_iter_ = max(1, int(result.n_iter))

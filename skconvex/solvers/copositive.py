@@ -54,17 +54,16 @@ neural networks. JMLR 22(212), 2021, arXiv:2002.11219.
 
 import time
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..programs._geometry import cone_facets, row_space
 from ..programs.oracles import project_cone
+from ._result import SolveResult
 from .cutting_plane import cutting_plane, fit_output_layer, relu_network_objective
 
 __all__ = [
-    "CopositiveResult",
     "sdp_relaxation",
     "round_relaxation",
     "relaxation_dual_bound",
@@ -75,56 +74,28 @@ __all__ = [
 ]
 
 
-@dataclass
-class CopositiveResult:
-    """Bounds and network of a copositive-program solve.
+def _network_result(lower, upper, directions, output, intercept, *, is_exact, n_iter, method, converged=True, info=None):
+    """A :class:`SolveResult` for a network found by a copositive method.
 
-    Parameters
-    ----------
-    lower_bound : float
-        Lower bound on the optimum of the training problem over the cells
-        used (all cells for exhaustive arrangements or the closed form).
-    upper_bound : float
-        Objective of the returned network.
-    directions : ndarray of shape (n_features, n_neurons)
-        Unit hidden directions of the network.
-    output : ndarray of shape (n_neurons, n_outputs)
-        Output weights (for the unit directions).
-    intercept : ndarray of shape (n_outputs,)
-        Output intercept.
-    is_exact : bool
-        Certificate of exactness (method dependent, see the estimators).
-    n_iter : int
-        Iterations of the method.
-    method : str
-        ``"sdp"``, ``"frank_wolfe"`` or ``"svd"``.
-    converged : bool, default=True
-        Whether the method reached its target (solver status ``"optimal"``
-        for the SDP, the certified ``tol`` for Frank-Wolfe).
-    info : dict
-        Method-specific extras (relaxation blocks, oracle history, ...).
+    ``coef[:, j, :]`` is neuron ``j``'s block :math:`u_j a_j^\\top` (unit
+    direction times output weights); the directions themselves, which fix the
+    ReLU's orientation, and the exactness certificate are in ``info``
+    (``"directions"``, ``"output"``, ``"is_exact"``). ``objective`` is the
+    network's objective (the upper bound), ``dual_objective`` the certified
+    lower bound on the training problem.
     """
-
-    lower_bound: float
-    upper_bound: float
-    directions: np.ndarray
-    output: np.ndarray
-    intercept: np.ndarray
-    is_exact: bool
-    n_iter: int
-    method: str
-    converged: bool = True
-    info: dict = field(default_factory=dict)
-
-    @property
-    def gap(self):
-        """``upper_bound - lower_bound`` (non-negative up to the solver's accuracy)."""
-        return self.upper_bound - self.lower_bound
-
-    @property
-    def relative_gap(self):
-        """Gap relative to the upper bound."""
-        return self.gap / max(abs(self.upper_bound), np.finfo(float).tiny)
+    directions = np.asarray(directions, dtype=np.float64)
+    output = np.asarray(output, dtype=np.float64).reshape(directions.shape[1], -1)
+    return SolveResult(
+        coef=directions[:, :, None] * output[None, :, :],
+        intercept=np.asarray(intercept, dtype=np.float64),
+        objective=float(upper),
+        dual_objective=float(lower),
+        n_iter=int(n_iter),
+        converged=bool(converged),
+        solver=method,
+        info={**(info or {}), "directions": directions, "output": output, "is_exact": bool(is_exact)},
+    )
 
 
 # --------------------------------------------------------------------- cones
@@ -527,7 +498,7 @@ def copositive_sdp(
 
     Returns
     -------
-    result : CopositiveResult
+    result : SolveResult
         ``info`` holds the relaxation's blocks (``"gram"``, ``"coef"``) and
         ``"rank_one"``.
     """
@@ -564,12 +535,12 @@ def copositive_sdp(
         "relaxation_value": value,
         "time": time.perf_counter() - t0,
     }
-    return CopositiveResult(
-        lower_bound=lower,
-        upper_bound=float(upper),
-        directions=directions,
-        output=output,
-        intercept=intercept,
+    return _network_result(
+        lower,
+        float(upper),
+        directions,
+        output,
+        intercept,
         is_exact=bool(exact),
         n_iter=int(info["n_iter"]),
         method="sdp",
@@ -641,7 +612,7 @@ def frank_wolfe(
 
     Returns
     -------
-    result : CopositiveResult
+    result : SolveResult
         ``is_exact`` is True when the oracle was exact and the certified
         relative gap is at most 1e-6.
 
@@ -657,12 +628,12 @@ def frank_wolfe(
         master_solver=master_solver, verbose=verbose,
     )
     exact = bool(res.info["oracle_exact"] and res.relative_gap <= 1e-6)
-    return CopositiveResult(
-        lower_bound=res.dual_objective,
-        upper_bound=res.objective,
-        directions=res.info["directions"],
-        output=res.info["output"],
-        intercept=res.intercept,
+    return _network_result(
+        res.dual_objective,
+        res.objective,
+        res.info["directions"],
+        res.info["output"],
+        res.intercept,
         is_exact=exact,
         n_iter=res.n_iter,
         method="frank_wolfe",
@@ -783,7 +754,7 @@ def spike_free_closed_form(X, Y, sample_weight, alpha, *, fit_intercept=True, ch
 
     Returns
     -------
-    result : CopositiveResult
+    result : SolveResult
         Directions are in the augmented space (with a bias coordinate when
         ``fit_intercept``).
     """
@@ -864,12 +835,12 @@ def spike_free_closed_form(X, Y, sample_weight, alpha, *, fit_intercept=True, ch
         keep = np.linalg.norm(output, axis=1) > 0
         directions, output = directions[:, keep], output[keep]
     upper = relu_network_objective(Xa, directions, output, intercept, datafit, Y, s, alpha)
-    return CopositiveResult(
-        lower_bound=float(min(lower, upper)) if exact else float(lower),
-        upper_bound=float(upper),
-        directions=directions,
-        output=output,
-        intercept=np.asarray(intercept, dtype=np.float64),
+    return _network_result(
+        float(min(lower, upper)) if exact else float(lower),
+        float(upper),
+        directions,
+        output,
+        np.asarray(intercept, dtype=np.float64),
         is_exact=bool(exact),
         n_iter=1,
         method="svd",
