@@ -7,7 +7,8 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from skconvex import ConvexWGAN
-from skconvex.models.gan import frechet_distance, relu_cell_values
+from skconvex.models.gan import frechet_distance
+from skconvex.programs.wgan import relu_cell_values
 
 
 @pytest.fixture

@@ -27,9 +27,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ..programs.wgan import _lift, relu_cell_values, relu_generator_program
 from ._base import _unfitted_on_interrupt
 
-__all__ = ["ConvexWGAN", "frechet_distance", "quadratic_generator", "relu_cell_values"]
+__all__ = ["ConvexWGAN", "frechet_distance", "quadratic_generator"]
 
 
 # --------------------------------------------------------------------------
@@ -216,91 +217,14 @@ def _upsample(B, image_shape, height, factor):
 # --------------------------------------------------------------------------
 
 
-def _lift(X):
-    return np.column_stack([X, np.ones(len(X))])
-
-
-def relu_cell_values(X, G, gates):
-    """Largest ReLU-discriminator value on each sampled cell of the arrangement of ``[X; G]``.
-
-    For a gate :math:`h` the cell :math:`K` is the set of unit :math:`u` with
-    the activation pattern of :math:`h` on the lifted data and generated
-    samples. On it :math:`c(u) = \\tfrac1n\\sum_i(\\tilde x_i^\\top u)_+ -
-    \\tfrac1m\\sum_j(\\tilde g_j^\\top u)_+ = c^\\top u` is linear, and
-    :math:`\\max_{u\\in K, \\|u\\|\\le1} \\pm c^\\top u = \\|\\Pi_K(\\pm c)\\|
-    = \\min_{\\lambda\\ge0}\\|\\pm c + H^\\top S\\lambda\\|` (Moreau
-    decomposition; a non-negative least-squares problem).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Data.
-    G : ndarray of shape (n_generated, n_features)
-        Generated samples.
-    gates : ndarray of shape (n_features + 1, n_gates)
-        Gates on the lifted space (last row multiplies the ones column).
-
-    Returns
-    -------
-    values : ndarray of shape (n_gates,)
-        :math:`\\max_{u \\in K, \\|u\\| \\le 1} |c(u)|` per cell.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skconvex.models.gan import relu_cell_values
-    >>> X = np.array([[0.0], [2.0]])
-    >>> float(relu_cell_values(X, X.copy(), np.array([[1.0], [0.5]]))[0])
-    0.0
-    """
-    from scipy.optimize import nnls
-
-    Xt, Gt = _lift(X), _lift(G)
-    H = np.vstack([Xt, Gt])
-    weights = np.concatenate([np.full(len(X), 1 / len(X)), np.full(len(G), -1 / len(G))])
-    D = H @ gates >= 0
-    S = np.where(D, 1.0, -1.0)
-    C = H.T @ (weights[:, None] * D)
-    values = np.empty(gates.shape[1])
-    for p in range(gates.shape[1]):
-        basis = (S[:, p, None] * H).T
-        best = 0.0
-        for sign in (1.0, -1.0):
-            _, residual = nnls(basis, -sign * C[:, p], maxiter=50 * H.shape[0])
-            best = max(best, residual)
-        values[p] = best
-    return values
-
-
 def _relu_socp(Xc, Z, Dg, gates, beta, solver_options):
-    """Least-energy linear generator for fixed generator patterns (a convex SOCP).
+    """Solve the generator SOCP (:func:`~skconvex.programs.wgan.relu_generator_program`).
 
-    The generated activation on the cell of gate :math:`h_p` is replaced by
-    the fixed pattern :math:`D^g_p`; the data side keeps its exact cone,
-    whose constraint is dualized with multipliers :math:`\\lambda \\ge 0`.
+    Returns ``(W, b, value)``, or None when the conic solver fails.
     """
     import cvxpy as cp
 
-    n, d = Xc.shape
-    m, k = Z.shape
-    Xt = _lift(Xc)
-    Dx = Xt @ gates >= 0
-    S = np.where(Dx, 1.0, -1.0)
-    P = gates.shape[1]
-    ax = Xt.T @ Dx / n
-    F = Z.T @ Dg / m
-    phi = Dg.sum(axis=0) / m
-    W = cp.Variable((k, d))
-    b = cp.Variable(d)
-    gen = cp.vstack([W.T @ F + cp.reshape(b, (d, 1), order="C") @ phi[None, :], phi[None, :]])
-    Cexpr = ax - gen
-    lam_p = cp.Variable((n, P), nonneg=True)
-    lam_m = cp.Variable((n, P), nonneg=True)
-    cons = [
-        cp.norm(Cexpr + Xt.T @ cp.multiply(S, lam_p), 2, axis=0) <= beta,
-        cp.norm(-Cexpr + Xt.T @ cp.multiply(S, lam_m), 2, axis=0) <= beta,
-    ]
-    problem = cp.Problem(cp.Minimize(cp.sum_squares(W) + cp.sum_squares(b)), cons)
+    problem, W, b = relu_generator_program(Xc, Z, Dg, gates, beta)
     options = dict(solver_options or {})
     solver = options.pop("solver", "CLARABEL")
     try:
@@ -470,7 +394,7 @@ class ConvexWGAN(TransformerMixin, BaseEstimator):
       the data). Patterns are recomputed and the SOCP re-solved; every
       iterate is checked against the true ReLU constraint on each sampled
       cell of the arrangement of data and generated samples
-      (:func:`relu_cell_values`), and the accepted generator of least
+      (:func:`~skconvex.programs.wgan.relu_cell_values`), and the accepted generator of least
       energy is returned, so ``constraint_gap_ <= tol * beta_d`` is a
       certificate on those cells. The energy is that of a local choice of
       patterns, not a certified global optimum.
