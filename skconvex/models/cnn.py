@@ -23,12 +23,12 @@ from ..networks import (
 from ..programs.cones import ConeConstrainedProblem
 from ..programs.patches import (
     PatchOperator,
-    SubnetworkConeProblem,
     extract_patches,
     image_geometry,
 )
 from ..programs.penalties import ColumnGroupL2, GroupNuclear
 from ..programs.problem import ConvexProblem
+from ..programs.subnetwork_cones import SubnetworkConeProblem
 from ..solvers import cvxpy_cone_solve, cvxpy_solve, solve_certified
 from ..solvers.auglag import augmented_lagrangian
 from ..solvers.working_set import working_set_solve
