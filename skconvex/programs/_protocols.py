@@ -36,7 +36,9 @@ class Operator(Protocol):
     ``forward(W)`` is :math:`\\mathcal{A}W` of shape ``(n_samples, n_outputs)``,
     ``adjoint(R)`` is :math:`\\mathcal{A}^*R` of the shape of ``W``. Operators
     whose blocks can be selected set the class attribute
-    ``supports_restrict = True`` and implement ``restrict(blocks)``.
+    ``supports_restrict = True`` and implement ``restrict(blocks)``; those
+    that only compute in float64 set ``supports_float32 = False`` (their
+    ``astype`` returns a float64 operator).
 
     Parameters
     ----------

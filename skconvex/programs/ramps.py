@@ -118,6 +118,9 @@ class RampOperator:
 
     dtype = np.dtype(np.float64)
     n_outputs = 1
+    #: Prefix sums over sorted knots lose accuracy in float32, and the operator
+    #: is cheap: :meth:`astype` keeps float64 (see :mod:`skconvex.programs._protocols`).
+    supports_float32 = False
 
     def __init__(self, X, sample_weight=None):
         X = np.asarray(X, dtype=np.float64)
@@ -206,5 +209,16 @@ class RampOperator:
         return value
 
     def astype(self, dtype):
-        """Computations stay in float64 (the operator is cheap)."""
+        """Return the operator itself: computations stay in float64 (``supports_float32`` is False).
+
+        Parameters
+        ----------
+        dtype : {numpy.float32, numpy.float64}
+            Requested compute dtype (ignored).
+
+        Returns
+        -------
+        operator : RampOperator
+            ``self``.
+        """
         return self
