@@ -25,9 +25,7 @@ import numpy as np
 from .._config import MemoryBudgetError
 from ..programs.nested_cones import certify_nested
 from ..programs.problem import ConvexProblem
-from ._lowrank import BlockPlusLowRank, prediction_factor
-from ._result import SolveResult
-from .auglag import (
+from ._al_newton import (
     _armijo_step,
     _AugmentedDatafit,
     _AugmentedSubproblem,
@@ -38,6 +36,8 @@ from .auglag import (
     _print_newton_step,
     _start_step,
 )
+from ._lowrank import BlockPlusLowRank, prediction_factor
+from ._result import SolveResult
 from .conic import cvxpy_solve
 from .fista import fista
 

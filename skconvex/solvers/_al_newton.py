@@ -1,0 +1,567 @@
+"""Newton machinery of the augmented-Lagrangian solvers of cone programs.
+
+The augmented Lagrangian of a cone program replaces its constraints by a
+penalty :math:`\\tfrac{\\rho}{2}\\|(\\Lambda/\\rho - \\mathcal{G}W)_+\\|^2`; each outer
+iteration minimizes it over ``W`` (a smooth group lasso, :class:`_AugmentedSubproblem`)
+by semismooth Newton steps (:class:`_NewtonSubproblem`: block Hessians through
+a Woodbury factorization, or preconditioned CG when that is too large), with
+the line searches, damping and penalty schedule shared by the two-layer
+(:func:`~skconvex.solvers.auglag.augmented_lagrangian`) and nested
+(:func:`~skconvex.solvers.nested.nested_augmented_lagrangian`) solvers.
+"""
+
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..programs.datafits import Datafit
+from ..programs.problem import ConvexProblem
+from ._lowrank import prediction_factor
+
+# Inexact Newton: CG preconditioned by the last factorization stops at this
+# relative residual, and is abandoned for a new factorization after this many
+# iterations.
+_CG_RTOL = 0.1
+_CG_MAXITER = 10
+# ... unless its best iterate is within this relative residual: still a
+# descent direction (inexact Newton with a looser forcing term), and much
+# cheaper than refreshing the factorization.
+_CG_ACCEPT = 0.3
+# Matrix-free Newton (large problems): truncated, diagonally preconditioned CG.
+_CG_RTOL_FREE = 0.05
+_CG_MAXITER_FREE = 50
+# Largest Woodbury system (bytes) before Newton goes matrix-free.
+_DENSE_BYTES = 200 * 2**20
+# Levenberg-Marquardt damping of the columns' radial directions, relative to
+# the datafit's curvature along them: raised by this factor (from
+# _RADIAL_DAMPING_MIN) when a Newton step is cut short, lowered after full
+# steps.
+_RADIAL_DAMPING_MIN = 1e-4
+_RADIAL_DAMPING_FACTOR = 10.0
+
+
+class _AugmentedDatafit(Datafit):
+    """The datafit on the first ``C`` columns plus :math:`\\|(\\Lambda - \\rho Z)_+\\|^2/(2\\rho)` on the rest.
+
+    ``pred`` is the stacked array ``[A U, G U]`` of shape ``(n, C + K)``.
+    """
+
+    lipschitz = 1.0
+
+    def __init__(self, datafit, n_outputs, multipliers, rho):
+        self.datafit = datafit
+        self.C = n_outputs
+        self.lam = multipliers
+        self.rho = float(rho)
+
+    def _active(self, pred):
+        r = self.lam - self.rho * pred[:, self.C :]
+        np.maximum(r, 0, out=r)
+        return r
+
+    def value(self, pred, y, sample_weight):
+        r = self._active(pred)
+        h = float(np.vdot(r, r)) / (2 * self.rho)
+        return self.datafit.value(pred[:, : self.C], y, sample_weight) + h
+
+    def gradient(self, pred, y, sample_weight):
+        return self.value_and_gradient(pred, y, sample_weight)[1]
+
+    def value_and_gradient(self, pred, y, sample_weight):
+        pf = pred[:, : self.C]
+        r = self._active(pred)
+        value = self.datafit.value(pf, y, sample_weight) + float(np.vdot(r, r)) / (2 * self.rho)
+        grad = np.empty_like(pred)
+        grad[:, : self.C] = self.datafit.gradient(pf, y, sample_weight)
+        np.negative(r, out=grad[:, self.C :])
+        return value, grad
+
+    def remainder_bound(self, pred, y, sample_weight, delta):
+        # The penalty's gradient is rho-Lipschitz.
+        dz = delta[:, self.C :]
+        return self.datafit.remainder_bound(
+            pred[:, : self.C], y, sample_weight, delta[:, : self.C]
+        ) + 0.5 * self.rho * float(np.vdot(dz, dz))
+
+    def optimal_intercept(self, z, y, sample_weight, intercept=None):
+        if intercept is not None:
+            intercept = np.asarray(intercept)[: self.C]
+        b = self.datafit.optimal_intercept(z[:, : self.C], y, sample_weight, intercept)
+        return np.concatenate([b, np.zeros(z.shape[1] - self.C)])
+
+
+class _StackedOperator:
+    """:math:`U \\mapsto [\\mathcal{A}U,\\ \\mathcal{G}U]` of shape ``(n, C + B C)`` and its adjoint."""
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.base = problem.operator
+        self.coef_shape = self.base.coef_shape
+        self.dtype = self.base.dtype
+        d, B, C = self.coef_shape
+        # Constraint rows may outnumber the samples (patch rows of CNN
+        # programs, sample-major): each sample's constraints are one row here.
+        self.multiplier_shape = problem.multiplier_shape
+        self.n_outputs = C + int(np.prod(self.multiplier_shape)) // self.base.n_samples
+
+    @property
+    def n_samples(self):
+        return self.base.n_samples
+
+    def forward(self, W):
+        Z = self.base.product(W)
+        cone = self.problem.constraint_values(Z).reshape(self.n_samples, -1)
+        return np.concatenate([self.base.reduce(Z), cone], axis=1)
+
+    def adjoint(self, R):
+        C = self.coef_shape[2]
+        return self.problem.joint_adjoint(R[:, :C], R[:, C:].reshape(self.multiplier_shape))
+
+    def lipschitz(self, sample_weight=None, *, curvature=1.0, rho=1.0, n_iter=5, random_state=0):
+        """Power-iteration estimate of the subproblem's smoothness constant.
+
+        The curvature is ``curvature * sample_weight`` on the prediction rows
+        and ``rho`` on the constraint rows.
+        """
+        rng = np.random.default_rng(random_state)
+        W = rng.standard_normal(self.coef_shape).astype(self.dtype)
+        W /= np.linalg.norm(W)
+        C = self.coef_shape[2]
+        s = np.ones(self.n_samples) if sample_weight is None else np.asarray(sample_weight)
+        s = (curvature * s).astype(self.dtype)
+        value = 0.0
+        for _ in range(n_iter):
+            R = self.forward(W)
+            R[:, :C] *= s[:, None]
+            R[:, C:] *= self.dtype.type(rho)
+            V = self.adjoint(R)
+            value = float(np.linalg.norm(V))
+            if value == 0.0:
+                return 0.0
+            W = V / value
+        return value
+
+
+class _AugmentedSubproblem(ConvexProblem):
+    """One augmented-Lagrangian subproblem, seen by FISTA as an ordinary composite program.
+
+    Its :meth:`dual_value` also records the dual value of the *constrained*
+    program carried by the same gradient (``best_outer_dual``).
+    """
+
+    def __init__(self, problem, multipliers, rho):
+        d, B, C = problem.coef_shape
+        n = problem.operator.n_samples
+        lam = np.asarray(multipliers, dtype=problem.dtype).reshape(n, -1)
+        super().__init__(
+            _StackedOperator(problem),
+            _AugmentedDatafit(problem.datafit, C, lam, rho),
+            problem.penalty,
+            problem.y,
+            problem.sample_weight,
+            problem.alpha,
+            fit_intercept=problem.fit_intercept,
+        )
+        self.base = problem
+        self.lam64 = lam.astype(np.float64)
+        self.rho = float(rho)
+        self.C = C
+        self.n_outputs = C + lam.shape[1]
+        self.best_outer_dual = -np.inf
+
+    def intercept(self, pred, intercept=None):
+        if not self.fit_intercept:
+            return np.zeros(pred.shape[1])
+        return self.datafit.optimal_intercept(pred, self.y, self.sample_weight, intercept)
+
+    def dual_value(self, grad, G):
+        C = self.C
+        theta = -np.asarray(grad[:, :C], dtype=np.float64)
+        mu = -np.asarray(grad[:, C:], dtype=np.float64)
+        if mu.size and mu.min() < 0:
+            return -np.inf
+        dn = self.penalty.dual_norm(G)
+        c_max = np.inf if dn == 0 else self.alpha / dn
+        outer = self.base.datafit.best_dual(theta, self.y, self.sample_weight, c_max)
+        self.best_outer_dual = max(self.best_outer_dual, outer)
+        c = min(1.0, c_max)
+        inner = self.base.datafit.dual(c * theta, self.y, self.sample_weight)
+        return inner + (c * float(np.vdot(mu, self.lam64)) - 0.5 * c * c * float(np.vdot(mu, mu))) / self.rho
+
+
+
+
+class _ConeGram:
+    """:math:`\\sum_j a_{jk} x_j x_j^\\top` for every column ``k`` of a 0/1 activity matrix.
+
+    The curvature of the active cone constraints, one ``d x d`` block per
+    column. Only upper triangles are summed, and between Newton steps only
+    the rows whose activity changed (a sparse product); a full product every
+    ``refresh`` updates bounds the rounding drift.
+    """
+
+    refresh = 20
+
+    def __init__(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        d = X.shape[1]
+        upper_r, upper_c = np.triu_indices(d)
+        packed = np.zeros((d, d), dtype=np.intp)
+        packed[upper_r, upper_c] = packed[upper_c, upper_r] = np.arange(upper_r.size)
+        self.gram = np.ascontiguousarray(X[:, upper_r] * X[:, upper_c])
+        self.packed = packed.reshape(d * d)
+        self.active, self.sums, self.updates = None, None, 0
+
+    def __call__(self, active):
+        """The blocks, shape ``(n_columns, d * d)``, for boolean ``active`` (``(n, n_columns)``)."""
+        prev = self.active
+        if prev is not None and prev.shape == active.shape and self.updates < self.refresh:
+            rows, cols = np.nonzero(active != prev)
+            if rows.size <= 0.1 * active.size:
+                if rows.size:
+                    sign = np.where(active[rows, cols], 1.0, -1.0)
+                    change = sp.csr_matrix((sign, (cols, rows)), shape=active.shape[::-1])
+                    self.sums = self.sums + change @ self.gram
+                    self.updates += 1
+                self.active = active
+                return self.sums[:, self.packed]
+        self.sums = active.T.astype(np.float64) @ self.gram
+        self.active, self.updates = active, 0
+        return self.sums[:, self.packed]
+
+
+class _NewtonSubproblem:
+    """:math:`\\phi` of one outer iteration: value, gradient and Newton direction."""
+
+    def __init__(self, problem, gamma, lam, sigma, rho, row_gram):
+        self.problem = problem
+        self.op = problem.operator
+        self.gamma, self.lam = gamma, lam
+        self.sigma, self.rho = float(sigma), float(rho)
+        self.tau = problem.alpha / self.sigma
+        self.row_gram = row_gram
+
+    def evaluate(self, U, intercept=None):
+        p, op = self.problem, self.op
+        Z = op.product(U)
+        pred = op.reduce(Z)
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                value, b, grad_f = p.smooth(pred, intercept)
+        except (FloatingPointError, np.linalg.LinAlgError):
+            # A trial point of a line search so far out that the loss
+            # overflows: reject it.
+            return np.inf, None
+        r = self.lam - self.rho * p.constraint_values(Z)
+        np.maximum(r, 0, out=r)
+        V = U + self.gamma / self.sigma
+        vn = np.sqrt(np.einsum("dkc,dkc->kc", V, V))
+        inside = vn <= self.tau
+        alpha = p.alpha
+        huber = np.where(inside, 0.5 * self.sigma * vn**2, alpha * vn - 0.5 * alpha * self.tau)
+        phi = value + float(huber.sum()) + float(np.vdot(r, r)) / (2 * self.rho)
+        return phi, {"U": U, "Z": Z, "pred": pred, "b": b, "grad_f": grad_f, "r": r, "V": V, "vn": vn}
+
+    def gradient(self, cache):
+        vn = cache["vn"]
+        shrink = np.where(vn > 0, np.minimum(1.0, self.tau / np.where(vn > 0, vn, 1.0)), 1.0)
+        G = self.problem.joint_adjoint(cache["grad_f"], -cache["r"])
+        return G + self.sigma * cache["V"] * shrink[None]
+
+    def hessian(self, cache, ridge, radial):
+        """Regularized generalized Hessian at ``cache``: blocks and datafit factors.
+
+        Parameters
+        ----------
+        cache : dict
+            From :meth:`evaluate`.
+        ridge : float
+            Isotropic ridge added to every block.
+        radial : float
+            Along each column outside the envelope's ball, where the envelope
+            is flat, curvature equal to ``radial`` times the datafit's own
+            curvature in that direction is kept. Without it the Hessian is
+            singular along combinations of columns the datafit does not see
+            either (there are more columns than the datafit's rank ``n (C -
+            1)`` on small data), and Newton steps would be unbounded there; it
+            is a Levenberg-Marquardt damping of the radial directions only.
+
+        Returns
+        -------
+        M : ndarray of shape (n_blocks * n_outputs, d, d)
+            Blocks of the envelope and cone terms.
+        R, Q : ndarray
+            Datafit factors (see :func:`~skconvex.solvers._lowrank.prediction_factor`).
+        """
+        p = self.problem
+        d, B, C = p.coef_shape
+        vn = cache["vn"].reshape(B * C)
+        V = cache["V"].transpose(1, 2, 0).reshape(B * C, d)
+        eye = np.eye(d)
+        # Envelope curvature: sigma I inside the ball, (alpha/|v|)(I - v v^T/|v|^2) outside.
+        outside = vn > self.tau
+        coef = np.where(outside, p.alpha / np.where(outside, vn, 1.0), self.sigma)
+        M = coef[:, None, None] * eye[None]
+        R, Q = prediction_factor(p, cache["pred"], cache["b"])
+        if outside.any():
+            idx = np.flatnonzero(outside)
+            vhat = V[idx] / vn[idx, None]
+            # Datafit curvature along each radial direction: the diagonal of
+            # A^T W A for that column, sum_j w_jc m_jk^2 (x_j^T vhat)^2.
+            w = np.einsum("jac,jac->jc", R, R)
+            k_idx, c_idx = np.divmod(idx, C)
+            curv = _radial_curvature(self.op, w, vhat, k_idx, c_idx)
+            keep = np.minimum(radial * curv, coef[idx]) - coef[idx]
+            radial_part = keep[:, None, None] * (vhat[:, :, None] * vhat[:, None, :])
+            if idx.size == M.shape[0]:
+                M += radial_part
+            else:
+                M[idx] += radial_part
+        active = (cache["r"] > 0).reshape(-1, B * C)
+        if active.any():
+            M += self.rho * self.row_gram(active).reshape(B * C, d, d)
+        # A relative ridge keeps the blocks numerically positive definite
+        # when the penalties are large (the datafit term covers the rest).
+        scale = np.trace(M, axis1=1, axis2=2) / d
+        M += (ridge + 1e-12 * scale)[:, None, None] * eye[None]
+        return M, R, Q
+
+    def hessian_free(self, cache, ridge, radial):
+        """Matrix-free generalized Hessian at ``cache`` and its diagonal.
+
+        Same operator as :meth:`hessian` without forming the ``d x d`` blocks:
+        the cone term is applied as :math:`\\rho X^\\top(t \\odot XV)` (the
+        forward product and the fused adjoint), for problems whose Woodbury
+        system would be too large.
+
+        Returns
+        -------
+        parts : tuple
+            ``("free", R, Q, env, vhat, outside, active, diagonal)``.
+        """
+        p = self.problem
+        d, B, C = p.coef_shape
+        n = self.op.n_samples
+        vn = cache["vn"].reshape(B * C)
+        V = cache["V"].transpose(1, 2, 0).reshape(B * C, d)
+        R, Q = prediction_factor(p, cache["pred"], cache["b"])
+        outside = vn > self.tau
+        env = np.where(outside, p.alpha / np.where(outside, vn, 1.0), self.sigma) + ridge
+        vhat = V[outside] / vn[outside, None] if outside.any() else np.zeros((0, d))
+        # keep radial * (datafit curvature) along each radial direction
+        w = np.einsum("jac,jac->jc", R, R)
+        X2 = self.op.X**2
+        if hasattr(self.op, "features"):
+            # Pooled patch operators: column (k, c) predicts with features[:, :, k].
+            F2 = np.asarray(self.op.features, dtype=np.float64) ** 2
+            loss_diag = np.einsum("jdk,jc->kcd", F2, w).reshape(B * C, d)
+        else:
+            masks2 = self.op.masks**2
+            loss_diag = (X2.T @ (masks2[:, :, None] * w[:, None, :]).reshape(n, B * C)).T
+        drop = env[outside] - ridge
+        if outside.any() and radial > 0:
+            k_idx, c_idx = np.divmod(np.flatnonzero(outside), C)
+            curv = _radial_curvature(self.op, w, vhat, k_idx, c_idx)
+            drop = drop - np.minimum(radial * curv, drop)
+        active = (cache["r"] > 0).astype(np.float64)
+        diagonal = env[:, None] + loss_diag + self.rho * (X2.T @ active.reshape(-1, B * C)).T
+        if outside.any():
+            diagonal[outside] -= drop[:, None] * vhat**2
+        diagonal = np.maximum(diagonal, ridge + np.finfo(float).tiny)
+        diagonal = diagonal.reshape(B, C, d).transpose(2, 0, 1)
+        return ("free", R, Q, env, vhat, outside, drop, active, diagonal)
+
+    def hessian_product(self, parts, v):
+        """Generalized Hessian times ``v`` (two products with the data)."""
+        d, B, C = self.problem.coef_shape
+        n = self.op.n_samples
+        free = isinstance(parts[0], str)
+        if free:
+            _, R, Q, env, vhat, outside, drop, active, _ = parts
+        else:
+            M, R, Q = parts
+        Z = self.op.product(v)
+        pred = np.asarray(self.op.reduce(Z), dtype=np.float64)
+        h = np.einsum("jab,jb->ja", R, pred).reshape(n * C)
+        if Q.shape[1]:
+            h -= Q @ (Q.T @ h)
+        w = np.einsum("jab,ja->jb", R, h.reshape(n, C))
+        cols = v.transpose(1, 2, 0).reshape(B * C, d)
+        if not free:
+            out = np.asarray(self.op.adjoint(w), dtype=np.float64)
+            out += np.matmul(M, cols[:, :, None]).reshape(B, C, d).transpose(2, 0, 1)
+            return out
+        cone = self.rho * active * self.problem.constraint_values(Z)
+        out = np.asarray(self.problem.joint_adjoint(w, cone), dtype=np.float64)
+        env_cols = env[:, None] * cols
+        if outside.any():
+            env_cols[outside] -= drop[:, None] * vhat * np.einsum("id,id->i", vhat, cols[outside])[:, None]
+        out += env_cols.reshape(B, C, d).transpose(2, 0, 1)
+        return out
+
+
+def _pcg(hessian_product, solve, g, rtol, max_iter, return_last=False, accept_rtol=None):
+    """Preconditioned conjugate gradient for ``H x = g``.
+
+    Returns None if it does not reach ``rtol`` in ``max_iter`` iterations,
+    unless ``return_last`` (truncated CG: every iterate is a descent
+    direction) or the iterate with the smallest residual is within
+    ``accept_rtol`` (then that iterate).
+    """
+    x = np.zeros_like(g)
+    r = g.copy()
+    z = solve(r)
+    p = z.copy()
+    rz = float(np.vdot(r, z))
+    g_norm = float(np.linalg.norm(g))
+    best, best_res = None, np.inf
+    for _ in range(max_iter):
+        Hp = hessian_product(p)
+        curv = float(np.vdot(p, Hp))
+        if curv <= 0:
+            return x if return_last and x.any() else None
+        a = rz / curv
+        x += a * p
+        r -= a * Hp
+        res = float(np.linalg.norm(r))
+        if res <= rtol * g_norm:
+            return x
+        if accept_rtol is not None and res < best_res:
+            best, best_res = x.copy(), res
+        z = solve(r)
+        rz_new = float(np.vdot(r, z))
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    if return_last and x.any():
+        return x
+    if accept_rtol is not None and best_res <= accept_rtol * g_norm:
+        return best
+    return None
+
+
+def _gradient_shrinking_step(sub, cache, direction, step, g_norm):
+    """First of ``step``, ``step/2``, ``step/4`` whose gradient is smaller than ``g_norm``.
+
+    Used where the predicted decrease is at the rounding level of the
+    objective, which Armijo cannot resolve but the gradient norm can.
+    Returns ``(step or None, phi, cache, n_products)``.
+    """
+    n_products = 0
+    for t in (step, 0.5 * step, 0.25 * step):
+        phi_new, cache_new = sub.evaluate(cache["U"] + t * direction, cache["b"])
+        n_products += 2
+        if cache_new is not None and np.linalg.norm(sub.gradient(cache_new)) < g_norm:
+            return t, phi_new, cache_new, n_products
+    return None, phi_new, cache_new, n_products
+
+
+def _armijo_step(sub, cache, direction, step, phi, slope):
+    """Backtracking (halving, at most 40 times) to sufficient decrease.
+
+    Returns ``(step or None, phi, cache, n_products)``.
+    """
+    for n_products in range(1, 41):
+        phi_new, cache_new = sub.evaluate(cache["U"] + step * direction, cache["b"])
+        if cache_new is not None and phi_new <= phi + 1e-4 * step * slope:
+            return step, phi_new, cache_new, n_products
+        step *= 0.5
+    return None, phi_new, cache_new, n_products
+
+
+def _next_damping(damping, shortened, step):
+    """Radial damping after a Newton step; ``(damping, shortened)``.
+
+    Steps cut short mean the Hessian is (nearly) singular along directions the
+    line search cannot use: damp them more (the caller refactorizes). Full
+    steps relax the damping until it vanishes.
+    """
+    if shortened:
+        return max(damping * _RADIAL_DAMPING_FACTOR, _RADIAL_DAMPING_MIN), True
+    if step == 1.0 and damping > 0:
+        damping = damping / _RADIAL_DAMPING_FACTOR
+        if damping < _RADIAL_DAMPING_MIN:
+            damping = 0.0
+    return damping, False
+
+
+def _print_newton_step(verbose, n_iter, phi, gmax, step):
+    if verbose >= 2:
+        print(
+            f"  [newton] step {n_iter:4d}  phi {phi:.12g}  |grad| {gmax:.2e}  t {step:.3g}",
+            flush=True,
+        )
+
+
+def _start_step(g, direction, cache, tau):
+    """Descent direction, its slope, and the first step of the line search."""
+    slope = float(np.vdot(g, direction))
+    if slope >= 0:
+        direction, slope = -g, -float(np.vdot(g, g))
+    # Along directions no term curves (duplicate columns) Newton steps are
+    # huge; the line search starts from a step that changes no column by more
+    # than ten times the largest current one.
+    dn = np.sqrt(np.einsum("dkc,dkc->kc", direction, direction)).max()
+    reach = 10 * (float(cache["vn"].max()) + tau)
+    step = min(1.0, reach / dn) if dn > 0 else 1.0
+    return direction, slope, step
+
+
+def _radial_curvature(op, w, vhat, k_idx, c_idx):
+    """Datafit curvature :math:`\\sum_j w_{jc} (A_k \\hat v)_j^2` of columns ``(k, c)`` along ``vhat``."""
+    if hasattr(op, "features"):
+        F = np.asarray(op.features, dtype=np.float64)[:, :, k_idx]
+        pred = np.einsum("jdi,id->ji", F, vhat)
+    else:
+        pred = op.masks[:, k_idx] * (op.X @ vhat.T)
+    return np.einsum("ji,ji->i", w[:, c_idx], pred**2)
+
+
+def _curvature_scale(problem):
+    """:math:`L_F\\lambda_{\\max}(X^\\top S X)`, the datafit's curvature per column."""
+    s = problem.sample_weight
+    if hasattr(problem.operator, "features"):
+        # Pooled patch operators: the largest curvature of any block's features.
+        F = np.asarray(problem.operator.features, dtype=np.float64)
+        gram = np.einsum("jdk,j,jek->kde", F, s, F)
+        top = float(np.linalg.eigvalsh(gram)[:, -1].max()) if gram.size else 0.0
+        return max(problem.datafit.lipschitz * top, np.finfo(float).tiny)
+    X = np.asarray(problem.operator.X, dtype=np.float64)
+    gram = (X * s[:, None]).T @ X
+    top = float(np.linalg.eigvalsh(gram)[-1]) if gram.size else 0.0
+    return max(problem.datafit.lipschitz * top, np.finfo(float).tiny)
+
+
+class _PenaltySchedule:
+    """Outer-loop bookkeeping of the augmented-Lagrangian solvers.
+
+    Penalties grow while their residuals, or the gap, fall too slowly: larger
+    penalties make the multipliers converge faster, and Newton's exact solves
+    do not mind the conditioning. The gap counts only after an accurate
+    subproblem solve, since otherwise the penalties are not what limits it.
+    Rounding eventually stops the progress of the certificate, so the solver
+    gives up after several outer iterations without a 10% improvement.
+    """
+
+    def __init__(self, tol, growth):
+        self.tol, self.growth = tol, growth
+        self.consensus = self.violation = self.gap = np.inf
+        self.best_gap, self.n_stalled = np.inf, 0
+
+    def stalled(self, rel_gap):
+        if rel_gap < 0.9 * self.best_gap:
+            self.best_gap, self.n_stalled = rel_gap, 0
+        else:
+            self.n_stalled += 1
+        return self.n_stalled >= 8
+
+    def grow(self, sigma, rho, consensus, violation, rel_gap, inner_converged):
+        tol, growth = self.tol, self.growth
+        slow_gap = inner_converged and rel_gap > 0.25 * self.gap
+        if (consensus > 0.25 * self.consensus and consensus > 0.1 * tol) or slow_gap:
+            sigma *= growth
+        if (violation > 0.25 * self.violation and violation > 0.1 * tol) or slow_gap:
+            rho *= growth
+        self.consensus, self.violation, self.gap = consensus, violation, rel_gap
+        return sigma, rho
+
+
