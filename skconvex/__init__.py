@@ -80,29 +80,29 @@ __all__ = [
 
 
 def _alias_moved_modules():
-    # The problem pieces moved to skconvex.programs (0.1); user code that
-    # imports them from the package root keeps working.
+    # Modules moved in the 0.1 layout (doc/changelog.rst); user code that
+    # imports them from their old paths keeps working.
     import importlib
     import sys
 
     moved = {
-        "operators": "operators",
-        "losses": "datafits",
-        "penalties": "penalties",
-        "problem": "problem",
-        "cones": "cones",
-        "nested_cones": "nested_cones",
-        "patches": "patches",
-        "ramps": "ramps",
-        "attention_operators": "attention",
-        "oracles": "oracles",
+        "operators": "programs.operators",
+        "losses": "programs.datafits",
+        "penalties": "programs.penalties",
+        "problem": "programs.problem",
+        "cones": "programs.cones",
+        "nested_cones": "programs.nested_cones",
+        "patches": "programs.patches",
+        "ramps": "programs.ramps",
+        "attention_operators": "programs.attention",
+        "oracles": "programs.oracles",
+        "recovery": "networks",
     }
     for old, new in moved.items():
-        module = importlib.import_module(f"{__name__}.programs.{new}")
+        module = importlib.import_module(f"{__name__}.{new}")
         sys.modules[f"{__name__}.{old}"] = module
         globals()[old] = module
 
 
 _alias_moved_modules()
 del _alias_moved_modules
-

@@ -118,3 +118,21 @@ def test_programs_import_numpy_scipy_and_config_only():
             if module.startswith("skconvex") and not module.startswith(allowed):
                 offenders.setdefault(name, []).append(module)
     assert not offenders, offenders
+
+
+def test_old_import_paths_keep_working():
+    # Listed in doc/changelog.rst: the problem pieces moved to skconvex.programs.
+    import skconvex.losses
+    from skconvex.cones import ConeConstrainedProblem
+    from skconvex.operators import PatternOperator
+    from skconvex.penalties import GroupL2
+    from skconvex.recovery import relu_forward
+
+    from skconvex.programs.cones import ConeConstrainedProblem as new_cone
+    from skconvex.programs.datafits import SquaredError
+    from skconvex.programs.operators import PatternOperator as new_operator
+
+    assert skconvex.losses.SquaredError is SquaredError
+    assert ConeConstrainedProblem is new_cone and PatternOperator is new_operator
+    assert GroupL2.__module__ == "skconvex.programs.penalties"
+    assert relu_forward.__module__ == "skconvex.networks"

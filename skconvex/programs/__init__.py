@@ -8,6 +8,35 @@ cone constraints, assembled from the pieces below; solvers
 build the program from data. This subpackage imports numpy, scipy and
 :mod:`skconvex._config` only (cvxpy lazily, inside the ``cvxpy`` forms).
 
+Which piece builds which network (operators and problems are classes of this
+subpackage, solvers functions of :mod:`skconvex.solvers`, estimators classes of
+:mod:`skconvex`):
+
+=========================  ==========================  ===============================================  ==============================================  ===============================
+family                     operator                    problem (penalty)                                solver                                          estimator
+=========================  ==========================  ===============================================  ==============================================  ===============================
+gated two-layer ReLU       ``PatternOperator``         ``ConvexProblem`` (``GroupL2``/``GroupNuclear``)  ``working_set_solve`` + ``fista``,              ``ConvexGatedReLU*``
+                                                                                                        ``support_newton``
+exact two-layer ReLU       ``PatternOperator``         ``ConeConstrainedProblem`` (``ColumnGroupL2``)   ``augmented_lagrangian``,                       ``ConvexReLU*``, ``*CV``
+                           (signed)                                                                     ``cone_working_set_solve``, ``admm``,
+                                                                                                        ``cvxpy_cone_solve``
+unsampled two-layer ReLU   ``PatternOperator`` on      ``ConvexProblem`` (output layer) + oracles       ``cutting_plane``                               ``CuttingPlaneReLU*``
+                           neuron directions
+vector outputs             (cells of the data)         copositive relaxation (``oracles``)              ``copositive_sdp``, ``frank_wolfe``,            ``CopositiveNet*``
+                                                                                                        ``spike_free_closed_form``
+1-D ReLU (splines)         ``RampOperator``            ``ConvexProblem`` (``GroupL2``)                  ``spline_qp``, ``fista``                        ``ConvexSplineRegressor``
+two-layer CNN              ``PatchOperator``           ``ConvexProblem`` / ``ConeConstrainedProblem``   ``fista``, ``augmented_lagrangian``, cvxpy      ``ConvexCNN*``
+three-layer CNN            ``PatchOperator``           ``SubnetworkConeProblem``                        ``augmented_lagrangian``, cvxpy                 ``ConvexCNN*`` (``n_layers=3``)
+batch-norm ReLU            ``PatternOperator`` on      ``ConeConstrainedProblem`` (``ColumnGroupL2``)   ``augmented_lagrangian``, closed form           ``ConvexBatchNormReLU*``
+                           whitened data
+three-layer parallel ReLU  ``PatternOperator``         ``NestedConeProblem`` (``three_layer_program``)  ``nested_augmented_lagrangian``, ``fista``       ``ConvexThreeLayerReLU*``
+path-regularized ReLU      ``PatternOperator``         ``NestedConeProblem`` (``ColumnBlockL2``,        ``nested_augmented_lagrangian``, ``fista``       ``PathRegularizedReLU*``
+                                                       ``path_program``)
+parallel deep linear       ``PatternOperator``         ``ConvexProblem`` (``GroupNuclear``)             ``fista``, closed form                          ``ParallelDeepLinearRegressor``
+attention / mixer / FNO    ``TokenFeatureOperator``    ``ConvexProblem`` (``GroupNuclear``)             ``fista``                                       ``ConvexAttentionHead*``
+WGAN (ReLU discriminator)  (cells of ``[X; G]``)       ``relu_cell_values``, ``relu_generator_program``  cvxpy SOCP, closed forms                        ``ConvexWGAN``
+=========================  ==========================  ===============================================  ==============================================  ===============================
+
 The interfaces every piece implements are declared in
 :mod:`skconvex.programs._protocols` (:class:`Operator`, :class:`Problem`,
 :class:`Datafit`, :class:`Penalty`).
