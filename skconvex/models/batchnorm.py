@@ -587,8 +587,8 @@ _NOTES = """
     global minimum over BN networks of any width; with sampled patterns
     (``n_arrangements``) it is the minimum over networks whose neurons'
     patterns on the batch are among the sampled ones, and gradient descent
-    can find a lower objective (``benchmarks/bench_batchnorm.py``: 20-35 %
-    lower on breast_cancer, wine and digits with 200 sampled gates).
+    can find a lower objective (measured in ``benchmarks/bench_batchnorm.py``,
+    results in ``benchmarks/README.md``).
     ``predict`` evaluates this BN network (valid out of sample); on the
     training batch it equals the convex model, and its objective equals
     ``objective_``. The paper normalizes by the :math:`\\ell_2` norm of the
