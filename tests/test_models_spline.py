@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from skconvex import ConvexSplineRegressor
-from skconvex.programs.ramps import RampOperator, ramp_dictionary, ramp_features
-from skconvex.solvers.spline import spline_problem, spline_qp
+from skconvex.programs.ramps import (
+    RampOperator,
+    ramp_dictionary,
+    ramp_features,
+    spline_problem,
+)
+from skconvex.solvers.spline import spline_qp
 
 
 @pytest.fixture
@@ -41,7 +46,7 @@ def test_spline_program_equals_dense_lasso(wave):
     dense = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(F @ z + b - y) / n + alpha * cp.norm1(z)))
     dense.solve(solver="CLARABEL", tol_gap_rel=1e-12, tol_gap_abs=1e-14, tol_feas=1e-12)
     for solver in ("clarabel", "osqp"):
-        res = spline_qp(x, y, np.full(n, 1 / n), alpha, solver=solver)
+        res = spline_qp(spline_problem(x, y, np.full(n, 1 / n), alpha), solver=solver)
         # Both solvers are accurate to ~1e-10 relative; the certified
         # interval of ours must contain the reference optimum.
         assert res.dual_objective <= dense.value + 1e-10 * dense.value

@@ -10,9 +10,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
 from ..networks import relu_forward
-from ..programs.ramps import ramp_dictionary
+from ..programs.ramps import ramp_dictionary, spline_problem
 from ..solvers import fista
-from ..solvers.spline import spline_problem, spline_qp
+from ..solvers.spline import spline_qp
 from ._base import BaseConvexNetwork, RegressionTargets
 
 __all__ = ["ConvexSplineRegressor"]
@@ -160,13 +160,12 @@ class ConvexSplineRegressor(RegressionTargets, RegressorMixin, BaseConvexNetwork
         X64 = X.astype(np.float64)
         keep = sw > 0
         X64, y_fit, s_fit = X64[keep], Y[keep, 0], sw[keep]
+        problem = spline_problem(X64, y_fit, s_fit, alpha)
         if self.solver == "fista":
-            problem = spline_problem(X64, y_fit, s_fit, alpha)
             result = fista(problem, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose)
         else:
             result = spline_qp(
-                X64, y_fit, s_fit, alpha, solver=self.solver, tol=self.tol,
-                max_iter=self.max_iter, verbose=self.verbose,
+                problem, solver=self.solver, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose
             )
         # Same dictionary and order as the solver's RampOperator.
         knots, feats, signs = ramp_dictionary(X64, s_fit)

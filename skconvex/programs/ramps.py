@@ -21,8 +21,11 @@ neural networks. JMLR 22(212), 2021, arXiv:2002.11219.
 import numpy as np
 
 from .._config import check_memory
+from .datafits import SquaredError
+from .penalties import GroupL2
+from .problem import ConvexProblem
 
-__all__ = ["ramp_dictionary", "ramp_features"]
+__all__ = ["ramp_dictionary", "ramp_features", "spline_problem"]
 
 
 def ramp_dictionary(X, sample_weight=None):
@@ -222,3 +225,30 @@ class RampOperator:
             ``self``.
         """
         return self
+
+
+def spline_problem(X, y, sample_weight, alpha):
+    """The ramp Lasso as a :class:`~skconvex.programs.problem.ConvexProblem` (intercept fitted).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs.
+    y : ndarray of shape (n_samples,)
+        Targets.
+    sample_weight : ndarray of shape (n_samples,)
+        Row weights.
+    alpha : float
+        Penalty strength.
+
+    Returns
+    -------
+    problem : ConvexProblem
+        Matrix free (:class:`~skconvex.programs.ramps.RampOperator`).
+    """
+    operator = RampOperator(X, sample_weight)
+    n = operator.n_samples
+    return ConvexProblem(
+        operator, SquaredError(), GroupL2(), np.reshape(y, (n, 1)), sample_weight, alpha,
+        fit_intercept=True,
+    )

@@ -23,42 +23,12 @@ solvers handle in linear time per iteration.
 import numpy as np
 import scipy.sparse as sp
 
-from ..programs.datafits import SquaredError
-from ..programs.penalties import GroupL2
-from ..programs.problem import ConvexProblem
 from ..programs.ramps import RampOperator
 from ._result import SolveResult
 from .conic import SolverError
 from .fista import fista
 
-__all__ = ["spline_problem", "spline_qp"]
-
-
-def spline_problem(X, y, sample_weight, alpha):
-    """The ramp Lasso as a :class:`~skconvex.programs.problem.ConvexProblem` (intercept fitted).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Inputs.
-    y : ndarray of shape (n_samples,)
-        Targets.
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights.
-    alpha : float
-        Penalty strength.
-
-    Returns
-    -------
-    problem : ConvexProblem
-        Matrix free (:class:`~skconvex.programs.ramps.RampOperator`).
-    """
-    operator = RampOperator(X, sample_weight)
-    n = operator.n_samples
-    return ConvexProblem(
-        operator, SquaredError(), GroupL2(), np.reshape(y, (n, 1)), sample_weight, alpha,
-        fit_intercept=True,
-    )
+__all__ = ["spline_qp"]
 
 
 def _qp(operator, y, sample_weight, alpha):
@@ -135,21 +105,15 @@ def _qp(operator, y, sample_weight, alpha):
     return P, q, A, b_eq, n_eq, layout
 
 
-def spline_qp(
-    X, y, sample_weight, alpha, *, solver="clarabel", tol=1e-8, max_iter=100_000, polish_iter=200, verbose=0
-):
+def spline_qp(problem, *, solver="clarabel", tol=1e-8, max_iter=100_000, polish_iter=200, verbose=0):
     """Solve the ramp Lasso through its sparse quadratic program and certify it.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Inputs (one feature per additive component).
-    y : ndarray of shape (n_samples,)
-        Targets.
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights (rows of zero weight are ignored).
-    alpha : float
-        Penalty strength.
+    problem : ConvexProblem
+        The ramp Lasso over a :class:`~skconvex.programs.ramps.RampOperator`
+        (built by :func:`~skconvex.programs.ramps.spline_problem`); rows of
+        zero weight are ignored.
     solver : {"clarabel", "osqp"}, default="clarabel"
         Interior point (a few tens of iterations) or ADMM with polishing.
     tol : float, default=1e-8
@@ -171,14 +135,19 @@ def spline_qp(
 
     Raises
     ------
+    TypeError
+        If ``problem`` is not a single-output program over ramps.
     SolverError
         If the solver fails.
     """
-    y = np.asarray(y, dtype=np.float64).ravel()
-    s = np.asarray(sample_weight, dtype=np.float64)
-    problem = spline_problem(X, y, s, alpha)
     operator = problem.operator
-    P, q, A, b_eq, n_eq, layout = _qp(operator, y, s, alpha)
+    if not isinstance(operator, RampOperator) or problem.n_outputs != 1:
+        raise TypeError(
+            "spline_qp solves the single-output ramp Lasso of skconvex.programs.ramps.spline_problem; "
+            f"got a problem over {type(operator).__name__} with {problem.n_outputs} outputs."
+        )
+    y, s = problem.y[:, 0], problem.sample_weight
+    P, q, A, b_eq, n_eq, layout = _qp(operator, y, s, problem.alpha)
     n_var = A.shape[1]
     if solver == "clarabel":
         import clarabel
