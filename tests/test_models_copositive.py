@@ -16,6 +16,7 @@ from skconvex import (
     sample_arrangements,
 )
 from skconvex.programs.datafits import SquaredError
+from skconvex.programs.network import ReLUNetworkProblem
 from skconvex.programs.oracles import PatternOracle
 from skconvex.solvers.copositive import (
     copositive_sdp,
@@ -74,7 +75,7 @@ def test_per_block_relaxation_equals_matrix_fractional_form():
     s = rng.uniform(0.5, 1.5, 8)
     s /= s.sum()
     arr = sample_arrangements(X, 8, random_state=1)
-    value, info = sdp_relaxation(X, Y, SquaredError(), s, 0.02, arr.patterns, gates=arr.gates)
+    value, info = sdp_relaxation(ReLUNetworkProblem(X, Y, SquaredError(), s, 0.02), arr.patterns, gates=arr.gates)
     reference = _matrix_fractional_form(X, Y, s, 0.02, arr.patterns)
     np.testing.assert_allclose(value, reference, rtol=2e-6)
     # The facet rows define the same doubly non-negative cone as all rows.
@@ -88,14 +89,14 @@ def test_whitened_closed_form_equals_sdp_and_network():
     Y = np.eye(3)[labels]
     n, beta = 6, 0.5  # summed-loss strength of the notes; ours is the mean: alpha = beta / n
     s, alpha = np.full(n, 1 / n), beta / n
-    closed = spike_free_closed_form(X, Y, s, alpha, fit_intercept=False)
+    closed = spike_free_closed_form(ReLUNetworkProblem(X, Y, SquaredError(), s, alpha, fit_intercept=False))
     counts = np.bincount(labels)
     formula = sum(0.5 * min(np.sqrt(c), beta) ** 2 + beta * max(np.sqrt(c) - beta, 0) for c in counts) / n
     np.testing.assert_allclose(closed.dual_objective, formula, rtol=1e-12)
     np.testing.assert_allclose(closed.objective, formula, rtol=1e-12)
     assert closed.info["is_exact"]
     arr = enumerate_arrangements(X)
-    sdp = copositive_sdp(X, Y, SquaredError(), s, alpha, arr.patterns, gates=arr.gates, fit_intercept=False)
+    sdp = copositive_sdp(ReLUNetworkProblem(X, Y, SquaredError(), s, alpha, fit_intercept=False), arr.patterns, gates=arr.gates)
     np.testing.assert_allclose(sdp.dual_objective, formula, rtol=1e-6)
     np.testing.assert_allclose(sdp.objective, formula, rtol=1e-6)
     clf = CopositiveNetClassifier(alpha=alpha, fit_intercept=False).fit(X, labels)
@@ -109,10 +110,10 @@ def test_whitened_with_intercept_is_spike_free_and_bounds_hold():
     Y = np.eye(3)[[0, 0, 1, 1, 1, 2]]
     s, alpha = np.full(6, 1 / 6), 0.5 / 6
     assert spike_free_check(X, s, True)[0]
-    closed = spike_free_closed_form(X, Y, s, alpha, fit_intercept=True)
+    closed = spike_free_closed_form(ReLUNetworkProblem(X, Y, SquaredError(), s, alpha, fit_intercept=True))
     Xa = np.c_[X, np.ones(6)]
     arr = enumerate_arrangements(Xa)
-    sdp = copositive_sdp(Xa, Y, SquaredError(), s, alpha, arr.patterns, gates=arr.gates)
+    sdp = copositive_sdp(ReLUNetworkProblem(Xa, Y, SquaredError(), s, alpha), arr.patterns, gates=arr.gates)
     # The linear problem bounds the unsampled ReLU problem from below; the
     # exhaustive SDP brackets its optimum.
     assert closed.dual_objective <= sdp.objective * (1 + 1e-9)
@@ -147,7 +148,7 @@ def test_relaxation_lower_le_exact_restricted_optimum_le_rounded_scalar():
         [cp.multiply(S, X @ V) >= 0, cp.multiply(S, X @ W) >= 0],
     )
     exact.solve(solver="CLARABEL")
-    res = copositive_sdp(X, y[:, None], SquaredError(), s, alpha, arr.patterns, gates=arr.gates)
+    res = copositive_sdp(ReLUNetworkProblem(X, y[:, None], SquaredError(), s, alpha), arr.patterns, gates=arr.gates)
     assert res.dual_objective <= exact.value * (1 + 1e-7)
     assert exact.value <= res.objective * (1 + 1e-7)
 
@@ -158,9 +159,9 @@ def test_relaxation_brackets_the_restricted_vector_problem():
     Xa = np.c_[X, np.ones(25)]
     s, alpha = np.full(25, 1 / 25), 0.01
     arr = sample_arrangements(Xa, 15, random_state=0)
-    sdp = copositive_sdp(Xa, Y, SquaredError(), s, alpha, arr.patterns, gates=arr.gates)
+    sdp = copositive_sdp(ReLUNetworkProblem(Xa, Y, SquaredError(), s, alpha), arr.patterns, gates=arr.gates)
     oracle = PatternOracle(Xa, arr.patterns, gates=arr.gates)
-    cg = cutting_plane(Xa, Y, SquaredError(), s, alpha, oracle, tol=1e-7, max_iter=300)
+    cg = cutting_plane(ReLUNetworkProblem(Xa, Y, SquaredError(), s, alpha), oracle, tol=1e-7, max_iter=300)
     assert cg.info["oracle_exact"]
     assert sdp.dual_objective <= cg.objective * (1 + 1e-8)
     assert cg.dual_objective <= sdp.objective * (1 + 1e-8)
@@ -237,8 +238,8 @@ def test_certificate_survives_an_inaccurate_relaxation_solution():
     Xa = np.c_[X, np.ones(20)]
     s, alpha = np.full(20, 1 / 20), 1e-2
     arr = sample_arrangements(Xa, 15, random_state=0)
-    full = copositive_sdp(Xa, Y, SquaredError(), s, alpha, arr.patterns, gates=arr.gates)
-    _, info = sdp_relaxation(Xa, Y, SquaredError(), s, alpha, arr.patterns, gates=arr.gates)
+    full = copositive_sdp(ReLUNetworkProblem(Xa, Y, SquaredError(), s, alpha), arr.patterns, gates=arr.gates)
+    _, info = sdp_relaxation(ReLUNetworkProblem(Xa, Y, SquaredError(), s, alpha), arr.patterns, gates=arr.gates)
     rng = np.random.default_rng(0)
     for scale in (1e-3, 1e-1, 1.0):
         noisy = dict(info)
@@ -247,9 +248,9 @@ def test_certificate_survives_an_inaccurate_relaxation_solution():
             None if m is None else np.abs(m + scale * rng.standard_normal(m.shape))
             for m in info["multipliers"]
         ]
-        bound, _ = relaxation_dual_bound(Xa, Y, SquaredError(), s, alpha, noisy)
+        bound, _ = relaxation_dual_bound(ReLUNetworkProblem(Xa, Y, SquaredError(), s, alpha), noisy)
         assert bound <= full.objective
-    exact_bound, _ = relaxation_dual_bound(Xa, Y, SquaredError(), s, alpha, info)
+    exact_bound, _ = relaxation_dual_bound(ReLUNetworkProblem(Xa, Y, SquaredError(), s, alpha), info)
     assert bound <= exact_bound <= full.objective
 
 
@@ -345,12 +346,12 @@ def test_whitened_scalar_split_into_positive_and_negative_parts():
     y = rng.standard_normal(7)
     beta = 0.4
     s, alpha = np.full(7, 1 / 7), beta / 7
-    res = spike_free_closed_form(X, y[:, None], s, alpha, fit_intercept=False)
+    res = spike_free_closed_form(ReLUNetworkProblem(X, y[:, None], SquaredError(), s, alpha, fit_intercept=False))
     parts = (np.maximum(y, 0), np.maximum(-y, 0))
     optimum = sum(0.5 * min(np.linalg.norm(v), beta) ** 2 + beta * max(np.linalg.norm(v) - beta, 0) for v in parts) / 7
     np.testing.assert_allclose(res.objective, optimum, rtol=1e-8)
     assert res.dual_objective <= optimum and not res.info["is_exact"]
     # The exhaustive SDP certifies the same optimum.
     arr = enumerate_arrangements(X)
-    sdp = copositive_sdp(X, y[:, None], SquaredError(), s, alpha, arr.patterns, gates=arr.gates, fit_intercept=False)
+    sdp = copositive_sdp(ReLUNetworkProblem(X, y[:, None], SquaredError(), s, alpha, fit_intercept=False), arr.patterns, gates=arr.gates)
     assert sdp.dual_objective <= optimum * (1 + 1e-8) and sdp.relative_gap <= 1e-5

@@ -14,6 +14,7 @@ from skconvex import (
 )
 from skconvex.programs._geometry import count_cells_bound
 from skconvex.programs.datafits import Logistic, SquaredError
+from skconvex.programs.network import ReLUNetworkProblem
 from skconvex.programs.oracles import ExhaustiveOracle, PatternOracle, relu_dual_norm
 from skconvex.solvers.cutting_plane import cutting_plane
 
@@ -165,7 +166,7 @@ def test_cutting_plane_converges_to_the_exhaustive_optimum(n1_data):
     s = np.full(15, 1 / 15)
     alpha = 0.05 / 15
     reference = _cp1(X, y, s, alpha, enumerate_arrangements(X).patterns)
-    res = cutting_plane(X, y[:, None], SquaredError(), s, alpha, ExhaustiveOracle(X), tol=1e-7, max_iter=200)
+    res = cutting_plane(ReLUNetworkProblem(X, y[:, None], SquaredError(), s, alpha), ExhaustiveOracle(X), tol=1e-7, max_iter=200)
     assert res.converged and res.info["oracle_exact"]
     assert res.dual_objective <= reference * (1 + 1e-8)
     assert reference <= res.objective * (1 + 1e-8)
@@ -316,5 +317,5 @@ def test_logistic_datafit_dual_is_used():
     Xr = rng.standard_normal((16, 1))
     X = np.c_[Xr, np.ones(16)]
     y = np.where(Xr[:, 0] > 0.2, 1.0, -1.0)[:, None]
-    res = cutting_plane(X, y, Logistic(), np.full(16, 1 / 16), 1e-2, ExhaustiveOracle(X), tol=1e-6)
+    res = cutting_plane(ReLUNetworkProblem(X, y, Logistic(), np.full(16, 1 / 16), 1e-2), ExhaustiveOracle(X), tol=1e-6)
     assert res.converged and 0 < res.dual_objective <= res.objective

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..arrangements import enumerate_arrangements, sample_arrangements
 from ..programs._geometry import row_space
 from ..programs.datafits import SquaredError
+from ..programs.network import ReLUNetworkProblem
 from ..programs.oracles import ExhaustiveOracle, PatternOracle
 from ..solvers.copositive import (
     copositive_sdp,
@@ -231,12 +232,14 @@ class _CopositiveBase(ReLUNetworkMixin, BaseConvexNetwork):
         self.method_ = method
         self.relaxation_value_ = float("nan")
         if method == "svd":
-            result = spike_free_closed_form(X64, Y, sw, alpha, fit_intercept=self.fit_intercept)
+            result = spike_free_closed_form(
+                ReLUNetworkProblem(X64, Y, datafit, sw, alpha, fit_intercept=self.fit_intercept)
+            )
             gates = None
         elif method == "sdp":
             result = copositive_sdp(
-                X_aug, Y, datafit, sw, alpha, patterns,
-                gates=gates, fit_intercept=self.fit_intercept, solver=self.solver,
+                ReLUNetworkProblem(X_aug, Y, datafit, sw, alpha, fit_intercept=self.fit_intercept),
+                patterns, gates=gates, solver=self.solver,
                 solver_options=self.solver_options, tol=_EXACT_RTOL, verbose=self.verbose,
             )
             self.relaxation_value_ = float(result.info["relaxation_value"])
@@ -253,8 +256,8 @@ class _CopositiveBase(ReLUNetworkMixin, BaseConvexNetwork):
             else:
                 oracle = PatternOracle(X_aug, patterns, gates=gates)
             result = frank_wolfe(
-                X_aug, Y, datafit, sw, alpha, oracle,
-                fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
+                ReLUNetworkProblem(X_aug, Y, datafit, sw, alpha, fit_intercept=self.fit_intercept),
+                oracle, tol=self.tol, max_iter=self.max_iter,
                 master_solver="clarabel", verbose=self.verbose,
             )
             _warn_if_not_converged(self, result.converged, result.info, result.n_iter, result.relative_gap)

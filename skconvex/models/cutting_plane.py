@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..arrangements import sample_arrangements
 from ..programs._geometry import estimate_faces, row_space
+from ..programs.network import ReLUNetworkProblem
 from ..programs.oracles import ExhaustiveOracle, PatternOracle
 from ..solvers.cutting_plane import cutting_plane
 from ._base import BaseConvexNetwork, ClassificationTargets, RegressionTargets, augment
@@ -193,14 +194,10 @@ class _CuttingPlaneBase(ReLUNetworkMixin, BaseConvexNetwork):
         _check_classes_left(self, Y)
         X_aug = augment(X64, self.fit_intercept)
         self.oracle_, oracle, self.gates_ = self._make_oracle(X_aug, sw)
+        problem = ReLUNetworkProblem(X_aug, Y, datafit, sw, alpha, fit_intercept=self.fit_intercept)
         result = cutting_plane(
-            X_aug,
-            Y,
-            datafit,
-            sw,
-            alpha,
+            problem,
             oracle,
-            fit_intercept=self.fit_intercept,
             tol=self.tol,
             max_iter=self.max_iter,
             n_add=self.max_new_neurons,

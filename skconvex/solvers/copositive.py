@@ -59,9 +59,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..programs._geometry import cone_facets, row_space
+from ..programs.network import ReLUNetworkProblem
 from ..programs.oracles import project_cone
 from ._result import SolveResult
-from .cutting_plane import cutting_plane, fit_output_layer, relu_network_objective
+from .cutting_plane import cutting_plane, fit_output_layer
 
 __all__ = [
     "sdp_relaxation",
@@ -148,15 +149,10 @@ def _orient(F, a, tol=1e-9):
 
 # ----------------------------------------------------------------------- SDP
 def sdp_relaxation(
-    X,
-    Y,
-    datafit,
-    sample_weight,
-    alpha,
+    problem,
     patterns,
     *,
     gates=None,
-    fit_intercept=True,
     solver="CLARABEL",
     solver_options=None,
     max_facet_rows=20,
@@ -175,22 +171,14 @@ def sdp_relaxation(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Data the neurons act on (with a ones column for hidden biases).
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    datafit : Datafit
-        Loss with a ``cvxpy`` method.
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights.
-    alpha : float
-        Weight-decay strength, > 0.
+    problem : ReLUNetworkProblem
+        The training problem (:mod:`skconvex.programs.network`): data with a
+        ones column for hidden biases, encoded targets, loss, row weights,
+        ``alpha`` > 0 and ``fit_intercept``.
     patterns : ndarray of shape (n_samples, n_patterns), dtype bool
         Cells of the arrangement (each must have an interior).
     gates : ndarray of shape (n_features, n_patterns), default=None
         A point inside each cell (speeds up finding the facets).
-    fit_intercept : bool, default=True
-        Free output intercept.
     solver : {"CLARABEL", "SCS"}, default="CLARABEL"
         CVXPY solver; Clarabel is accurate, SCS's defaults are not (pass
         ``solver_options={"eps": 1e-8}``).
@@ -235,6 +223,9 @@ def sdp_relaxation(
     of Sahiner et al. (with their :math:`U` scaled by :math:`2\\alpha`); the
     test suite checks the two numerically.
     """
+    X, Y, datafit, alpha = problem.X, problem.y, problem.datafit, problem.alpha
+    sample_weight = problem.sample_weight
+    fit_intercept = problem.fit_intercept
     import cvxpy as cp
 
     from .conic import SolverError
@@ -318,7 +309,12 @@ def sdp_relaxation(
     return float(problem.value), info
 
 
-def relaxation_dual_bound(X, Y, datafit, sample_weight, alpha, info, *, fit_intercept=True, oracle=None):
+def relaxation_dual_bound(
+    problem,
+    info,
+    *,
+    oracle=None,
+):
     r"""Certified lower bound from a (possibly inaccurate) relaxation solution.
 
     The dual of the relaxation is :math:`\max_\Theta -F^*(-\Theta)` subject
@@ -335,20 +331,12 @@ def relaxation_dual_bound(X, Y, datafit, sample_weight, alpha, info, *, fit_inte
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Data the neurons act on (with a ones column for hidden biases).
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    datafit : Datafit
-        Loss (:mod:`skconvex.programs.datafits`).
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights.
-    alpha : float
-        Weight-decay strength, > 0.
+    problem : ReLUNetworkProblem
+        The training problem (:mod:`skconvex.programs.network`): data with a
+        ones column for hidden biases, encoded targets, loss, row weights,
+        ``alpha`` > 0 and ``fit_intercept``.
     info : dict
         Second output of :func:`sdp_relaxation`.
-    fit_intercept : bool, default=True
-        Free output intercept.
     oracle : callable, default=None
         Dual oracle (:mod:`skconvex.programs.oracles`) whose ``upper`` bounds the
         cone-constrained PCA over the cells.
@@ -361,6 +349,9 @@ def relaxation_dual_bound(X, Y, datafit, sample_weight, alpha, info, *, fit_inte
     theta : ndarray of shape (n_samples, n_outputs)
         The (unscaled) dual direction.
     """
+    X, Y, datafit, alpha = problem.X, problem.y, problem.datafit, problem.alpha
+    sample_weight = problem.sample_weight
+    fit_intercept = problem.fit_intercept
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
     s = np.asarray(sample_weight, dtype=np.float64)
     basis = info["basis"]
@@ -444,15 +435,10 @@ def round_relaxation(X, info, *, rtol=1e-6):
 
 
 def copositive_sdp(
-    X,
-    Y,
-    datafit,
-    sample_weight,
-    alpha,
+    problem,
     patterns,
     *,
     gates=None,
-    fit_intercept=True,
     solver="CLARABEL",
     solver_options=None,
     refit_solver="clarabel",
@@ -464,22 +450,14 @@ def copositive_sdp(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Data the neurons act on (with a ones column for hidden biases).
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    datafit : Datafit
-        Loss (:mod:`skconvex.programs.datafits`).
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights.
-    alpha : float
-        Weight-decay strength, > 0.
+    problem : ReLUNetworkProblem
+        The training problem (:mod:`skconvex.programs.network`): data with a
+        ones column for hidden biases, encoded targets, loss, row weights,
+        ``alpha`` > 0 and ``fit_intercept``.
     patterns : ndarray of shape (n_samples, n_patterns), dtype bool
         Cells of the arrangement.
     gates : ndarray of shape (n_features, n_patterns), default=None
         A point inside each cell.
-    fit_intercept : bool, default=True
-        Free output intercept.
     solver : {"CLARABEL", "SCS"}, default="CLARABEL"
         CVXPY solver of the relaxation.
     solver_options : dict, default=None
@@ -502,32 +480,26 @@ def copositive_sdp(
         ``info`` holds the relaxation's blocks (``"gram"``, ``"coef"``) and
         ``"rank_one"``.
     """
+    X, Y, datafit, sample_weight = problem.X, problem.y, problem.datafit, problem.sample_weight
+    fit_intercept = problem.fit_intercept
     t0 = time.perf_counter()
-    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
     value, info = sdp_relaxation(
-        X, Y, datafit, sample_weight, alpha, patterns,
-        gates=gates, fit_intercept=fit_intercept, solver=solver,
-        solver_options=solver_options, verbose=verbose,
+        problem, patterns, gates=gates, solver=solver, solver_options=solver_options, verbose=verbose
     )
-    lower, _ = relaxation_dual_bound(
-        X, Y, datafit, sample_weight, alpha, info, fit_intercept=fit_intercept, oracle=oracle
-    )
+    lower, _ = relaxation_dual_bound(problem, info, oracle=oracle)
     directions, rank_one = round_relaxation(X, info)
     C = Y.shape[1]
     if directions.shape[1]:
-        refit = fit_output_layer(
-            X, directions, Y, datafit, sample_weight, alpha,
-            fit_intercept=fit_intercept, solver=refit_solver, tol=1e-10,
-        )
+        refit = fit_output_layer(problem, directions, solver=refit_solver, tol=1e-10)
         output = refit.coef.reshape(-1, C)
         intercept = np.asarray(refit.intercept, dtype=np.float64)
         live = np.linalg.norm(output, axis=1) > 0
         directions, output = directions[:, live], output[live]
-        upper = relu_network_objective(X, directions, output, intercept, datafit, Y, sample_weight, alpha)
+        upper = problem.objective(directions, output, intercept)
     else:
         output = np.zeros((0, C))
         intercept = _best_intercept(datafit, Y, sample_weight, fit_intercept)
-        upper = relu_network_objective(X, directions, output, intercept, datafit, Y, sample_weight, alpha)
+        upper = problem.objective(directions, output, intercept)
     gap = upper - lower
     exact = (rank_one and info["status"] == "optimal") or gap <= tol * max(abs(upper), np.finfo(float).tiny)
     info = {k: info[k] for k in ("gram", "coef", "intercept", "status", "n_iter")} | {
@@ -557,14 +529,9 @@ def _best_intercept(datafit, Y, sample_weight, fit_intercept):
 
 # --------------------------------------------------------------- Frank-Wolfe
 def frank_wolfe(
-    X,
-    Y,
-    datafit,
-    sample_weight,
-    alpha,
+    problem,
     oracle,
     *,
-    fit_intercept=True,
     tol=1e-4,
     max_iter=100,
     n_add=5,
@@ -583,21 +550,13 @@ def frank_wolfe(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Data the neurons act on (with a ones column for hidden biases).
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    datafit : Datafit
-        Loss (:mod:`skconvex.programs.datafits`).
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights.
-    alpha : float
-        Weight-decay strength, > 0.
+    problem : ReLUNetworkProblem
+        The training problem (:mod:`skconvex.programs.network`): data with a
+        ones column for hidden biases, encoded targets, loss, row weights,
+        ``alpha`` > 0 and ``fit_intercept``.
     oracle : callable
         :class:`~skconvex.programs.oracles.PatternOracle` (cells of an arrangement) or
         :class:`~skconvex.programs.oracles.ExhaustiveOracle`.
-    fit_intercept : bool, default=True
-        Free output intercept.
     tol : float, default=1e-4
         Target certified relative gap.
     max_iter : int, default=100
@@ -623,9 +582,7 @@ def frank_wolfe(
     Program. 152, 2015.
     """
     res = cutting_plane(
-        X, Y, datafit, sample_weight, alpha, oracle,
-        fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, n_add=n_add,
-        master_solver=master_solver, verbose=verbose,
+        problem, oracle, tol=tol, max_iter=max_iter, n_add=n_add, master_solver=master_solver, verbose=verbose
     )
     exact = bool(res.info["oracle_exact"] and res.relative_gap <= 1e-6)
     return _network_result(
@@ -720,7 +677,11 @@ def _isotropy_singular_values(X, sample_weight, fit_intercept):
     return np.linalg.svd(_centred(X, sample_weight, fit_intercept), compute_uv=False)
 
 
-def spike_free_closed_form(X, Y, sample_weight, alpha, *, fit_intercept=True, check=True):
+def spike_free_closed_form(
+    problem,
+    *,
+    check=True,
+):
     """Soft-thresholded SVD solution of the squared-loss problem on spike-free data.
 
     With :math:`Z = S^{1/2}PX = \\sigma\\,U_zV_z^\\top` (isotropic) and
@@ -739,16 +700,10 @@ def spike_free_closed_form(X, Y, sample_weight, alpha, *, fit_intercept=True, ch
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Raw inputs (the ones column is added here when ``fit_intercept``).
-    Y : ndarray of shape (n_samples, n_outputs)
-        Targets.
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights summing to one.
-    alpha : float
-        Weight-decay strength.
-    fit_intercept : bool, default=True
-        Hidden biases and output intercept.
+    problem : ReLUNetworkProblem
+        The training problem with the squared loss, on the raw inputs (the
+        ones column is added here when ``fit_intercept``, which also adds
+        hidden biases).
     check : bool, default=True
         Raise ``ValueError`` when :func:`spike_free_check` fails.
 
@@ -758,8 +713,14 @@ def spike_free_closed_form(X, Y, sample_weight, alpha, *, fit_intercept=True, ch
         Directions are in the augmented space (with a bias coordinate when
         ``fit_intercept``).
     """
+    X, Y, sample_weight, alpha = problem.X, problem.y, problem.sample_weight, problem.alpha
+    fit_intercept = problem.fit_intercept
     from ..programs.datafits import SquaredError
 
+    if not isinstance(problem.datafit, SquaredError):
+        raise ValueError(
+            f"spike_free_closed_form solves the squared loss, got {type(problem.datafit).__name__}."
+        )
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
     s = np.asarray(sample_weight, dtype=np.float64)
@@ -802,7 +763,7 @@ def spike_free_closed_form(X, Y, sample_weight, alpha, *, fit_intercept=True, ch
         else:
             exact = False
             break
-    datafit = SquaredError()
+    lifted = ReLUNetworkProblem(Xa, Y, SquaredError(), s, alpha, fit_intercept=fit_intercept)
     if exact:
         directions = np.stack(oriented, axis=1) if oriented else np.zeros((Xa.shape[1], 0))
         output = np.stack(out_rows) if out_rows else np.zeros((0, Y.shape[1]))
@@ -829,12 +790,12 @@ def spike_free_closed_form(X, Y, sample_weight, alpha, *, fit_intercept=True, ch
                     v = np.r_[sign * dirs[:, j], c]
                     cands.append(v / np.linalg.norm(v))
         directions = np.stack(cands, axis=1)
-        refit = fit_output_layer(Xa, directions, Y, datafit, s, alpha, fit_intercept=fit_intercept)
+        refit = fit_output_layer(lifted, directions)
         output = refit.coef.reshape(-1, Y.shape[1])
         intercept = np.asarray(refit.intercept, dtype=np.float64)
         keep = np.linalg.norm(output, axis=1) > 0
         directions, output = directions[:, keep], output[keep]
-    upper = relu_network_objective(Xa, directions, output, intercept, datafit, Y, s, alpha)
+    upper = lifted.objective(directions, output, intercept)
     return _network_result(
         float(min(lower, upper)) if exact else float(lower),
         float(upper),

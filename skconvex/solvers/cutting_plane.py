@@ -42,71 +42,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..programs.network import ReLUNetworkProblem
 from ..programs.operators import PatternOperator
 from ..programs.penalties import GroupL2
 from ..programs.problem import ConvexProblem
 from ._result import SolveResult
 from .fista import fista
 
-__all__ = ["cutting_plane", "fit_output_layer", "relu_network_objective"]
-
-
-def relu_network_objective(X, directions, output, intercept, datafit, Y, sample_weight, alpha):
-    """Objective of the network with unit ``directions`` and ``output`` weights.
-
-    :math:`F((XU)_+A + \\mathbf{1}b^\\top) + \\alpha\\sum_j \\|a_j\\|`, which is
-    the mean loss plus the weight decay :math:`\\tfrac{\\alpha}{2}\\sum_j
-    \\|u_j\\|^2 + \\|a_j\\|^2` of the balanced network.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        Data the neurons act on.
-    directions : ndarray of shape (n_features, n_neurons)
-        Unit hidden directions.
-    output : ndarray of shape (n_neurons, n_outputs)
-        Output weights.
-    intercept : ndarray of shape (n_outputs,)
-        Output intercept.
-    datafit : Datafit
-        Loss.
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights.
-    alpha : float
-        Penalty strength.
-
-    Returns
-    -------
-    objective : float
-        Weighted loss plus ``alpha`` times the sum of output-weight norms.
-    """
-    pred = np.maximum(X @ directions, 0.0) @ output + intercept
-    return datafit.value(pred, Y, sample_weight) + alpha * float(np.linalg.norm(output, axis=1).sum())
-
-
-def _master_problem(X, U, Y, datafit, sample_weight, alpha, fit_intercept):
-    """Group lasso over the output weights of the neurons ``U`` (d, m)."""
-    features = np.maximum(X @ U, 0.0)
-    # The pattern operator computes sum_p diag(m_p) X W_p; with X a column of
-    # ones and real-valued "masks" equal to the features it is F @ A, with one
-    # block (a row a_j of A) per neuron, which is what the group penalty needs.
-    operator = PatternOperator(np.ones((X.shape[0], 1)), features, n_outputs=Y.shape[1])
-    return ConvexProblem(
-        operator, datafit, GroupL2(), Y, sample_weight, alpha, fit_intercept=fit_intercept
-    )
+__all__ = ["cutting_plane", "fit_output_layer"]
 
 
 def fit_output_layer(
-    X,
+    problem,
     directions,
-    Y,
-    datafit,
-    sample_weight,
-    alpha,
     *,
-    fit_intercept=True,
     solver="clarabel",
     coef_init=None,
     intercept_init=None,
@@ -122,20 +71,10 @@ def fit_output_layer(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Data the neurons act on.
+    problem : ReLUNetworkProblem
+        The network's training problem (data, targets, loss, ``alpha``).
     directions : ndarray of shape (n_features, n_neurons)
         Unit hidden directions.
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    datafit : Datafit
-        Loss.
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights.
-    alpha : float
-        Penalty strength.
-    fit_intercept : bool, default=True
-        Free output intercept.
     solver : {"clarabel", "fista"}, default="clarabel"
         Interior point through CVXPY (accurate, small problems) or FISTA
         (first order, certified to ``tol``).
@@ -157,8 +96,8 @@ def fit_output_layer(
     """
     from .conic import SolverError, cvxpy_solve
 
-    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
-    problem = _master_problem(X, directions, Y, datafit, sample_weight, alpha, fit_intercept)
+    C = problem.n_outputs
+    problem = problem.output_layer(directions)
     if solver == "clarabel":
         try:
             with warnings.catch_warnings():
@@ -180,7 +119,7 @@ def fit_output_layer(
         result.coef, result.intercept = coef, b
         result.objective, result.dual_objective = cert.primal, max(cert.dual, -np.inf)
         return result
-    init = None if coef_init is None else np.asarray(coef_init, dtype=np.float64).reshape(1, -1, Y.shape[1])
+    init = None if coef_init is None else np.asarray(coef_init, dtype=np.float64).reshape(1, -1, C)
     return fista(problem, coef_init=init, intercept_init=intercept_init, tol=tol, max_iter=max_iter)
 
 
@@ -255,14 +194,9 @@ class _State:
 
 
 def cutting_plane(
-    X,
-    Y,
-    datafit,
-    sample_weight,
-    alpha,
+    problem,
     oracle,
     *,
-    fit_intercept=True,
     tol=1e-4,
     max_iter=100,
     n_add=5,
@@ -275,22 +209,14 @@ def cutting_plane(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Data the neurons act on (with a ones column for hidden biases).
-    Y : ndarray of shape (n_samples, n_outputs)
-        Encoded targets.
-    datafit : Datafit
-        Loss (:mod:`skconvex.programs.datafits`), weighted by ``sample_weight``.
-    sample_weight : ndarray of shape (n_samples,)
-        Row weights (summing to one for a mean loss).
-    alpha : float
-        Weight-decay strength, > 0.
+    problem : ReLUNetworkProblem
+        The training problem (:mod:`skconvex.programs.network`); its
+        ``alpha`` must be > 0.
     oracle : callable
         ``oracle(Theta, n_directions=k)`` returning an
         :class:`~skconvex.programs.oracles.OracleResult` (e.g.
-        :class:`~skconvex.programs.oracles.ExhaustiveOracle`).
-    fit_intercept : bool, default=True
-        Free (unpenalized) output intercept.
+        :class:`~skconvex.programs.oracles.ExhaustiveOracle`) on the
+        problem's data.
     tol : float, default=1e-4
         Stop when the certified gap is at most ``tol`` times the objective.
     max_iter : int, default=100
@@ -329,9 +255,8 @@ def cutting_plane(
     network problems are copositive programs. ICLR 2021, arXiv:2012.13329.
     """
     t0 = time.perf_counter()
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
-    s = np.asarray(sample_weight, dtype=np.float64)
+    X, Y, s, datafit, alpha = problem.X, problem.y, problem.sample_weight, problem.datafit, problem.alpha
+    fit_intercept = problem.fit_intercept
     n, d = X.shape
     C = Y.shape[1]
     if not alpha > 0:
@@ -344,9 +269,9 @@ def cutting_plane(
         # interior-point masters well conditioned.
         sigma = float(np.sqrt(s @ ((Y - s @ Y / s.sum()) ** 2).mean(axis=1) / s.sum()))
         if sigma > 0 and not 0.1 <= sigma <= 10:
+            scaled = ReLUNetworkProblem(X, Y / sigma, datafit, s, alpha / sigma, fit_intercept=fit_intercept)
             res = cutting_plane(
-                X, Y / sigma, datafit, s, alpha / sigma, oracle,
-                fit_intercept=fit_intercept, tol=tol, max_iter=max_iter, n_add=n_add,
+                scaled, oracle, tol=tol, max_iter=max_iter, n_add=n_add,
                 init_directions=init_directions, master_solver=master_solver,
                 master_max_iter=master_max_iter, verbose=verbose,
             )
@@ -383,8 +308,8 @@ def cutting_plane(
         # Restricted master problem on the current neurons.
         if U.shape[1]:
             res = fit_output_layer(
-                X, U, Y, datafit, s, alpha,
-                fit_intercept=fit_intercept,
+                problem,
+                U,
                 # A tight refinement is first order from the current point:
                 # warm-started and certified to the floor accuracy.
                 solver="fista" if tight_master else master_solver,
