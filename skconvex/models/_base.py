@@ -99,7 +99,11 @@ class BaseConvexNetwork(BaseEstimator):
             multi_output=multi_output,
             y_numeric=y_numeric,
         )
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        # Negative weights make the weighted loss unbounded below: no solver
+        # could certify an optimum, so they are refused before any solve.
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
         total = sample_weight.sum()
         if not total > 0:
             raise ValueError("sample_weight must have a positive sum.")

@@ -61,6 +61,7 @@ import scipy.sparse as sp
 
 from ..programs._geometry import cone_facets, row_space
 from ..programs.oracles import project_cone
+from ..programs.problem import check_row_weights
 from .cutting_plane import cutting_plane, fit_output_layer, relu_network_objective
 
 __all__ = [
@@ -270,7 +271,7 @@ def sdp_relaxation(
 
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
-    s = np.asarray(sample_weight, dtype=np.float64)
+    s = check_row_weights(sample_weight)
     basis, Z = row_space(X)
     n, r = Z.shape
     C = Y.shape[1]
@@ -391,7 +392,7 @@ def relaxation_dual_bound(X, Y, datafit, sample_weight, alpha, info, *, fit_inte
         The (unscaled) dual direction.
     """
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
-    s = np.asarray(sample_weight, dtype=np.float64)
+    s = check_row_weights(sample_weight)
     basis = info["basis"]
     Z = np.asarray(X, dtype=np.float64) @ basis
     patterns = info["patterns"]
@@ -791,7 +792,7 @@ def spike_free_closed_form(X, Y, sample_weight, alpha, *, fit_intercept=True, ch
 
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
-    s = np.asarray(sample_weight, dtype=np.float64)
+    s = check_row_weights(sample_weight)
     if check:
         ok, reason = spike_free_check(X, s, fit_intercept)
         if not ok:
