@@ -28,6 +28,7 @@ from .._config import MemoryBudgetError
 from ._lowrank import BlockPlusLowRank, prediction_factor
 from ._result import SolveResult
 from .auglag import (
+    check_positive_alpha,
     _armijo_step,
     _AugmentedDatafit,
     _AugmentedSubproblem,
@@ -236,6 +237,7 @@ def nested_augmented_lagrangian(
     >>> bool(result.converged), result.constraint_violation <= 1e-12
     (True, True)
     """
+    check_positive_alpha(problem.alpha)
     if inner not in ("newton-cg", "fista"):
         raise ValueError(f"inner must be 'newton-cg' or 'fista', got {inner!r}.")
     if inner == "fista":
