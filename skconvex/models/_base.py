@@ -31,6 +31,15 @@ def _as_dtype(dtype, X):
     return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
 
 
+def _in_dtype_of(out, X):
+    """Network outputs in the float dtype of ``X`` (float32 in, float32 out).
+
+    Float64 fitted attributes (an intercept, a float64 solve) would otherwise
+    promote the outputs of float32 input, estimator by estimator.
+    """
+    return np.asarray(out).astype(X.dtype, copy=False)
+
+
 def augment(X, fit_intercept):
     """Append a ones column (the hidden bias lives inside the neuron's weights)."""
     if not fit_intercept:
@@ -221,7 +230,8 @@ class RegressionTargets:
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Network outputs.
         """
-        return self._format_output(self._network_output(self._check_predict_data(X)))
+        X = self._check_predict_data(X)
+        return self._format_output(_in_dtype_of(self._network_output(X), X))
 
 
 def _has_log_loss(estimator):
@@ -279,7 +289,8 @@ class ClassificationTargets:
             One score per sample for two classes (positive means
             ``classes_[1]``), else one per class.
         """
-        out = self._network_output(self._check_predict_data(X))
+        X = self._check_predict_data(X)
+        out = _in_dtype_of(self._network_output(X), X)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def predict(self, X):
