@@ -40,6 +40,79 @@ def _in_dtype_of(out, X):
     return np.asarray(out).astype(X.dtype, copy=False)
 
 
+def _magnitude(A):
+    """Largest absolute entry of ``A`` (1 for an all-zero array)."""
+    m = float(np.max(np.abs(A), initial=0.0))
+    return m if m > 0 and np.isfinite(m) else 1.0
+
+
+class ProgramUnits:
+    """Rescale a conic program to unit-sized data, and its answer back.
+
+    Interior-point solvers work to absolute feasibility tolerances and fail
+    (``infeasible``, ``InsufficientProgress``) on data in large or tiny units.
+    For the two-layer ReLU programs with the output weights the only
+    penalized variables per unit hidden direction (the copositive and cutting
+    plane programs on the augmented data, the ramp Lasso), dividing the data
+    by ``cx``, the targets by ``cy`` and ``alpha`` by ``cx * cy`` is an exact
+    change of units: output weights scale by ``cy / cx``, intercepts by
+    ``cy`` and every objective value and bound by ``cy**2``, so the scaled
+    fit's certificate certifies the fit in the user's units.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data as the solver sees it (augmented with the ones column if the
+        program has hidden biases: the column is scaled too, which keeps the
+        change of units exact).
+    Y : ndarray of shape (n_samples, n_outputs)
+        Encoded targets.
+    scale_targets : bool
+        Whether the datafit is the squared error (the only one that is
+        homogeneous in the targets); otherwise ``cy = 1``.
+    """
+
+    def __init__(self, X, Y, *, scale_targets):
+        self.cx = _magnitude(X)
+        self.cy = _magnitude(Y) if scale_targets else 1.0
+
+    def data(self, X, Y):
+        """Scaled data and targets."""
+        return X / self.cx, Y / self.cy
+
+    def alpha(self, alpha):
+        """Penalty strength of the scaled program."""
+        # Two divisions: cx * cy can under- or overflow where neither does.
+        return alpha / self.cx / self.cy
+
+    @property
+    def output(self):
+        """Factor from the scaled program's output weights to the user's."""
+        return self.cy / self.cx
+
+    @property
+    def value(self):
+        """Factor from the scaled program's objective values to the user's."""
+        return self.cy**2
+
+    def network_result(self, result):
+        """A network solve (bounds, output weights, intercept) in the user's units.
+
+        ``result`` is a dataclass such as
+        :class:`~skconvex.solvers.copositive.CopositiveResult`; its unit hidden
+        directions are unchanged by the change of units.
+        """
+        import dataclasses
+
+        return dataclasses.replace(
+            result,
+            lower_bound=result.lower_bound * self.value,
+            upper_bound=result.upper_bound * self.value,
+            output=np.asarray(result.output) * self.output,
+            intercept=np.asarray(result.intercept) * self.cy,
+        )
+
+
 def augment(X, fit_intercept):
     """Append a ones column (the hidden bias lives inside the neuron's weights)."""
     if not fit_intercept:

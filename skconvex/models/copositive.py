@@ -18,7 +18,7 @@ from ..solvers.copositive import (
     spike_free_check,
     spike_free_closed_form,
 )
-from ._base import BaseConvexNetwork, ClassificationTargets, RegressionTargets, augment
+from ._base import BaseConvexNetwork, ClassificationTargets, ProgramUnits, RegressionTargets, augment
 from ._relu_network import (
     ReLUNetworkMixin,
     _check_classes_left,
@@ -234,12 +234,14 @@ class _CopositiveBase(ReLUNetworkMixin, BaseConvexNetwork):
             result = spike_free_closed_form(X64, Y, sw, alpha, fit_intercept=self.fit_intercept)
             gates = None
         elif method == "sdp":
+            units = ProgramUnits(X_aug, Y, scale_targets=isinstance(datafit, SquaredError))
             result = copositive_sdp(
-                X_aug, Y, datafit, sw, alpha, patterns,
+                *units.data(X_aug, Y), datafit, sw, units.alpha(alpha), patterns,
                 gates=gates, fit_intercept=self.fit_intercept, solver=self.solver,
                 solver_options=self.solver_options, tol=_EXACT_RTOL, verbose=self.verbose,
             )
-            self.relaxation_value_ = float(result.info["relaxation_value"])
+            result = units.network_result(result)
+            self.relaxation_value_ = float(result.info["relaxation_value"]) * units.value
             if result.info["status"] != "optimal" and result.relative_gap > self.tol:
                 warnings.warn(
                     f"{type(self).__name__}: the SDP solver {self.solver} returned status "
@@ -248,15 +250,17 @@ class _CopositiveBase(ReLUNetworkMixin, BaseConvexNetwork):
                     ConvergenceWarning,
                 )
         else:
+            units = ProgramUnits(X_aug, Y, scale_targets=isinstance(datafit, SquaredError))
+            X_s, Y_s = units.data(X_aug, Y)
             if self.arrangement == "exhaustive":
-                oracle = ExhaustiveOracle(X_aug, max_faces=None)
+                oracle = ExhaustiveOracle(X_s, max_faces=None)
             else:
-                oracle = PatternOracle(X_aug, patterns, gates=gates)
-            result = frank_wolfe(
-                X_aug, Y, datafit, sw, alpha, oracle,
+                oracle = PatternOracle(X_s, patterns, gates=gates)
+            result = units.network_result(frank_wolfe(
+                X_s, Y_s, datafit, sw, units.alpha(alpha), oracle,
                 fit_intercept=self.fit_intercept, tol=self.tol, max_iter=self.max_iter,
                 master_solver="clarabel", verbose=self.verbose,
-            )
+            ))
             _warn_if_not_converged(self, result.converged, result.info, result.n_iter, result.relative_gap)
         self.gates_ = gates
         self._store_network(result.directions, result.output, result.intercept, X.shape[1])
