@@ -178,6 +178,16 @@ def spline_qp(
     s = np.asarray(sample_weight, dtype=np.float64)
     problem = spline_problem(X, y, s, alpha)
     operator = problem.operator
+    zero = np.zeros(operator.coef_shape)
+    cert, b, _ = problem.evaluate(zero)
+    if cert.gap <= tol * abs(cert.primal):
+        # alpha at or above alpha_max: the empty spline is certified, and
+        # the QP, with a huge linear term, can make Clarabel fail.
+        return SolveResult(
+            coef=zero, intercept=np.asarray(b, dtype=np.float64), objective=cert.primal,
+            dual_objective=cert.dual, n_iter=1, converged=True, solver=solver,
+            info={"status": "empty network certified"},
+        )
     P, q, A, b_eq, n_eq, layout = _qp(operator, y, s, alpha)
     n_var = A.shape[1]
     if solver == "clarabel":
