@@ -6,7 +6,8 @@ import pytest
 from skconvex import sample_arrangements, sample_subnetworks
 from skconvex.arrangements import compute_subnetwork_patterns
 from skconvex.programs.datafits import Logistic, SquaredError
-from skconvex.programs.deep import path_program as _path_program, three_layer_program as _three_layer_program
+from skconvex.programs.deep import path_program as _path_program
+from skconvex.programs.deep import three_layer_program as _three_layer_program
 from skconvex.programs.penalties import ColumnBlockL2
 from skconvex.solvers.nested import cvxpy_nested_solve, nested_augmented_lagrangian
 

@@ -15,7 +15,11 @@ import pytest
 import skconvex.programs
 from skconvex import ConvexCNNRegressor, sample_arrangements, sample_subnetworks
 from skconvex.programs import Datafit, Operator, Penalty, Problem, supports_restrict
-from skconvex.programs.attention import attention_operator, sample_token_gates, tokens_from_features
+from skconvex.programs.attention import (
+    attention_operator,
+    sample_token_gates,
+    tokens_from_features,
+)
 from skconvex.programs.cones import ConeConstrainedProblem
 from skconvex.programs.datafits import Logistic, SquaredError
 from skconvex.programs.deep import path_program, three_layer_program

@@ -35,6 +35,91 @@ def _as_dtype(dtype, X):
     return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
 
 
+def _in_dtype_of(out, X):
+    """Network outputs in the float dtype of ``X`` (float32 in, float32 out).
+
+    Float64 fitted attributes (an intercept, a float64 solve) would otherwise
+    promote the outputs of float32 input, estimator by estimator.
+    """
+    return np.asarray(out).astype(X.dtype, copy=False)
+
+
+def _magnitude(A):
+    """Largest absolute entry of ``A`` (1 for an all-zero array)."""
+    m = float(np.max(np.abs(A), initial=0.0))
+    return m if m > 0 and np.isfinite(m) else 1.0
+
+
+class ProgramUnits:
+    """Rescale a conic program to unit-sized data, and its answer back.
+
+    Interior-point solvers work to absolute feasibility tolerances and fail
+    (``infeasible``, ``InsufficientProgress``) on data in large or tiny units.
+    For the two-layer ReLU programs with the output weights the only
+    penalized variables per unit hidden direction (the copositive and cutting
+    plane programs on the augmented data, the ramp Lasso), dividing the data
+    by ``cx``, the targets by ``cy`` and ``alpha`` by ``cx * cy`` is an exact
+    change of units: output weights scale by ``cy / cx``, intercepts by
+    ``cy`` and every objective value and bound by ``cy**2``, so the scaled
+    fit's certificate certifies the fit in the user's units.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Data as the solver sees it (augmented with the ones column if the
+        program has hidden biases: the column is scaled too, which keeps the
+        change of units exact).
+    Y : ndarray of shape (n_samples, n_outputs)
+        Encoded targets.
+    scale_targets : bool
+        Whether the datafit is the squared error (the only one that is
+        homogeneous in the targets); otherwise ``cy = 1``.
+    """
+
+    def __init__(self, X, Y, *, scale_targets):
+        self.cx = _magnitude(X)
+        self.cy = _magnitude(Y) if scale_targets else 1.0
+
+    def data(self, X, Y):
+        """Scaled data and targets."""
+        return X / self.cx, Y / self.cy
+
+    def alpha(self, alpha):
+        """Penalty strength of the scaled program."""
+        # Two divisions: cx * cy can under- or overflow where neither does.
+        return alpha / self.cx / self.cy
+
+    @property
+    def output(self):
+        """Factor from the scaled program's output weights to the user's."""
+        return self.cy / self.cx
+
+    @property
+    def value(self):
+        """Factor from the scaled program's objective values to the user's."""
+        return self.cy**2
+
+    def network_result(self, result):
+        """A network solve (:class:`~skconvex.solvers.SolveResult`) in the user's units.
+
+        Objective and lower bound scale by :attr:`value`, output weights (and
+        the rank-one blocks ``coef``) by :attr:`output`, the intercept by
+        ``cy``; the unit hidden directions in ``info`` are unchanged.
+        """
+        import dataclasses
+
+        info = dict(result.info)
+        info["output"] = np.asarray(info["output"]) * self.output
+        return dataclasses.replace(
+            result,
+            coef=np.asarray(result.coef) * self.output,
+            objective=result.objective * self.value,
+            dual_objective=result.dual_objective * self.value,
+            intercept=np.asarray(result.intercept) * self.cy,
+            info=info,
+        )
+
+
 def augment(X, fit_intercept):
     """Append a ones column (the hidden bias lives inside the neuron's weights)."""
     if not fit_intercept:
@@ -103,7 +188,11 @@ class BaseConvexNetwork(BaseEstimator):
             multi_output=multi_output,
             y_numeric=y_numeric,
         )
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        # Negative weights make the weighted loss unbounded below: no solver
+        # could certify an optimum, so they are refused before any solve.
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
         total = sample_weight.sum()
         if not total > 0:
             raise ValueError("sample_weight must have a positive sum.")
@@ -221,7 +310,8 @@ class RegressionTargets:
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Network outputs.
         """
-        return self._format_output(self._network_output(self._check_predict_data(X)))
+        X = self._check_predict_data(X)
+        return self._format_output(_in_dtype_of(self._network_output(X), X))
 
 
 def _has_log_loss(estimator):
@@ -279,7 +369,8 @@ class ClassificationTargets:
             One score per sample for two classes (positive means
             ``classes_[1]``), else one per class.
         """
-        out = self._network_output(self._check_predict_data(X))
+        X = self._check_predict_data(X)
+        out = _in_dtype_of(self._network_output(X), X)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def predict(self, X):

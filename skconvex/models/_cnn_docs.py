@@ -7,6 +7,9 @@ _DOC_PARAMETERS = """
         Regularization strength. The objective is the **mean** loss
         (weighted by ``sample_weight``) plus ``alpha`` times the convex
         penalty, which equals the network's weight decay (see Notes).{alpha_scale}
+        ``alpha=0`` needs ``solver="cvxpy"``: the default augmented
+        Lagrangian solver certifies only ``alpha > 0`` and raises a
+        ValueError for ``alpha=0``.
     image_shape : tuple of int, default=None
         ``(H, W)`` of the images; each row of ``X`` holds an ``(H, W, C)``
         array in C order (channels last), so ``n_features`` must be ``H * W *

@@ -260,8 +260,10 @@ _COMMON_DOC = """
     tol : float, default=1e-4
         Stop when the certified duality gap is at most ``tol`` times the
         objective.
-    max_iter : int, default=2000
-        Maximum number of FISTA iterations.
+    max_iter : int, default=10000
+        Maximum number of FISTA iterations (first-order: a few thousand are
+        common on well-conditioned data; a fit stops as soon as ``tol`` is
+        certified).
     warm_start : bool, default=False
         Reuse the gates and start from the previous convex solution when
         refitting with the same shapes.
@@ -445,6 +447,17 @@ class _AttentionBase(BaseConvexNetwork):
             n_outputs=Y.shape[1],
             dtype=dtype,
         )
+        with np.errstate(over="ignore", invalid="ignore"):
+            curvature = operator.lipschitz(sw, n_iter=2)
+        if not np.isfinite(curvature):
+            # Caught here, the overflow would surface as a LinAlgError deep
+            # inside the penalty's dual norm.
+            raise ValueError(
+                f"X is too large in magnitude for {type(self).__name__} (max |X| = "
+                f"{float(np.max(np.abs(X))):.3g}): the head features, products of "
+                f"entries of X, overflow {np.dtype(dtype).name}. Standardize X "
+                "(e.g. with sklearn.preprocessing.StandardScaler) before fitting."
+            )
         problem = ConvexProblem(
             operator,
             datafit,
@@ -637,7 +650,7 @@ class ConvexAttentionHead(ClassificationTargets, ClassifierMixin, _AttentionBase
         pooling="mean",
         fit_intercept=True,
         tol=1e-4,
-        max_iter=2000,
+        max_iter=10000,
         warm_start=False,
         dtype=None,
         random_state=None,
@@ -724,7 +737,7 @@ class ConvexAttentionHeadRegressor(RegressionTargets, RegressorMixin, _Attention
         pooling="mean",
         fit_intercept=True,
         tol=1e-4,
-        max_iter=2000,
+        max_iter=10000,
         warm_start=False,
         dtype=None,
         random_state=None,

@@ -453,7 +453,9 @@ _COMMON_PARAMS = """
         Weight-decay strength on :math:`(\\gamma_j, \\beta_j, a_j)`. The
         objective is the **mean** loss (weighted by ``sample_weight``) plus
         ``alpha`` times :math:`\\tfrac12\\sum_j \\gamma_j^2 + \\beta_j^2 +
-        \\|a_j\\|^2`.{alpha_scale}
+        \\|a_j\\|^2`.{alpha_scale} ``alpha=0`` needs ``solver="cvxpy"``: the default augmented
+        Lagrangian solver certifies only ``alpha > 0`` and raises a
+        ValueError for ``alpha=0``.
     n_arrangements : int, default=50
         Number of gates sampled on the whitened, lifted data; each distinct
         activation pattern gives two convex columns per output. The all-ones

@@ -19,7 +19,13 @@ from ..solvers.copositive import (
     spike_free_check,
     spike_free_closed_form,
 )
-from ._base import BaseConvexNetwork, ClassificationTargets, RegressionTargets, augment
+from ._base import (
+    BaseConvexNetwork,
+    ClassificationTargets,
+    ProgramUnits,
+    RegressionTargets,
+    augment,
+)
 from ._relu_network import (
     ReLUNetworkMixin,
     _check_classes_left,
@@ -237,12 +243,16 @@ class _CopositiveBase(ReLUNetworkMixin, BaseConvexNetwork):
             )
             gates = None
         elif method == "sdp":
+            units = ProgramUnits(X_aug, Y, scale_targets=isinstance(datafit, SquaredError))
+            scaled = ReLUNetworkProblem(
+                *units.data(X_aug, Y), datafit, sw, units.alpha(alpha), fit_intercept=self.fit_intercept
+            )
             result = copositive_sdp(
-                ReLUNetworkProblem(X_aug, Y, datafit, sw, alpha, fit_intercept=self.fit_intercept),
-                patterns, gates=gates, solver=self.solver,
+                scaled, patterns, gates=gates, solver=self.solver,
                 solver_options=self.solver_options, tol=_EXACT_RTOL, verbose=self.verbose,
             )
-            self.relaxation_value_ = float(result.info["relaxation_value"])
+            result = units.network_result(result)
+            self.relaxation_value_ = float(result.info["relaxation_value"]) * units.value
             if result.info["status"] != "optimal" and result.relative_gap > self.tol:
                 warnings.warn(
                     f"{type(self).__name__}: the SDP solver {self.solver} returned status "
@@ -251,15 +261,17 @@ class _CopositiveBase(ReLUNetworkMixin, BaseConvexNetwork):
                     ConvergenceWarning,
                 )
         else:
+            units = ProgramUnits(X_aug, Y, scale_targets=isinstance(datafit, SquaredError))
+            X_s, Y_s = units.data(X_aug, Y)
             if self.arrangement == "exhaustive":
-                oracle = ExhaustiveOracle(X_aug, max_faces=None)
+                oracle = ExhaustiveOracle(X_s, max_faces=None)
             else:
-                oracle = PatternOracle(X_aug, patterns, gates=gates)
-            result = frank_wolfe(
-                ReLUNetworkProblem(X_aug, Y, datafit, sw, alpha, fit_intercept=self.fit_intercept),
-                oracle, tol=self.tol, max_iter=self.max_iter,
-                master_solver="clarabel", verbose=self.verbose,
-            )
+                oracle = PatternOracle(X_s, patterns, gates=gates)
+            scaled = ReLUNetworkProblem(X_s, Y_s, datafit, sw, units.alpha(alpha), fit_intercept=self.fit_intercept)
+            result = units.network_result(frank_wolfe(
+                scaled, oracle, tol=self.tol, max_iter=self.max_iter, master_solver="clarabel",
+                verbose=self.verbose,
+            ))
             _warn_if_not_converged(self, result.converged, result.info, result.n_iter, result.relative_gap)
         self.gates_ = gates
         self._store_network(result.info["directions"], result.info["output"], result.intercept, X.shape[1])

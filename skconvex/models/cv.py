@@ -112,7 +112,9 @@ class _ConvexReLUCV(BaseConvexNetwork):
             y_numeric=not self._is_classifier,
         )
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
         base = fix_random_state(self._base_estimator())
         if self.alphas is None:
             alphas = alpha_grid(base, X, y, sample_weight=sample_weight, n_alphas=self.n_alphas, eps=self.eps)
@@ -153,7 +155,9 @@ class _ConvexReLUCV(BaseConvexNetwork):
             Predictions of ``best_estimator_``.
         """
         check_is_fitted(self)
-        validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        # best_estimator_ was fitted on the validated array, so it gets the
+        # array too: feature names are checked here, against this estimator's.
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self.best_estimator_.predict(X)
 
 
@@ -363,7 +367,9 @@ class ConvexReLUClassifierCV(ClassifierMixin, _ConvexReLUCV):
             ``best_estimator_.decision_function(X)``.
         """
         check_is_fitted(self)
-        validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        # best_estimator_ was fitted on the validated array, so it gets the
+        # array too: feature names are checked here, against this estimator's.
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self.best_estimator_.decision_function(X)
 
     @available_if(_best_has("predict_proba"))
@@ -381,5 +387,7 @@ class ConvexReLUClassifierCV(ClassifierMixin, _ConvexReLUCV):
             ``best_estimator_.predict_proba(X)``.
         """
         check_is_fitted(self)
-        validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        # best_estimator_ was fitted on the validated array, so it gets the
+        # array too: feature names are checked here, against this estimator's.
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self.best_estimator_.predict_proba(X)

@@ -33,7 +33,9 @@ _PATH_DOC = """
     alpha : float, default=1e-3
         Regularization strength. The objective is the **mean** loss (weighted
         by ``sample_weight``) plus ``alpha`` times the sum of the
-        :math:`\\ell_2` path norms of the sub-networks (see Notes).{alpha_scale}
+        :math:`\\ell_2` path norms of the sub-networks (see Notes).{alpha_scale} ``alpha=0`` needs ``solver="cvxpy"``: the default augmented
+        Lagrangian solver certifies only ``alpha > 0`` and raises a
+        ValueError for ``alpha=0``.
     n_arrangements : int, default=200
         Number of random sub-networks sampled; each distinct tuple of
         patterns (every node of the sub-network) and edge signs is one group

@@ -40,7 +40,9 @@ _COMMON_DOC = """
         ``sample_weight``) plus ``alpha`` times the group penalty (equal to
         the weight decay of the network), so the same ``alpha`` means the
         same thing for any number of samples.{alpha_scale} Larger values give
-        fewer neurons.
+        fewer neurons. ``alpha=0`` needs ``solver="cvxpy"``: the default augmented
+        Lagrangian solver certifies only ``alpha > 0`` and raises a
+        ValueError for ``alpha=0``.
     n_arrangements : int, default=100
         Number of gates sampled; each distinct activation pattern gives two
         convex columns per output (a positive and a negative neuron).

@@ -13,7 +13,7 @@ from ..networks import relu_forward
 from ..programs.ramps import ramp_dictionary, spline_problem
 from ..solvers import fista
 from ..solvers.spline import spline_qp
-from ._base import BaseConvexNetwork, RegressionTargets
+from ._base import BaseConvexNetwork, ProgramUnits, RegressionTargets
 
 __all__ = ["ConvexSplineRegressor"]
 
@@ -160,7 +160,9 @@ class ConvexSplineRegressor(RegressionTargets, RegressorMixin, BaseConvexNetwork
         X64 = X.astype(np.float64)
         keep = sw > 0
         X64, y_fit, s_fit = X64[keep], Y[keep, 0], sw[keep]
-        problem = spline_problem(X64, y_fit, s_fit, alpha)
+        units = ProgramUnits(X64, y_fit, scale_targets=True)
+        X_s, y_s = units.data(X64, y_fit)
+        problem = spline_problem(X_s, y_s, s_fit, units.alpha(alpha))
         if self.solver == "fista":
             result = fista(problem, tol=self.tol, max_iter=self.max_iter, verbose=self.verbose)
         else:
@@ -175,7 +177,7 @@ class ConvexSplineRegressor(RegressionTargets, RegressorMixin, BaseConvexNetwork
                 f"(certified relative gap {result.relative_gap:.2e}). Increase max_iter.",
                 ConvergenceWarning,
             )
-        z = np.asarray(result.coef, dtype=np.float64).reshape(-1)
+        z = np.asarray(result.coef, dtype=np.float64).reshape(-1) * units.output
         nz = np.flatnonzero(z)
         root = np.sqrt(np.abs(z[nz]))
         w = signs[nz] * root
@@ -188,9 +190,9 @@ class ConvexSplineRegressor(RegressionTargets, RegressorMixin, BaseConvexNetwork
         self.hidden_intercepts_ = -w * knots[nz]
         self.output_weights_ = (np.sign(z[nz]) * root)[:, None]
         self.n_neurons_ = int(nz.size)
-        self.intercept_ = float(np.asarray(result.intercept).reshape(-1)[0])
-        self.objective_ = float(result.objective)
-        self.dual_gap_ = float(max(result.gap, 0.0))
+        self.intercept_ = float(np.asarray(result.intercept).reshape(-1)[0]) * units.cy
+        self.objective_ = float(result.objective) * units.value
+        self.dual_gap_ = float(max(result.gap, 0.0)) * units.value
         self.n_iter_ = int(result.n_iter)
         return self
 

@@ -36,7 +36,9 @@ _THREE_DOC = """
         by ``sample_weight``) plus ``alpha`` times the weight decay
         :math:`\\tfrac12\\sum_k \\|w_{{2k}}\\|^2 + \\|w_{{3k}}\\|^2` of the last two
         layers, the first layer of every sub-network having unit Frobenius
-        norm (see Notes).{alpha_scale}
+        norm (see Notes).{alpha_scale} ``alpha=0`` needs ``solver="cvxpy"``: the default augmented
+        Lagrangian solver certifies only ``alpha > 0`` and raises a
+        ValueError for ``alpha=0``.
     n_arrangements : int or tuple of (int, int), default=(10, 16)
         ``(n_first, n_subnetworks)``: extra first-layer Gaussian gates and
         random sub-networks sampled for the second-layer patterns (an int is

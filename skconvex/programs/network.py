@@ -30,7 +30,7 @@ import numpy as np
 
 from .operators import PatternOperator
 from .penalties import GroupL2
-from .problem import ConvexProblem
+from .problem import ConvexProblem, check_row_weights
 
 __all__ = ["ReLUNetworkProblem"]
 
@@ -69,7 +69,8 @@ class ReLUNetworkProblem:
         self.X = np.asarray(X, dtype=np.float64)
         self.y = np.asarray(y, dtype=np.float64).reshape(self.X.shape[0], -1)
         self.datafit = datafit
-        self.sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        # Negative weights make the loss unbounded below: nothing to certify.
+        self.sample_weight = check_row_weights(sample_weight)
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
 

@@ -20,7 +20,40 @@ import numpy as np
 
 from ._protocols import require_restrict, supports_restrict
 
-__all__ = ["ConvexProblem", "Certificate"]
+__all__ = ["ConvexProblem", "Certificate", "check_row_weights"]
+
+
+def check_row_weights(sample_weight):
+    """Return row weights as float64 after checking that they are finite and >= 0.
+
+    With a negative weight the weighted loss is unbounded below, so no
+    primal-dual pair exists and a duality gap would certify nothing; solvers
+    call this so that such a program is refused rather than "solved".
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,)
+        Row weights.
+
+    Returns
+    -------
+    sample_weight : ndarray of shape (n_samples,)
+        The weights as float64.
+
+    Raises
+    ------
+    ValueError
+        If a weight is negative or not finite.
+    """
+    s = np.asarray(sample_weight, dtype=np.float64)
+    if not np.all(np.isfinite(s)):
+        raise ValueError("sample_weight must be finite (got NaN or inf).")
+    if np.any(s < 0):
+        raise ValueError(
+            "sample_weight must be non-negative: with a negative weight the "
+            "weighted loss is unbounded below and has no optimum to certify."
+        )
+    return s
 
 
 class Certificate:
@@ -80,7 +113,7 @@ class ConvexProblem:
         self.datafit = datafit
         self.penalty = penalty
         self.y = np.asarray(y, dtype=np.float64).reshape(operator.n_samples, -1)
-        self.sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        self.sample_weight = check_row_weights(sample_weight)
         self.alpha = float(alpha)
         self.fit_intercept = bool(fit_intercept)
         self.n_outputs = self.y.shape[1]

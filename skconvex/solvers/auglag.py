@@ -100,6 +100,33 @@ def _default_rho(problem):
     return float(problem.datafit.lipschitz * s.sum() / n_pos)
 
 
+def check_positive_alpha(alpha):
+    """Refuse ``alpha <= 0``, which the augmented Lagrangian cannot certify.
+
+    Its dual point is the gradient scaled into the ball of radius ``alpha``
+    of the penalty's dual norm, so at ``alpha = 0`` the dual bound is that of
+    the empty network: the gap never closes, and the solver would stop on a
+    stalled gap at the empty network.
+
+    Parameters
+    ----------
+    alpha : float
+        Penalty strength of the program.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not positive.
+    """
+    if not alpha > 0:
+        raise ValueError(
+            f"alpha={alpha!r} is not supported by the augmented Lagrangian solver "
+            "(solver='auglag', the default of the exact ReLU programs): alpha must "
+            "be > 0, since its certificate scales the dual point by alpha. Use a "
+            "positive alpha, or solver='cvxpy' for the unregularized program."
+        )
+
+
 def augmented_lagrangian(
     problem,
     *,
@@ -210,6 +237,7 @@ def augmented_lagrangian(
     >>> bool(result.converged), result.relative_gap <= 1e-6
     (True, True)
     """
+    check_positive_alpha(problem.alpha)
     if inner not in ("newton", "newton-cg", "fista"):
         raise ValueError(f"inner must be 'newton', 'newton-cg' or 'fista', got {inner!r}.")
     rows = getattr(problem.operator, "n_rows", problem.operator.n_samples)

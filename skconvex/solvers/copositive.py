@@ -232,7 +232,7 @@ def sdp_relaxation(
 
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
-    s = np.asarray(sample_weight, dtype=np.float64)
+    s = sample_weight
     basis, Z = row_space(X)
     n, r = Z.shape
     C = Y.shape[1]
@@ -353,7 +353,7 @@ def relaxation_dual_bound(
     sample_weight = problem.sample_weight
     fit_intercept = problem.fit_intercept
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
-    s = np.asarray(sample_weight, dtype=np.float64)
+    s = sample_weight
     basis = info["basis"]
     Z = np.asarray(X, dtype=np.float64) @ basis
     patterns = info["patterns"]
@@ -723,7 +723,7 @@ def spike_free_closed_form(
         )
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
-    s = np.asarray(sample_weight, dtype=np.float64)
+    s = sample_weight
     if check:
         ok, reason = spike_free_check(X, s, fit_intercept)
         if not ok:

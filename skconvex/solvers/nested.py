@@ -38,6 +38,7 @@ from ._al_newton import (
 )
 from ._lowrank import BlockPlusLowRank, prediction_factor
 from ._result import SolveResult
+from .auglag import check_positive_alpha
 from .conic import cvxpy_solve
 from .fista import fista
 
@@ -236,6 +237,7 @@ def nested_augmented_lagrangian(
     >>> bool(result.converged), result.constraint_violation <= 1e-12
     (True, True)
     """
+    check_positive_alpha(problem.alpha)
     if inner not in ("newton-cg", "fista"):
         raise ValueError(f"inner must be 'newton-cg' or 'fista', got {inner!r}.")
     if inner == "fista":

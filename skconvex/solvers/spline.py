@@ -147,6 +147,16 @@ def spline_qp(problem, *, solver="clarabel", tol=1e-8, max_iter=100_000, polish_
             f"got a problem over {type(operator).__name__} with {problem.n_outputs} outputs."
         )
     y, s = problem.y[:, 0], problem.sample_weight
+    zero = np.zeros(operator.coef_shape)
+    cert, b, _ = problem.evaluate(zero)
+    if cert.gap <= tol * abs(cert.primal):
+        # alpha at or above alpha_max: the empty spline is certified, and
+        # the QP, with a huge linear term, can make Clarabel fail.
+        return SolveResult(
+            coef=zero, intercept=np.asarray(b, dtype=np.float64), objective=cert.primal,
+            dual_objective=cert.dual, n_iter=1, converged=True, solver=solver,
+            info={"status": "empty network certified"},
+        )
     P, q, A, b_eq, n_eq, layout = _qp(operator, y, s, problem.alpha)
     n_var = A.shape[1]
     if solver == "clarabel":
