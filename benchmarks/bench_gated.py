@@ -23,6 +23,7 @@ Run ``python benchmarks/bench_gated.py`` (``--quick`` for a smoke run,
 
 import argparse
 import platform
+import sys
 import time
 import tracemalloc
 
@@ -155,7 +156,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="tiny problems, one repeat")
     parser.add_argument("--skip-reference", action="store_true", help="skip skglm and Clarabel")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", metavar="PATH", help="also write the table to PATH (doc/benchmarks.rst plots it)")
     args = parser.parse_args()
+    records = []
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}")
     for info in threadpool_info():
@@ -195,9 +198,18 @@ def main():
         base = ours[np.float32, None]
         for label, t, gap, iters, gemms, per in rows:
             print(f"{name:<8}{label:<26}{t:>10.3f}{t / base:>8.1f}{gap:>11.1e}{iters!s:>7}{gemms!s:>7}{per:>10}")
+            records.append({"problem": f"{name} (n={n}, d={d}, P={P})", "solver": label, "time": t,
+                            "relative_gap": float(gap), "ratio": t / base})
         print(f"{name:<8}objective {problem.objective(np.zeros(problem.coef_shape))[0]:.6g} at 0; "
               f"peak traced memory (data + float64 and float32 solves) {peak / 2**20:.0f} MiB")
     print("\nratio = time / time of skconvex float32 (without Newton) on the same problem.")
+    if args.json:
+        import json
+
+        meta = {"python": platform.python_version(), "numpy": np.__version__, "blas": threadpool_info()}
+        with open(args.json, "w") as f:
+            json.dump({"command": " ".join(["python", "benchmarks/bench_gated.py", *sys.argv[1:]]),
+                       "machine": meta, "rows": records}, f, indent=1, default=str)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,26 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "matplotlib.sphinxext.plot_directive",
+    # benchmarks/README.md is the one record of the measured speeds; the
+    # benchmarks page renders it rather than keeping a second copy.
+    "myst_parser",
 ]
+# The landing and benchmark pages draw their figures at build time.
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+myst_enable_extensions = []
+myst_heading_anchors = 3
+# Every cross-reference must resolve (-W makes a broken one an error); names
+# from other projects resolve only with their inventories (see below).
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(numpy|np|scipy|sklearn|cvxpy|typing|matplotlib|joblib|dask|threadpoolctl)(\..*)?"),
+]
+# benchmarks/README.md starts at "##" once its title is cut off.
+suppress_warnings = ["myst.header"]
 autosummary_generate = True
 numpydoc_show_class_members = False
 templates_path = ["_templates"]

@@ -376,7 +376,7 @@ def enumerate_arrangements(
     training problem (Pilanci & Ergen, 2020). Each cell is found from one of
     its extreme rays (an intersection of :math:`r-1` hyperplanes) and the
     local arrangement around it; degenerate data (repeated points, points on
-    a common hyperplane) are handled. See :mod:`skconvex.programs._geometry`.
+    a common hyperplane) are handled. See ``skconvex.programs._geometry``.
 
     Parameters
     ----------

@@ -225,7 +225,7 @@ _DOC_NOTES = """
     \\sqrt{{\\|q_{{tj}}\\|}}`, :math:`a_t = \\sigma_t \\sqrt{{S_t}}`; then
     :math:`\\|U_t\\|_F = 1` and the weight decay equals the penalty.
     Second-layer patterns come from random sub-networks
-    (:func:`~skconvex.arrangements.sample_subnetworks` on the patch rows),
+    (:func:`~skconvex.sample_subnetworks` on the patch rows),
     so the program is the optimum over networks with those patterns. The
     paper also announces an :math:`\\ell_1` program in the Fourier domain for
     circular CNNs with one ReLU layer; it is not implemented here.

@@ -435,7 +435,7 @@ def _with_constant_gate(U, sample_weight, gates, patterns):
 
     Neurons of this pattern are active on every training row: they carry the
     linear part of the network, and in the high-dimensional regime they are
-    the whole optimum (see :func:`batchnorm_closed_form`).
+    the whole optimum (see :func:`~skconvex.models.batchnorm.batchnorm_closed_form`).
     """
     pos = sample_weight > 0
     if patterns.shape[1] and patterns[pos].all(axis=0).any():
@@ -484,7 +484,7 @@ _COMMON_PARAMS_REST = """
     solver : {{"auto", "closed_form", "auglag", "admm", "cvxpy"}}, default="auto"
         ``"closed_form"``: the global optimum over networks of any width in
         the high-dimensional regime (squared loss, centred data of rank
-        ``n_samples - 1``, see :func:`batchnorm_closed_form`), certified by
+        ``n_samples - 1``, see :func:`~skconvex.models.batchnorm.batchnorm_closed_form`), certified by
         a duality gap over all networks. ``"auglag"``, ``"admm"``,
         ``"cvxpy"``: as in :class:`~skconvex.ConvexReLURegressor`, on the
         sampled patterns. ``"auto"`` is ``"closed_form"`` where it applies and
@@ -604,7 +604,7 @@ _NOTES = """
     orthogonal, every activation pattern is realizable, and the optimum
     over networks of *any* width has two neurons, both active on the whole
     batch, given by group soft-thresholding
-    (:func:`batchnorm_closed_form`); ``solver="auto"`` uses it for the
+    (:func:`~skconvex.models.batchnorm.batchnorm_closed_form`); ``solver="auto"`` uses it for the
     squared loss. The paper states that closed forms exist in this regime
     (abstract); its exact statements could not be consulted here, so this
     derivation is ours, and tests check it against the iterative solver

@@ -380,7 +380,7 @@ class ConvexWGAN(TransformerMixin, BaseEstimator):
     * Linear: :math:`\\|\\bar x - \\mathbb{E} g\\| \\le \\beta_d`; the optimum is
       :math:`B = 0`, :math:`b = (1 - \\beta_d/\\|\\bar x - \\mu\\|)_+(\\bar x - \\mu)`.
     * Quadratic: :math:`\\|C_x - \\mathbb{E}(g-\\mu)(g-\\mu)^\\top\\|_2 \\le \\beta_d`;
-      closed form :func:`quadratic_generator` (ProCoGAN's formula), equal to
+      closed form :func:`~skconvex.models.gan.quadratic_generator` (ProCoGAN's formula), equal to
       the SDP lower bound. With ``n_components=k``,
       :math:`\\beta_d = \\lambda_{k+1}` and the constraint is tight.
     * ReLU (our formulation; the paper's convex-concave statement could not

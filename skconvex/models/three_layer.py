@@ -44,7 +44,7 @@ _THREE_DOC = """
         random sub-networks sampled for the second-layer patterns (an int is
         the number of sub-networks, without extra gates). The first-layer
         patterns are those of the extra gates and of the units of the
-        sampled sub-networks (:func:`~skconvex.arrangements.sample_subnetworks`),
+        sampled sub-networks (:func:`~skconvex.sample_subnetworks`),
         deduplicated; each distinct second-layer pattern is one group.
     width : int, default=2
         First-layer units of each sampled sub-network (the sampling only:

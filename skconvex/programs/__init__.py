@@ -4,13 +4,13 @@ Every convex network of the package is one program
 :math:`\\min_W F(\\mathcal{A}W + \\mathbf{1}b^\\top) + \\alpha R(W)`, possibly with
 cone constraints, assembled from the pieces below; solvers
 (:mod:`skconvex.solvers`) take such a program and return a
-:class:`~skconvex.solvers.SolveResult`, estimators (:mod:`skconvex.models`)
+:class:`~skconvex.solvers.SolveResult`, estimators (``skconvex.models``)
 build the program from data. This subpackage imports numpy, scipy and
-:mod:`skconvex._config` only (cvxpy lazily, inside the ``cvxpy`` forms).
+``skconvex._config`` only (cvxpy lazily, inside the ``cvxpy`` forms).
 
 Which piece builds which network (operators and problems are classes of this
 subpackage, solvers functions of :mod:`skconvex.solvers`, estimators classes of
-:mod:`skconvex`):
+``skconvex``):
 
 =========================  ==========================  ===============================================  ==============================================  ===============================
 family                     operator                    problem (penalty)                                solver                                          estimator
@@ -38,7 +38,7 @@ WGAN (ReLU discriminator)  (cells of ``[X; G]``)       ``relu_cell_values``, ``r
 =========================  ==========================  ===============================================  ==============================================  ===============================
 
 The interfaces every piece implements are declared in
-:mod:`skconvex.programs._protocols` (:class:`Operator`, :class:`Problem`,
+:mod:`skconvex.programs` (:class:`Operator`, :class:`Problem`,
 :class:`Datafit`, :class:`Penalty`).
 """
 

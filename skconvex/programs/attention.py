@@ -471,7 +471,7 @@ class TokenFeatureOperator:
         ``(m1, n_blocks, m2 * C)`` or, if transposed, ``(m2 * C, n_blocks, m1)``.
     """
 
-    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs._protocols`).
+    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs`).
     supports_restrict = True
 
     def __init__(self, features, *, n_outputs=1, dtype=None):
@@ -680,7 +680,7 @@ def attention_operator(
     n_outputs=1,
     dtype=None,
 ):
-    """The :class:`TokenFeatureOperator` of a convex head on ``tokens``.
+    """The :class:`~skconvex.programs.attention.TokenFeatureOperator` of a convex head on ``tokens``.
 
     Parameters
     ----------

@@ -15,7 +15,7 @@ and the constraints keep every :math:`v_p, w_p` in the cone
 reuse the same piece with their own patterns.
 
 The constraint values are sign flips of the product :math:`Z = XU` that the
-forward pass computes anyway (:meth:`PatternOperator.product`):
+forward pass computes anyway (:meth:`~skconvex.programs.operators.PatternOperator.product`):
 :math:`\\mathcal{G}(U) = S \\odot Z` with :math:`S = 2D - 1`. Rows of zero
 sample weight get :math:`S = 0` (no constraint), so that a zero weight is the
 same as removing the row.
@@ -426,7 +426,7 @@ class ConeConstrainedProblem(ConvexProblem):
         Parameters
         ----------
         W_vars : list of cvxpy expressions of shape (n_blocks, n_features)
-            One per output (see :func:`skconvex.solvers.conic.cvxpy_problem`).
+            One per output (see ``skconvex.solvers.conic.cvxpy_problem``).
 
         Returns
         -------
@@ -449,7 +449,7 @@ class ConeConstrainedProblem(ConvexProblem):
         -------
         G : scipy.sparse.csr_array of shape (n_constraints / n_outputs, n_blocks * n_features)
             Row ``r`` is :math:`s_{jk} x_j^\\top` placed in the columns of
-            block ``k`` (pattern-major, as :meth:`PatternOperator.explicit`).
+            block ``k`` (pattern-major, as :meth:`~skconvex.programs.operators.PatternOperator.explicit`).
         """
         d, B, _ = self.coef_shape
         blocks, rows = np.nonzero(self.cone_signs.T)

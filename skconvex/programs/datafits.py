@@ -11,7 +11,7 @@ The dual of :math:`\\min_W F(\\mathcal{A}W + \\mathbf{1}b^\\top) + \\alpha R(W)`
           \\quad\\text{s.t.}\\quad R^\\circ(\\mathcal{A}^\\top\\Theta) \\le \\alpha,
           \\quad \\mathbf{1}^\\top\\Theta = 0 \\text{ (with an intercept)},
 
-and :meth:`Datafit.dual` evaluates its objective. A dual point is obtained
+and ``Datafit.dual`` evaluates its objective. A dual point is obtained
 from any primal point by scaling :math:`\\Theta = -c\\,\\nabla F(\\hat Y)`; when
 the intercept is optimal for :math:`\\hat Y` the constraint
 :math:`\\mathbf{1}^\\top\\Theta = 0` holds automatically.

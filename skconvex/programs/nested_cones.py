@@ -35,12 +35,12 @@ c(-\\nabla F, \\Lambda)` is dual feasible when :math:`c\\, R^\\circ(\\mathcal{A}
 :math:`-F^*(-\\Theta)` (a lower bound on the optimum).
 
 **Feasibility.** A column is moved into its level-1 cone along its gate
-(:meth:`ConeConstrainedProblem.restore`); then, level by level, every node
+(:meth:`~skconvex.programs.cones.ConeConstrainedProblem.restore`); then, level by level, every node
 with a violated constraint is moved along a *direction* (one column per
 leaf) that is feasible at every level and strictly inside the node's cone
 wherever the constraint can bind: the sub-network that produced the
 patterns, which is such a point by construction
-(:func:`~skconvex.arrangements.sample_subnetworks`). Moving a node never
+(:func:`~skconvex.sample_subnetworks`). Moving a node never
 breaks the constraints below it (all cones are convex and contain the
 direction), so the result is exactly feasible and the recovered ReLU network
 reproduces the convex predictions on the training data.
@@ -435,7 +435,7 @@ class NestedConeProblem(ConeConstrainedProblem):
             For level :math:`k`, rows ``(node, sample)`` (rows of zero weight
             dropped) holding :math:`s_{k,jv}\\,e_{k,jb}\\,x_j^\\top` in the
             columns of every leaf ``b`` of the node (pattern-major, as
-            :meth:`PatternOperator.explicit`).
+            :meth:`~skconvex.programs.operators.PatternOperator.explicit`).
         """
         d, B, _ = self.coef_shape
         X = self.operator.X.astype(np.float64)

@@ -55,7 +55,7 @@ class PatternOperator:
     arXiv:2002.10553.
     """
 
-    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs._protocols`).
+    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs`).
     supports_restrict = True
 
     def __init__(self, X, patterns, *, signs=None, n_outputs=1, dtype=None):

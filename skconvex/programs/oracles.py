@@ -185,7 +185,7 @@ class ExhaustiveOracle:
     max_faces : int, default=200_000
         Refuse data whose arrangement may have more faces (``ValueError``).
     tol : float, default=1e-9
-        Geometric tolerance of the enumeration (see :mod:`skconvex.programs._geometry`).
+        Geometric tolerance of the enumeration (see ``skconvex.programs._geometry``).
 
     Attributes
     ----------

@@ -8,7 +8,7 @@ row outputs are pooled per sample (Ergen & Pilanci, 2021). The convex
 programs of the package therefore only need, besides the pieces of the fully
 connected programs,
 
-* the patch geometry (:func:`image_geometry`) and a vectorized patch
+* the patch geometry (:func:`~skconvex.programs.patches.image_geometry`) and a vectorized patch
   extraction (:func:`extract_patches`, :func:`numpy.lib.stride_tricks.sliding_window_view`,
   no loop over samples or patches);
 * an operator with the interface of :class:`~skconvex.programs.operators.PatternOperator`
@@ -59,7 +59,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ImageGeometry:
-    """Validated image, convolution and pooling geometry (see :func:`image_geometry`).
+    """Validated image, convolution and pooling geometry (see :func:`~skconvex.programs.patches.image_geometry`).
 
     Parameters
     ----------
@@ -286,7 +286,7 @@ def extract_patches(X, geometry, *, fit_intercept=False):
     X : ndarray of shape (n_samples, H * W * C)
         Images, rows in ``(H, W, C)`` C order.
     geometry : ImageGeometry
-        From :func:`image_geometry`.
+        From :func:`~skconvex.programs.patches.image_geometry`.
     fit_intercept : bool, default=False
         Append a ones entry to every patch (the filter's bias).
 
@@ -414,7 +414,7 @@ class PatchOperator:
     (5, 1)
     """
 
-    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs._protocols`).
+    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs`).
     supports_restrict = True
 
     def __init__(self, patches, patterns, *, signs=None, pool_weights=None, n_outputs=1, dtype=None):
@@ -704,7 +704,7 @@ class PatchOperator:
             Pattern-major columns: column ``b * patch_size + k`` is
             ``features[:, k, b]``, so that output ``c`` equals
             ``B @ W[:, :, c].T.ravel()`` (the layout of
-            :meth:`PatternOperator.explicit`).
+            :meth:`~skconvex.programs.operators.PatternOperator.explicit`).
         """
         h, B, _ = self.coef_shape
         check_memory(

@@ -25,7 +25,7 @@ from .datafits import SquaredError
 from .penalties import GroupL2
 from .problem import ConvexProblem
 
-__all__ = ["ramp_dictionary", "ramp_features", "spline_problem"]
+__all__ = ["RampOperator", "ramp_dictionary", "ramp_features", "spline_problem"]
 
 
 def ramp_dictionary(X, sample_weight=None):
@@ -79,7 +79,7 @@ def ramp_features(X, knots, features, signs):
     -------
     F : ndarray of shape (n_samples, n_ramps)
         Dense ramp features (for small problems and tests; the solvers use
-        :class:`RampOperator`).
+        :class:`~skconvex.programs.ramps.RampOperator`).
     """
     X = np.asarray(X, dtype=np.float64)
     check_memory(
@@ -116,13 +116,13 @@ class RampOperator:
         ``(1, n_ramps, 1)``.
     """
 
-    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs._protocols`).
+    #: Whether ``restrict`` selects a subset of blocks (see :mod:`skconvex.programs`).
     supports_restrict = False
 
     dtype = np.dtype(np.float64)
     n_outputs = 1
     #: Prefix sums over sorted knots lose accuracy in float32, and the operator
-    #: is cheap: :meth:`astype` keeps float64 (see :mod:`skconvex.programs._protocols`).
+    #: is cheap: :meth:`astype` keeps float64 (see :mod:`skconvex.programs`).
     supports_float32 = False
 
     def __init__(self, X, sample_weight=None):

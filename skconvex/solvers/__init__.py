@@ -1,4 +1,4 @@
-"""Solvers: each takes a problem and returns a :class:`SolveResult`; none knows scikit-learn."""
+"""Solvers: each takes a problem and returns a :class:`~skconvex.solvers.SolveResult`; none knows scikit-learn."""
 
 from ._result import SolveResult
 from .conic import SolverError, cvxpy_cone_solve, cvxpy_solve

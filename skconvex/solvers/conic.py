@@ -4,7 +4,7 @@ The program of a :class:`~skconvex.programs.problem.ConvexProblem` is written wi
 explicit sparse design :math:`B = [D_1X, \\dots, D_PX]` (scipy sparse, never
 a dense array) and handed to an interior-point solver. This is the accuracy
 oracle of the test suite and a solver of its own for small problems; the
-``cvxpy.Problem`` lives only inside :func:`cvxpy_solve`.
+``cvxpy.Problem`` lives only inside :func:`~skconvex.solvers.cvxpy_solve`.
 """
 
 import numpy as np
@@ -70,13 +70,13 @@ def cvxpy_solve(problem, *, solver="CLARABEL", solver_options=None, verbose=0, c
     verbose : int, default=0
         Forwarded to CVXPY as ``verbose=verbose > 1``.
     constraints_builder : callable, default=None
-        Extra constraints, see :func:`cvxpy_problem`.
+        Extra constraints, see ``skconvex.solvers.conic.cvxpy_problem``.
 
     Returns
     -------
     result : SolveResult
         ``dual_objective`` is the dual value of the certificate computed by
-        :meth:`ConvexProblem.evaluate` at the returned point (for
+        :meth:`~skconvex.programs.problem.ConvexProblem.evaluate` at the returned point (for
         unconstrained programs); the solver's own status decides
         ``converged``.
 
