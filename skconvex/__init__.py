@@ -11,7 +11,6 @@ from .arrangements import (
     sample_arrangements,
     sample_subnetworks,
 )
-from .path import alpha_grid, convex_relu_path
 from .models import (
     ConvexAttentionHead,
     ConvexAttentionHeadRegressor,
@@ -20,7 +19,9 @@ from .models import (
     ConvexCNNClassifier,
     ConvexCNNRegressor,
     ConvexGatedReLUClassifier,
+    ConvexGatedReLUClassifierCV,
     ConvexGatedReLURegressor,
+    ConvexGatedReLURegressorCV,
     ConvexReLUClassifier,
     ConvexReLUClassifierCV,
     ConvexReLURegressor,
@@ -29,6 +30,7 @@ from .models import (
     ConvexThreeLayerReLUClassifier,
     ConvexThreeLayerReLURegressor,
     ConvexWGAN,
+    CopositiveNet,
     CopositiveNetClassifier,
     CopositiveNetRegressor,
     CuttingPlaneReLUClassifier,
@@ -36,6 +38,8 @@ from .models import (
     ParallelDeepLinearRegressor,
     PathRegularizedReLUClassifier,
     PathRegularizedReLURegressor,
+    alpha_grid,
+    convex_relu_path,
     standard_deep_linear,
 )
 
@@ -50,7 +54,9 @@ __all__ = [
     "ConvexCNNClassifier",
     "ConvexCNNRegressor",
     "ConvexGatedReLUClassifier",
+    "ConvexGatedReLUClassifierCV",
     "ConvexGatedReLURegressor",
+    "ConvexGatedReLURegressorCV",
     "ConvexReLUClassifier",
     "ConvexReLUClassifierCV",
     "ConvexReLURegressor",
@@ -59,6 +65,7 @@ __all__ = [
     "ConvexThreeLayerReLUClassifier",
     "ConvexThreeLayerReLURegressor",
     "ConvexWGAN",
+    "CopositiveNet",
     "CopositiveNetClassifier",
     "CopositiveNetRegressor",
     "CuttingPlaneReLUClassifier",
@@ -101,6 +108,11 @@ def _alias_moved_modules():
         module = importlib.import_module(f"{__name__}.programs.{new}")
         sys.modules[f"{__name__}.{old}"] = module
         globals()[old] = module
+    # The path moved to skconvex.models (0.1), next to the CV estimators
+    # that share it.
+    path = importlib.import_module(f"{__name__}.models.path")
+    sys.modules[f"{__name__}.path"] = path
+    globals()["path"] = path
 
 
 _alias_moved_modules()

@@ -3,9 +3,14 @@
 from .attention import ConvexAttentionHead, ConvexAttentionHeadRegressor
 from .batchnorm import ConvexBatchNormReLUClassifier, ConvexBatchNormReLURegressor
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
-from .copositive import CopositiveNetClassifier, CopositiveNetRegressor
+from .copositive import CopositiveNet, CopositiveNetClassifier, CopositiveNetRegressor
 from .cutting_plane import CuttingPlaneReLUClassifier, CuttingPlaneReLURegressor
-from .cv import ConvexReLUClassifierCV, ConvexReLURegressorCV
+from .cv import (
+    ConvexGatedReLUClassifierCV,
+    ConvexGatedReLURegressorCV,
+    ConvexReLUClassifierCV,
+    ConvexReLURegressorCV,
+)
 from .deep import (
     ConvexThreeLayerReLUClassifier,
     ConvexThreeLayerReLURegressor,
@@ -16,10 +21,13 @@ from .deep import (
 )
 from .gan import ConvexWGAN
 from .gated import ConvexGatedReLUClassifier, ConvexGatedReLURegressor
+from .path import alpha_grid, convex_relu_path
 from .relu import ConvexReLUClassifier, ConvexReLURegressor
 from .spline import ConvexSplineRegressor
 
 __all__ = [
+    "alpha_grid",
+    "convex_relu_path",
     "ConvexAttentionHead",
     "ConvexAttentionHeadRegressor",
     "ConvexBatchNormReLUClassifier",
@@ -27,7 +35,9 @@ __all__ = [
     "ConvexCNNClassifier",
     "ConvexCNNRegressor",
     "ConvexGatedReLUClassifier",
+    "ConvexGatedReLUClassifierCV",
     "ConvexGatedReLURegressor",
+    "ConvexGatedReLURegressorCV",
     "ConvexReLUClassifier",
     "ConvexReLUClassifierCV",
     "ConvexReLURegressor",
@@ -36,6 +46,7 @@ __all__ = [
     "ConvexThreeLayerReLUClassifier",
     "ConvexThreeLayerReLURegressor",
     "ConvexWGAN",
+    "CopositiveNet",
     "CopositiveNetClassifier",
     "CopositiveNetRegressor",
     "CuttingPlaneReLUClassifier",
