@@ -234,7 +234,8 @@ class _ClassifierCV(ClassifierMixin, _ConvexReLUCV):
 _CV_DOC = """{summary}
 
     The model refitted at the chosen ``alpha`` is a
-    :class:`~skconvex.{estimator}` ({program}); {sibling}
+    :class:`~skconvex.{estimator}` ({program}).
+    {sibling}
 
     Parameters
     ----------
@@ -314,15 +315,18 @@ _CV_DOC = """{summary}
 
 _CLASSES_DOC = "    classes_ : ndarray of shape (n_classes,)\n        Class labels.\n"
 
-_EXACT = "exact ReLU networks: cone-constrained group lasso"
-_GATED = "gated ReLU networks: group lasso, a relaxation of the ReLU program"
+_EXACT = "the exact ReLU program"
+_GATED = "the gated program (group lasso)"
 _EXACT_SIBLING = (
-    "every fit solves a cone-constrained program, several times slower than\n"
-    "    the gated relaxation of :class:`~skconvex.{other}`."
+    "Every fit solves a cone-constrained program, several times slower\n"
+    "    than the gated relaxation of :class:`~skconvex.{other}`.\n\n"
+    "    .. versionchanged:: 0.1\n"
+    "       Fits the exact program; the ``formulation`` parameter is gone (its\n"
+    "       former default, ``\"gated\"``, is :class:`~skconvex.{other}`)."
 )
 _GATED_SIBLING = (
-    "the networks are gated, not ReLU; :class:`~skconvex.{other}`\n"
-    "    fits the exact ReLU program (slower)."
+    "The networks are gated, not ReLU;\n"
+    "    :class:`~skconvex.{other}` fits the exact ReLU program (slower)."
 )
 
 _REGRESSION_EXAMPLE = """\
