@@ -19,7 +19,9 @@ from .models import (
     ConvexCNNClassifier,
     ConvexCNNRegressor,
     ConvexGatedReLUClassifier,
+    ConvexGatedReLUClassifierCV,
     ConvexGatedReLURegressor,
+    ConvexGatedReLURegressorCV,
     ConvexReLUClassifier,
     ConvexReLUClassifierCV,
     ConvexReLURegressor,
@@ -28,6 +30,7 @@ from .models import (
     ConvexThreeLayerReLUClassifier,
     ConvexThreeLayerReLURegressor,
     ConvexWGAN,
+    CopositiveNet,
     CopositiveNetClassifier,
     CopositiveNetRegressor,
     CuttingPlaneReLUClassifier,
@@ -35,6 +38,8 @@ from .models import (
     ParallelDeepLinearRegressor,
     PathRegularizedReLUClassifier,
     PathRegularizedReLURegressor,
+    alpha_grid,
+    convex_relu_path,
     standard_deep_linear,
 )
 from .path import alpha_grid, convex_relu_path
@@ -50,7 +55,9 @@ __all__ = [
     "ConvexCNNClassifier",
     "ConvexCNNRegressor",
     "ConvexGatedReLUClassifier",
+    "ConvexGatedReLUClassifierCV",
     "ConvexGatedReLURegressor",
+    "ConvexGatedReLURegressorCV",
     "ConvexReLUClassifier",
     "ConvexReLUClassifierCV",
     "ConvexReLURegressor",
@@ -59,6 +66,7 @@ __all__ = [
     "ConvexThreeLayerReLUClassifier",
     "ConvexThreeLayerReLURegressor",
     "ConvexWGAN",
+    "CopositiveNet",
     "CopositiveNetClassifier",
     "CopositiveNetRegressor",
     "CuttingPlaneReLUClassifier",
@@ -97,6 +105,7 @@ def _alias_moved_modules():
         "attention_operators": "programs.attention",
         "oracles": "programs.oracles",
         "recovery": "networks",
+        "path": "models.path",
     }
     for old, new in moved.items():
         module = importlib.import_module(f"{__name__}.{new}")

@@ -9,6 +9,9 @@ draws on given or new axes and stores ``figure_``, ``axes_``.
 import numpy as np
 from sklearn.metrics import check_scoring
 
+from .models.gated import _GatedBase
+from .models.path import convex_relu_path
+
 __all__ = ["RegularizationPathDisplay", "NetworkDisplay"]
 
 
@@ -183,8 +186,6 @@ class RegularizationPathDisplay:
         display : RegularizationPathDisplay
             The drawn display.
         """
-        from .path import convex_relu_path
-
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
         path = convex_relu_path(
             X,
@@ -333,8 +334,6 @@ class NetworkDisplay:
             Xv = np.asarray(X, dtype=float)
             hidden = estimator.hidden_weights_[order]
             pre = Xv @ hidden.T + estimator.hidden_intercepts_[order]
-            from .models.gated import _GatedBase
-
             if isinstance(estimator, _GatedBase):
                 # Gated networks fire by their gates, not by their weights.
                 Xa = np.column_stack([Xv, np.ones(len(Xv))]) if estimator.fit_intercept else Xv

@@ -12,8 +12,11 @@ from skconvex.discovery import all_estimators
 # Cheaper settings for estimators whose default fit is many fits (the checks
 # fit each estimator dozens of times); the defaults are tested elsewhere.
 CHECK_PARAMS = {
-    "ConvexReLUClassifierCV": {"n_alphas": 3, "cv": 2},
-    "ConvexReLURegressorCV": {"n_alphas": 3, "cv": 2},
+    "ConvexGatedReLUClassifierCV": {"n_alphas": 3, "cv": 2},
+    "ConvexGatedReLURegressorCV": {"n_alphas": 3, "cv": 2},
+    # Every fit of the exact CV estimators is a cone-constrained program.
+    "ConvexReLUClassifierCV": {"n_alphas": 3, "cv": 2, "n_arrangements": 10},
+    "ConvexReLURegressorCV": {"n_alphas": 3, "cv": 2, "n_arrangements": 10},
     # The exact deep programs take seconds per fit (Newton augmented
     # Lagrangian); the checks run the gated programs, which share all the
     # estimator code but the solver. tests/test_models_deep.py covers the
@@ -84,13 +87,19 @@ def expected_failures(estimator):
     if name == "ConvexBatchNormReLUClassifier":
         return {"check_sample_weight_equivalence_on_dense_data": _BN_CLASSIFIER_WEIGHTS}
     if name in (
+        "CopositiveNet",
         "CopositiveNetClassifier",
         "CopositiveNetRegressor",
         "CuttingPlaneReLUClassifier",
         "CuttingPlaneReLURegressor",
     ):
         return {"check_sample_weight_equivalence_on_dense_data": _CERTIFIED_BOUNDS_WEIGHTS}
-    if name in ("ConvexReLURegressor", "ConvexReLUClassifier"):
+    if name in (
+        "ConvexReLURegressor",
+        "ConvexReLUClassifier",
+        "ConvexReLURegressorCV",
+        "ConvexReLUClassifierCV",
+    ):
         return {"check_sample_weight_equivalence_on_dense_data": _RELU_WEIGHTS}
     if name in ("ConvexAttentionHead", "ConvexAttentionHeadRegressor"):
         return {"check_sample_weight_equivalence_on_dense_data": _FIRST_ORDER_WEIGHTS_ATTENTION}

@@ -14,7 +14,7 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
-from skconvex import ConvexGatedReLUClassifier, ConvexReLUClassifierCV, sample_arrangements
+from skconvex import ConvexGatedReLUClassifier, ConvexGatedReLUClassifierCV, sample_arrangements
 
 distributed = pytest.importorskip("distributed")
 
@@ -78,10 +78,10 @@ def test_grid_search_on_dask_equals_local(client, iris):
 
 def test_cv_estimator_on_dask_equals_local(client, iris):
     X, y = iris
-    local = ConvexReLUClassifierCV(n_alphas=3, random_state=0).fit(X, y)
+    local = ConvexGatedReLUClassifierCV(n_alphas=3, random_state=0).fit(X, y)
     with parallel_config(backend="dask"):
         remote = _on_workers(
-            client, lambda: ConvexReLUClassifierCV(n_alphas=3, n_jobs=2, random_state=0).fit(X, y)
+            client, lambda: ConvexGatedReLUClassifierCV(n_alphas=3, n_jobs=2, random_state=0).fit(X, y)
         )
     np.testing.assert_allclose(local.scores_, remote.scores_)
     assert local.alpha_ == remote.alpha_

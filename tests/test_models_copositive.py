@@ -9,6 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from skconvex import (
+    CopositiveNet,
     CopositiveNetClassifier,
     CopositiveNetRegressor,
     CuttingPlaneReLURegressor,
@@ -355,3 +356,23 @@ def test_whitened_scalar_split_into_positive_and_negative_parts():
     arr = enumerate_arrangements(X)
     sdp = copositive_sdp(ReLUNetworkProblem(X, y[:, None], SquaredError(), s, alpha, fit_intercept=False), arr.patterns, gates=arr.gates)
     assert sdp.dual_objective <= optimum * (1 + 1e-8) and sdp.relative_gap <= 1e-5
+
+
+def test_copositive_net_is_the_vector_output_regressor():
+    """CopositiveNet fits the regressor's program on vector outputs, with a valid certificate."""
+    X, Y = _synthetic(20, seed=8)
+    Y = np.c_[Y, np.maximum(X[:, 0] - X[:, 1], 0)]
+    params = dict(alpha=1e-2, method="sdp", arrangement="exhaustive", n_arrangements=500)
+    net = CopositiveNet(**params).fit(X, Y)
+    reg = CopositiveNetRegressor(**params).fit(X, Y)
+    assert type(net).__name__ == "CopositiveNet" and net.get_params() == reg.get_params()
+    assert net.predict(X).shape == (20, 3) and net.output_weights_.shape == (net.n_neurons_, 3)
+    np.testing.assert_allclose(net.predict(X), reg.predict(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose([net.lower_bound_, net.upper_bound_], [reg.lower_bound_, reg.upper_bound_], rtol=1e-9)
+    # The certificate: the objective is the returned network's, and with
+    # every cell no trained network of any width goes below lower_bound_.
+    np.testing.assert_allclose(net.weight_decay_objective(X, Y), net.objective_, rtol=1e-9)
+    assert net.lower_bound_ <= net.upper_bound_ == net.objective_
+    assert net.gap_ <= 1e-3 * net.upper_bound_
+    alpha = 1e-2 * np.sqrt(np.mean(np.var(Y, axis=0)))
+    assert net.lower_bound_ <= _gd_objective(X, Y, alpha, width=20, seed=0)

@@ -1,11 +1,14 @@
 import numpy as np
 import pytest
+from sklearn.base import is_classifier
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.preprocessing import StandardScaler
 
 from skconvex import (
     ConvexGatedReLUClassifier,
+    ConvexGatedReLUClassifierCV,
     ConvexGatedReLURegressor,
+    ConvexGatedReLURegressorCV,
     ConvexReLUClassifier,
     ConvexReLUClassifierCV,
     ConvexReLURegressor,
@@ -100,17 +103,87 @@ def test_path_bad_parameters(diabetes):
     X, y = diabetes
     with pytest.raises(ValueError, match="eps"):
         convex_relu_path(X, y, eps=2.0)
-    with pytest.raises(ValueError, match="alphas"):
-        convex_relu_path(X, y, alphas=[-1.0])
+    with pytest.raises(ValueError, match="n_alphas"):
+        convex_relu_path(X, y, n_alphas=0)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        convex_relu_path(X, y, alphas=0.1)
     from sklearn.linear_model import Ridge
 
     with pytest.raises(TypeError, match="regularization paths"):
         convex_relu_path(X, y, Ridge())
 
 
+BAD_ALPHAS = [
+    ([], "non-empty 1-D"),
+    ([[1.0, 0.1]], "non-empty 1-D"),
+    ([1.0, -0.1], "finite and >= 0"),
+    ([1.0, np.nan], "finite and >= 0"),
+    ([np.inf, 1.0], "finite and >= 0"),
+    (["a", "b"], "array of numbers"),
+]
+
+
+@pytest.mark.parametrize("alphas, message", BAD_ALPHAS)
+@pytest.mark.parametrize(
+    "fit",
+    [
+        lambda X, y, alphas: convex_relu_path(X, y, alphas=alphas),
+        lambda X, y, alphas: ConvexGatedReLURegressorCV(alphas=alphas).fit(X, y),
+        lambda X, y, alphas: ConvexReLURegressorCV(alphas=alphas).fit(X, y),
+    ],
+    ids=["path", "gated_cv", "exact_cv"],
+)
+def test_user_alphas_are_checked_alike_everywhere(diabetes, fit, alphas, message):
+    # One check serves the path and every CV estimator, so a grid one of
+    # them rejects is rejected by all with the same message (before any fit).
+    X, y = diabetes
+    with pytest.raises(ValueError, match=f"alphas must be .*{message}"):
+        fit(X, y, alphas)
+
+
+def test_path_module_moved_with_the_estimators():
+    import skconvex.models.path
+    import skconvex.path
+    from skconvex.path import alpha_grid as grid_from_old_path
+
+    assert skconvex.path is skconvex.models.path
+    assert grid_from_old_path is alpha_grid
+    assert skconvex.models.convex_relu_path is convex_relu_path
+
+
+def test_cv_folds_are_points_of_the_path(diabetes):
+    # Each fold's scores are those of convex_relu_path on the fold's
+    # training rows, point by point: the folds and the path are one path.
+    X, y = diabetes
+    train, test = np.arange(0, 120), np.arange(120, 200)
+    cv = ConvexGatedReLURegressorCV(n_alphas=4, cv=[(train, test)], random_state=0).fit(X, y)
+    path = convex_relu_path(
+        X[train], y[train], cv.best_estimator_, alphas=cv.alphas_, return_estimators=True
+    )
+    expected = [est.score(X[test], y[test]) for est in path.estimators]
+    np.testing.assert_allclose(cv.scores_[0], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "CV, Est",
+    [
+        (ConvexReLURegressorCV, ConvexReLURegressor),
+        (ConvexReLUClassifierCV, ConvexReLUClassifier),
+        (ConvexGatedReLURegressorCV, ConvexGatedReLURegressor),
+        (ConvexGatedReLUClassifierCV, ConvexGatedReLUClassifier),
+    ],
+)
+def test_cv_class_name_says_which_program_is_fitted(CV, Est, diabetes, iris):
+    X, y = iris if is_classifier(Est()) else diabetes
+    assert "formulation" not in CV().get_params()
+    cv = CV(n_alphas=2, cv=2, n_arrangements=10, random_state=0).fit(X, y)
+    assert type(cv.best_estimator_) is Est
+    assert cv.best_estimator_.alpha == cv.alpha_
+
+
 def test_regressor_cv_picks_best_mean_score(diabetes):
     X, y = diabetes
-    cv = ConvexReLURegressorCV(n_alphas=5, random_state=0).fit(X, y)
+    cv = ConvexGatedReLURegressorCV(n_alphas=5, random_state=0).fit(X, y)
     assert cv.scores_.shape == (3, 5)
     assert cv.alpha_ == cv.alphas_[np.argmax(cv.mean_scores_)]
     assert cv.best_estimator_.alpha == cv.alpha_
@@ -120,9 +193,7 @@ def test_regressor_cv_picks_best_mean_score(diabetes):
 
 def test_classifier_cv_exact_and_proba(iris):
     X, y = iris
-    cv = ConvexReLUClassifierCV(
-        formulation="exact", n_alphas=3, cv=2, n_arrangements=20, random_state=0
-    ).fit(X, y)
+    cv = ConvexReLUClassifierCV(n_alphas=3, cv=2, n_arrangements=20, random_state=0).fit(X, y)
     assert isinstance(cv.best_estimator_, ConvexReLUClassifier)
     np.testing.assert_allclose(cv.predict_proba(X).sum(axis=1), 1)
     assert cv.score(X, y) > 0.9
@@ -131,8 +202,8 @@ def test_classifier_cv_exact_and_proba(iris):
 
 def test_cv_folds_in_parallel_give_the_same_result(diabetes):
     X, y = diabetes
-    a = ConvexReLURegressorCV(n_alphas=4, n_jobs=1, random_state=0).fit(X, y)
-    b = ConvexReLURegressorCV(n_alphas=4, n_jobs=2, random_state=0).fit(X, y)
+    a = ConvexGatedReLURegressorCV(n_alphas=4, n_jobs=1, random_state=0).fit(X, y)
+    b = ConvexGatedReLURegressorCV(n_alphas=4, n_jobs=2, random_state=0).fit(X, y)
     np.testing.assert_allclose(a.scores_, b.scores_)
     assert a.alpha_ == b.alpha_
 
@@ -148,7 +219,7 @@ def test_cv_weights_equal_repetitions_at_tight_tol(diabetes):
     owner = np.repeat(np.arange(len(y)), sw.astype(int))
     folds_r = [(np.flatnonzero(np.isin(owner, tr)), np.flatnonzero(np.isin(owner, te))) for tr, te in folds]
     params = dict(n_alphas=3, tol=1e-10, max_iter=100000, random_state=0)
-    weighted = ConvexReLURegressorCV(cv=folds, **params).fit(X, y, sample_weight=sw)
-    repeated = ConvexReLURegressorCV(cv=folds_r, **params).fit(Xr, yr)
+    weighted = ConvexGatedReLURegressorCV(cv=folds, **params).fit(X, y, sample_weight=sw)
+    repeated = ConvexGatedReLURegressorCV(cv=folds_r, **params).fit(Xr, yr)
     np.testing.assert_allclose(weighted.scores_, repeated.scores_, rtol=1e-6)
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6, atol=1e-6)

@@ -3,12 +3,18 @@
 from .attention import ConvexAttentionHead, ConvexAttentionHeadRegressor
 from .batchnorm import ConvexBatchNormReLUClassifier, ConvexBatchNormReLURegressor
 from .cnn import ConvexCNNClassifier, ConvexCNNRegressor
-from .copositive import CopositiveNetClassifier, CopositiveNetRegressor
+from .copositive import CopositiveNet, CopositiveNetClassifier, CopositiveNetRegressor
 from .cutting_plane import CuttingPlaneReLUClassifier, CuttingPlaneReLURegressor
-from .cv import ConvexReLUClassifierCV, ConvexReLURegressorCV
+from .cv import (
+    ConvexGatedReLUClassifierCV,
+    ConvexGatedReLURegressorCV,
+    ConvexReLUClassifierCV,
+    ConvexReLURegressorCV,
+)
 from .deep_linear import ParallelDeepLinearRegressor, standard_deep_linear
 from .gan import ConvexWGAN
 from .gated import ConvexGatedReLUClassifier, ConvexGatedReLURegressor
+from .path import alpha_grid, convex_relu_path
 from .path_regularized import (
     PathRegularizedReLUClassifier,
     PathRegularizedReLURegressor,
@@ -18,6 +24,8 @@ from .spline import ConvexSplineRegressor
 from .three_layer import ConvexThreeLayerReLUClassifier, ConvexThreeLayerReLURegressor
 
 __all__ = [
+    "alpha_grid",
+    "convex_relu_path",
     "ConvexAttentionHead",
     "ConvexAttentionHeadRegressor",
     "ConvexBatchNormReLUClassifier",
@@ -25,7 +33,9 @@ __all__ = [
     "ConvexCNNClassifier",
     "ConvexCNNRegressor",
     "ConvexGatedReLUClassifier",
+    "ConvexGatedReLUClassifierCV",
     "ConvexGatedReLURegressor",
+    "ConvexGatedReLURegressorCV",
     "ConvexReLUClassifier",
     "ConvexReLUClassifierCV",
     "ConvexReLURegressor",
@@ -34,6 +44,7 @@ __all__ = [
     "ConvexThreeLayerReLUClassifier",
     "ConvexThreeLayerReLURegressor",
     "ConvexWGAN",
+    "CopositiveNet",
     "CopositiveNetClassifier",
     "CopositiveNetRegressor",
     "CuttingPlaneReLUClassifier",

@@ -33,7 +33,7 @@ from ._relu_network import (
     positive_rows,
 )
 
-__all__ = ["CopositiveNetRegressor", "CopositiveNetClassifier"]
+__all__ = ["CopositiveNet", "CopositiveNetRegressor", "CopositiveNetClassifier"]
 
 # method="auto" uses the SDP up to these sizes (see the docstring).
 _SDP_MAX_RANK = 7
@@ -307,6 +307,7 @@ class CopositiveNetRegressor(RegressionTargets, RegressorMixin, _CopositiveBase)
 
     See Also
     --------
+    CopositiveNet : The same model under the name of the paper.
     CopositiveNetClassifier : The classifier counterpart.
     CuttingPlaneReLURegressor : Column generation without a fixed pattern set.
 
@@ -389,6 +390,7 @@ class CopositiveNetClassifier(ClassificationTargets, ClassifierMixin, _Copositiv
 
     See Also
     --------
+    CopositiveNet : The vector-output network on real-valued targets.
     CopositiveNetRegressor : The regressor counterpart.
     CuttingPlaneReLUClassifier : Column generation without a fixed pattern set.
 
@@ -445,3 +447,65 @@ class CopositiveNetClassifier(ClassificationTargets, ClassifierMixin, _Copositiv
         self.max_iter = max_iter
         self.random_state = random_state
         self.verbose = verbose
+
+
+class CopositiveNet(CopositiveNetRegressor):
+    __doc__ = (
+        """Vector-output two-layer ReLU network trained through its copositive program.
+
+    The network :math:`f(x) = \\sum_{j=1}^m (x^\\top u_j + c_j)_+ v_j + b`
+    maps each sample to ``n_outputs`` values through neurons shared by all
+    outputs (:math:`u_j \\in \\mathbb R^d` and its bias :math:`c_j`,
+    :math:`v_j \\in \\mathbb R^{\\text{n\\_outputs}}`). Its training problem,
+    half the mean squared error plus the weight decay
+    :math:`\\tfrac{\\alpha}{2}\\sum_j \\|(u_j, c_j)\\|^2 + \\|v_j\\|^2` (``alpha``
+    in units of the standard deviation of ``y``, see below), is a
+    non-convex problem whose optimum equals that of a completely positive
+    program, the convex program dual to a copositive one (Sahiner, Ergen,
+    Pauly & Pilanci, 2021). The fit solves a relaxation or a restriction of
+    that program and returns a network together with certified lower and
+    upper bounds on the optimal training objective.
+
+    ``CopositiveNet`` is that model under the name of the paper: a regressor
+    on real-valued targets of any number of outputs, with the same
+    parameters, fitted attributes and behaviour as
+    :class:`CopositiveNetRegressor` (it subclasses it), which is its name
+    among the package's task-specific ``*Regressor`` / ``*Classifier``
+    front-ends. :class:`CopositiveNetClassifier` fits the same program to
+    class labels encoded as one output per class (one for two classes),
+    with the squared or the logistic loss.
+"""
+        + _COMMON_DOC
+        + """
+    Attributes
+    ----------"""
+        + _COMMON_ATTRIBUTES
+        + """    n_outputs_ : int
+        Number of outputs.
+    intercept_ : float or ndarray of shape (n_outputs,)
+        Output intercept (a float for one-dimensional ``y``).
+
+    See Also
+    --------
+    CopositiveNetRegressor : The same model as a task-specific front-end.
+    CopositiveNetClassifier : The same program on encoded class labels.
+    CuttingPlaneReLURegressor : Column generation without a fixed pattern set.
+
+    Notes
+    -----"""
+        + _NOTES
+        + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex import CopositiveNet
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((30, 2))
+    >>> Y = np.c_[np.abs(X[:, 0]), np.maximum(X[:, 1], 0), X[:, 0] - X[:, 1]]
+    >>> net = CopositiveNet(alpha=1e-2, random_state=0).fit(X, Y)
+    >>> net.predict(X).shape, net.output_weights_.shape[1]
+    ((30, 3), 3)
+    >>> bool(net.lower_bound_ <= net.objective_ == net.upper_bound_)
+    True
+"""
+    )
