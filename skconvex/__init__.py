@@ -42,7 +42,6 @@ from .models import (
     convex_relu_path,
     standard_deep_linear,
 )
-from .path import alpha_grid, convex_relu_path
 
 __all__ = [
     "alpha_grid",
