@@ -33,6 +33,8 @@ ALL = all_estimators()
 SMALL = {
     "ConvexReLUClassifierCV": {"n_alphas": 2, "cv": 2},
     "ConvexReLURegressorCV": {"n_alphas": 2, "cv": 2},
+    "ConvexGatedReLUClassifierCV": {"n_alphas": 2, "cv": 2},
+    "ConvexGatedReLURegressorCV": {"n_alphas": 2, "cv": 2},
     "ConvexThreeLayerReLUClassifier": {"n_arrangements": (2, 3), "gated": True, "tol": 1e-3},
     "ConvexThreeLayerReLURegressor": {"n_arrangements": (2, 3), "gated": True, "tol": 1e-3},
     "PathRegularizedReLUClassifier": {"n_arrangements": 6, "gated": True, "tol": 1e-3},

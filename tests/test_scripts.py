@@ -51,6 +51,10 @@ def test_benchmark_quick(script):
     assert out.strip()
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("SKCONVEX_GALLERY_IN_DOCS")),
+    reason="the documentation build executes the gallery in this run (.ci/run sets SKCONVEX_GALLERY_IN_DOCS)",
+)
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script):
     pytest.importorskip("matplotlib")

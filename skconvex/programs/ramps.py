@@ -156,7 +156,18 @@ class RampOperator:
         return self.X.shape[0]
 
     def forward(self, W):
-        """Predictions (n_samples, 1) of the coefficients ``W`` (1, n_ramps, 1)."""
+        """Compute the predictions of ramp coefficients (prefix sums over the sorted knots).
+
+        Parameters
+        ----------
+        W : ndarray of shape (1, n_ramps, 1)
+            Ramp coefficients.
+
+        Returns
+        -------
+        pred : ndarray of shape (n_samples, 1)
+            :math:`\\sum_k w_k (\\sigma_k (x - t_k))_+`, in float64.
+        """
         z = np.asarray(W, dtype=np.float64).reshape(-1)
         out = np.zeros(self.n_samples)
         for k, v, gaps, u, exact, centre, start, K in self._parts:
@@ -176,7 +187,18 @@ class RampOperator:
         return out[:, None]
 
     def adjoint(self, R):
-        """Correlations (1, n_ramps, 1) of ``R`` (n_samples, 1) with every ramp."""
+        """Compute the correlations of residuals with every ramp.
+
+        Parameters
+        ----------
+        R : ndarray of shape (n_samples, 1)
+            Residuals.
+
+        Returns
+        -------
+        G : ndarray of shape (1, n_ramps, 1)
+            :math:`\\sum_j r_j (\\sigma_k (x_j - t_k))_+` for every ramp ``k``.
+        """
         r = np.asarray(R, dtype=np.float64).reshape(-1)
         G = np.zeros(self.coef_shape[1])
         for k, v, gaps, u, exact, centre, start, K in self._parts:
@@ -197,7 +219,22 @@ class RampOperator:
         return G.reshape(self.coef_shape)
 
     def lipschitz(self, sample_weight=None, *, n_iter=20, random_state=0):
-        """Estimate of :math:`\\|S^{1/2}A\\|_2^2` by power iteration."""
+        """Estimate :math:`\\|S^{1/2}A\\|_2^2` by power iteration.
+
+        Parameters
+        ----------
+        sample_weight : ndarray of shape (n_samples,), default=None
+            Row weights :math:`S` (ones when None).
+        n_iter : int, default=20
+            Power iterations.
+        random_state : int, default=0
+            Seed of the starting vector.
+
+        Returns
+        -------
+        L : float
+            The estimate (a step-size bound for proximal gradient).
+        """
         rng = np.random.default_rng(random_state)
         W = rng.standard_normal(self.coef_shape)
         W /= max(np.linalg.norm(W), 1e-300)
