@@ -12,30 +12,79 @@ Which piece builds which network (operators and problems are classes of this
 subpackage, solvers functions of :mod:`skconvex.solvers`, estimators classes of
 ``skconvex``):
 
-=========================  ==========================  ===============================================  ==============================================  ===============================
-family                     operator                    problem (penalty)                                solver                                          estimator
-=========================  ==========================  ===============================================  ==============================================  ===============================
-gated two-layer ReLU       ``PatternOperator``         ``ConvexProblem`` (``GroupL2``/``GroupNuclear``)  ``working_set_solve`` + ``fista``,              ``ConvexGatedReLU*``
-                                                                                                        ``support_newton``
-exact two-layer ReLU       ``PatternOperator``         ``ConeConstrainedProblem`` (``ColumnGroupL2``)   ``augmented_lagrangian``,                       ``ConvexReLU*``, ``*CV``
-                           (signed)                                                                     ``cone_working_set_solve``, ``admm``,
-                                                                                                        ``cvxpy_cone_solve``
-unsampled two-layer ReLU   ``PatternOperator`` on      ``ConvexProblem`` (output layer) + oracles       ``cutting_plane``                               ``CuttingPlaneReLU*``
-                           neuron directions
-vector outputs             (cells of the data)         copositive relaxation (``oracles``)              ``copositive_sdp``, ``frank_wolfe``,            ``CopositiveNet*``
-                                                                                                        ``spike_free_closed_form``
-1-D ReLU (splines)         ``RampOperator``            ``ConvexProblem`` (``GroupL2``)                  ``spline_qp``, ``fista``                        ``ConvexSplineRegressor``
-two-layer CNN              ``PatchOperator``           ``ConvexProblem`` / ``ConeConstrainedProblem``   ``fista``, ``augmented_lagrangian``, cvxpy      ``ConvexCNN*``
-three-layer CNN            ``PatchOperator``           ``SubnetworkConeProblem``                        ``augmented_lagrangian``, cvxpy                 ``ConvexCNN*`` (``n_layers=3``)
-batch-norm ReLU            ``PatternOperator`` on      ``ConeConstrainedProblem`` (``ColumnGroupL2``)   ``augmented_lagrangian``, closed form           ``ConvexBatchNormReLU*``
-                           whitened data
-three-layer parallel ReLU  ``PatternOperator``         ``NestedConeProblem`` (``three_layer_program``)  ``nested_augmented_lagrangian``, ``fista``       ``ConvexThreeLayerReLU*``
-path-regularized ReLU      ``PatternOperator``         ``NestedConeProblem`` (``ColumnBlockL2``,        ``nested_augmented_lagrangian``, ``fista``       ``PathRegularizedReLU*``
-                                                       ``path_program``)
-parallel deep linear       ``PatternOperator``         ``ConvexProblem`` (``GroupNuclear``)             ``fista``, closed form                          ``ParallelDeepLinearRegressor``
-attention / mixer / FNO    ``TokenFeatureOperator``    ``ConvexProblem`` (``GroupNuclear``)             ``fista``                                       ``ConvexAttentionHead*``
-WGAN (ReLU discriminator)  (cells of ``[X; G]``)       ``relu_cell_values``, ``relu_generator_program``  cvxpy SOCP, closed forms                        ``ConvexWGAN``
-=========================  ==========================  ===============================================  ==============================================  ===============================
+.. list-table::
+   :header-rows: 1
+
+   * - family
+     - operator
+     - problem (penalty)
+     - solver
+     - estimator
+   * - gated two-layer ReLU
+     - ``PatternOperator``
+     - ``ConvexProblem`` (``GroupL2``/``GroupNuclear``)
+     - ``working_set_solve`` + ``fista``, ``support_newton``
+     - ``ConvexGatedReLU*``
+   * - exact two-layer ReLU
+     - ``PatternOperator`` (signed)
+     - ``ConeConstrainedProblem`` (``ColumnGroupL2``)
+     - ``augmented_lagrangian``, ``cone_working_set_solve``, ``admm``, ``cvxpy_cone_solve``
+     - ``ConvexReLU*``, ``*CV``
+   * - unsampled two-layer ReLU
+     - ``PatternOperator`` on neuron directions
+     - ``ConvexProblem`` (output layer) + oracles
+     - ``cutting_plane``
+     - ``CuttingPlaneReLU*``
+   * - vector outputs
+     - (cells of the data)
+     - copositive relaxation (``oracles``)
+     - ``copositive_sdp``, ``frank_wolfe``, ``spike_free_closed_form``
+     - ``CopositiveNet*``
+   * - 1-D ReLU (splines)
+     - ``RampOperator``
+     - ``ConvexProblem`` (``GroupL2``)
+     - ``spline_qp``, ``fista``
+     - ``ConvexSplineRegressor``
+   * - two-layer CNN
+     - ``PatchOperator``
+     - ``ConvexProblem`` / ``ConeConstrainedProblem``
+     - ``fista``, ``augmented_lagrangian``, cvxpy
+     - ``ConvexCNN*``
+   * - three-layer CNN
+     - ``PatchOperator``
+     - ``SubnetworkConeProblem``
+     - ``augmented_lagrangian``, cvxpy
+     - ``ConvexCNN*`` (``n_layers=3``)
+   * - batch-norm ReLU
+     - ``PatternOperator`` on whitened data
+     - ``ConeConstrainedProblem`` (``ColumnGroupL2``)
+     - ``augmented_lagrangian``, closed form
+     - ``ConvexBatchNormReLU*``
+   * - three-layer parallel ReLU
+     - ``PatternOperator``
+     - ``NestedConeProblem`` (``three_layer_program``)
+     - ``nested_augmented_lagrangian``, ``fista``
+     - ``ConvexThreeLayerReLU*``
+   * - path-regularized ReLU
+     - ``PatternOperator``
+     - ``NestedConeProblem`` (``ColumnBlockL2``, ``path_program``)
+     - ``nested_augmented_lagrangian``, ``fista``
+     - ``PathRegularizedReLU*``
+   * - parallel deep linear
+     - ``PatternOperator``
+     - ``ConvexProblem`` (``GroupNuclear``)
+     - ``fista``, closed form
+     - ``ParallelDeepLinearRegressor``
+   * - attention / mixer / FNO
+     - ``TokenFeatureOperator``
+     - ``ConvexProblem`` (``GroupNuclear``)
+     - ``fista``
+     - ``ConvexAttentionHead*``
+   * - WGAN (ReLU discriminator)
+     - (cells of ``[X; G]``)
+     - ``relu_cell_values``, ``relu_generator_program``
+     - cvxpy SOCP, closed forms
+     - ``ConvexWGAN``
 
 The interfaces every piece implements are declared in
 :mod:`skconvex.programs` (:class:`Operator`, :class:`Problem`,
