@@ -84,3 +84,14 @@ def test_zero_weight_rows_ignored(rng):
         np.testing.assert_allclose(
             loss.dual(theta, y, s), loss.dual(theta[5:], y[5:], s[5:]), rtol=1e-12
         )
+
+
+def test_multinomial_intercept_with_saturated_softmax():
+    # Predictions so large that the softmax is one-hot on every row: the
+    # intercept's Hessian is then singular (found by hypothesis at alpha=0).
+    from skconvex.programs.datafits import Multinomial
+
+    z = np.array([[800.0, 0.0, 0.0], [0.0, 800.0, 0.0], [0.0, 0.0, 800.0]])
+    y = np.eye(3)[[0, 0, 2]]
+    b = Multinomial().optimal_intercept(z, y, np.full(3, 1 / 3))
+    assert b.shape == (3,) and np.all(np.isfinite(b))

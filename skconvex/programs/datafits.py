@@ -65,10 +65,13 @@ def _newton(fgh, b, scale, max_iter=100):
     for _ in range(max_iter):
         if np.abs(grad).max() <= 1e-14 * scale:
             break
-        # The multinomial Hessian is singular (adding a constant to every
-        # class's intercept changes nothing); the least-norm step ignores that
-        # direction, where a plain solve can raise on exactly singular input.
-        step = np.linalg.lstsq(np.atleast_2d(hess), np.atleast_1d(grad), rcond=None)[0].reshape(np.shape(grad))
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            # A saturated softmax leaves only the multinomial loss's shift term
+            # in its Hessian (singular); the least-norm step ignores the flat
+            # directions.
+            step = np.linalg.lstsq(np.atleast_2d(hess), np.atleast_1d(grad), rcond=None)[0].reshape(np.shape(grad))
         if np.abs(step).max() <= 1e-16 * (1 + np.abs(b).max()):
             break
         for _ in range(40):
