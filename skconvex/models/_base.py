@@ -317,8 +317,9 @@ class RegressionTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------
@@ -375,8 +376,9 @@ class ClassificationTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------
@@ -393,8 +395,9 @@ class ClassificationTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------
@@ -414,8 +417,9 @@ class ClassificationTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------
@@ -437,8 +441,9 @@ class ClassificationTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------

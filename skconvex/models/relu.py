@@ -262,8 +262,10 @@ class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Scipy sparse matrices and arrays (CSR or CSC;
+            other formats are converted to CSR) are accepted and never
+            densified.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
