@@ -10,6 +10,7 @@ storing patterns is the first step of every model in the package.
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._config import check_memory
@@ -199,10 +200,12 @@ def sample_arrangements(
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features) or (n_samples, n_patches, patch_size)
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features) or (n_samples, n_patches, patch_size)
         Data, with a ones column appended if the neurons carry a bias; for
         ``kind="patch"`` the patches of every sample (see
-        :func:`skconvex.programs.patches.extract_patches`).
+        :func:`skconvex.programs.patches.extract_patches`). Sparse matrices
+        and arrays (``kind="gaussian"`` or ``"conv"``) stay sparse: patterns
+        come from the product ``X @ gates``.
     n_arrangements : int
         Number of gates to draw. At most this many distinct patterns result.
     kind : {"gaussian", "patch", "conv", "exhaustive", "subnetwork"}, default="gaussian"
@@ -273,7 +276,13 @@ def sample_arrangements(
     >>> arr.gates.shape[0], arr.patterns.shape[0]
     (3, 20)
     """
-    X = np.asarray(X)
+    if sp.issparse(X):
+        # Patterns come from the sparse product X @ gates; X stays sparse.
+        if kind not in ("gaussian", "conv"):
+            raise ValueError(f"kind={kind!r} needs dense X; got a sparse matrix.")
+        X = sp.csr_array(X)
+    else:
+        X = np.asarray(X)
     if kind == "patch":
         X, sample_weight = _stack_patches(X, sample_weight)
     if X.ndim != 2:
@@ -331,7 +340,7 @@ def sample_arrangements(
     check_memory(
         2 * n_packed_rows * n_arrangements
         + n_samples * n_arrangements
-        + min(batch_size, n_arrangements) * n_samples * (X.itemsize + 1),
+        + min(batch_size, n_arrangements) * n_samples * (X.dtype.itemsize + 1),
         what=f"Activation patterns for {n_samples} samples and {n_arrangements} gates",
         lower="n_arrangements",
     )

@@ -149,8 +149,9 @@ def gated_forward(X, gates, hidden, output, intercept=None):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Inputs (augmented with a ones column when neurons carry a bias).
+    X : {ndarray, sparse array} of shape (n_samples, n_features)
+        Inputs (augmented with a ones column when neurons carry a bias); a
+        CSR array is sliced by rows and multiplied without densifying.
     gates : ndarray of shape (n_features, n_neurons)
         Gate of each neuron.
     hidden : ndarray of shape (n_neurons, n_features)
@@ -165,8 +166,8 @@ def gated_forward(X, gates, hidden, output, intercept=None):
     out : ndarray of shape (n_samples, n_outputs)
         Network outputs, computed in row batches that fit the memory budget.
     """
-    out = np.empty((X.shape[0], output.shape[1]), dtype=np.result_type(X, hidden))
-    for rows in _row_batches(X.shape[0], hidden.shape[0], X.itemsize):
+    out = np.empty((X.shape[0], output.shape[1]), dtype=np.result_type(X.dtype, hidden))
+    for rows in _row_batches(X.shape[0], hidden.shape[0], X.dtype.itemsize):
         Xb = X[rows]
         act = (Xb @ gates >= 0) * (Xb @ hidden.T)
         out[rows] = act @ output
@@ -180,8 +181,9 @@ def relu_forward(X, hidden, output, intercept=None):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Inputs (augmented with a ones column when neurons carry a bias).
+    X : {ndarray, sparse array} of shape (n_samples, n_features)
+        Inputs (augmented with a ones column when neurons carry a bias); a
+        CSR array is sliced by rows and multiplied without densifying.
     hidden : ndarray of shape (n_neurons, n_features)
         Hidden weights.
     output : ndarray of shape (n_neurons, n_outputs)
@@ -194,8 +196,8 @@ def relu_forward(X, hidden, output, intercept=None):
     out : ndarray of shape (n_samples, n_outputs)
         Network outputs, computed in row batches that fit the memory budget.
     """
-    out = np.empty((X.shape[0], output.shape[1]), dtype=np.result_type(X, hidden))
-    for rows in _row_batches(X.shape[0], hidden.shape[0], X.itemsize):
+    out = np.empty((X.shape[0], output.shape[1]), dtype=np.result_type(X.dtype, hidden))
+    for rows in _row_batches(X.shape[0], hidden.shape[0], X.dtype.itemsize):
         out[rows] = np.maximum(X[rows] @ hidden.T, 0) @ output
     if intercept is not None:
         out += intercept

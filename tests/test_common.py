@@ -100,7 +100,11 @@ def expected_failures(estimator):
         "ConvexReLURegressorCV",
         "ConvexReLUClassifierCV",
     ):
-        return {"check_sample_weight_equivalence_on_dense_data": _RELU_WEIGHTS}
+        expected = {"check_sample_weight_equivalence_on_dense_data": _RELU_WEIGHTS}
+        if not name.endswith("CV"):
+            # Sparse input (issue 23) meets the same certified-gap accuracy.
+            expected["check_sample_weight_equivalence_on_sparse_data"] = _RELU_WEIGHTS
+        return expected
     if name in ("ConvexAttentionHead", "ConvexAttentionHeadRegressor"):
         return {"check_sample_weight_equivalence_on_dense_data": _FIRST_ORDER_WEIGHTS_ATTENTION}
     return {}

@@ -489,7 +489,8 @@ def test_verbose_prints_progress(iris, capsys):
         (np.full((10, 3), np.inf), ValueError, "infinity"),
         (np.ones((1, 3)), ValueError, "minimum of 2"),
         (np.array([["a", "b"], ["c", "d"]]), ValueError, "float"),
-        (sp.csr_array(np.ones((10, 3))), TypeError, "[Ss]parse"),
+        # Sparse input is accepted (issue 23); bad sparse input is refused alike.
+        (sp.csr_array(np.full((10, 3), np.nan)), ValueError, "NaN"),
     ],
 )
 def test_bad_input_is_rejected(X_bad, error, match):

@@ -11,6 +11,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -121,9 +122,16 @@ class ProgramUnits:
 
 
 def augment(X, fit_intercept):
-    """Append a ones column (the hidden bias lives inside the neuron's weights)."""
+    """Append a ones column (the hidden bias lives inside the neuron's weights).
+
+    Sparse ``X`` stays sparse (CSR): the ones column is one more stored
+    entry per row, where densifying could cost far more memory than ``X``.
+    """
     if not fit_intercept:
-        return X
+        return sp.csr_array(X) if sp.issparse(X) else X
+    if sp.issparse(X):
+        ones = sp.csr_array(np.ones((X.shape[0], 1), dtype=X.dtype))
+        return sp.hstack([sp.csr_array(X), ones], format="csr").astype(X.dtype, copy=False)
     return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
 
 
@@ -184,6 +192,7 @@ class BaseConvexNetwork(BaseEstimator):
             X,
             y,
             dtype=[np.float64, np.float32],
+            accept_sparse=self._accept_sparse,
             ensure_min_samples=2,
             multi_output=multi_output,
             y_numeric=y_numeric,
@@ -197,6 +206,10 @@ class BaseConvexNetwork(BaseEstimator):
         if not total > 0:
             raise ValueError("sample_weight must have a positive sum.")
         return X, y, sample_weight / total
+
+    #: Sparse formats ``fit`` and ``predict`` accept (others are converted to
+    #: the first); False refuses sparse input with scikit-learn's TypeError.
+    _accept_sparse = False
 
     #: Convex blocks per sampled pattern (exact ReLU programs have two) and
     #: float arrays of shape (n_samples, n_blocks, n_outputs) their solvers keep.
@@ -267,7 +280,9 @@ class BaseConvexNetwork(BaseEstimator):
 
     def _check_predict_data(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return validate_data(
+            self, X, dtype=[np.float64, np.float32], accept_sparse=self._accept_sparse, reset=False
+        )
 
 
 class RegressionTargets:
@@ -302,8 +317,9 @@ class RegressionTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------
@@ -360,8 +376,9 @@ class ClassificationTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------
@@ -378,8 +395,9 @@ class ClassificationTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------
@@ -399,8 +417,9 @@ class ClassificationTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------
@@ -422,8 +441,9 @@ class ClassificationTargets:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples; sparse matrices are accepted (and kept sparse) by
+            the estimators whose ``fit`` accepts them.
 
         Returns
         -------

@@ -134,14 +134,24 @@ _NOTES = """
 class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
     """Fit and prediction of gated-ReLU networks."""
 
+    # Every product of the program runs on the sparse matrix itself.
+    _accept_sparse = ["csr", "csc"]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the network by solving its convex program.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Scipy sparse matrices and arrays (CSR or CSC;
+            other formats are converted to CSR) are accepted and never
+            densified.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None

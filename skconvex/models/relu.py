@@ -207,8 +207,43 @@ _VECTOR_OUTPUTS = """
 """
 
 
+def _sparse_solver_options(solver, options):
+    """Options of ``solver`` for sparse ``X``, or a ValueError when it needs dense ``X``.
+
+    The exact Newton variant of the augmented Lagrangian forms ``d x d``
+    blocks and dense row products of ``X`` (and ADMM factorizes ``X^T X``),
+    which for the wide data sparse matrices usually hold is far larger than
+    ``X``; its matrix-free variant (``inner="newton-cg"``), the FISTA variant
+    and CVXPY's conic solvers only need sparse products.
+    """
+    if solver == "admm":
+        raise ValueError(
+            "solver='admm' needs dense X (it factorizes X^T X); got a sparse matrix. "
+            "Use solver='auto' (or 'auglag', 'cvxpy') for sparse X, or densify X."
+        )
+    if solver == "auglag":
+        inner = options.get("inner", "newton-cg")
+        if inner == "newton":
+            raise ValueError(
+                "solver='auglag' with solver_options['inner']='newton' needs dense X (its "
+                "exact Newton systems hold dense row products of X); got a sparse matrix. "
+                "Use inner='newton-cg' (the default for sparse X) or 'fista', or densify X."
+            )
+        options = {**options, "inner": inner}
+    return options
+
+
 class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
     """Fit, recovery and prediction of exact two-layer ReLU networks."""
+
+    # Sparse X is solved by the matrix-free Newton variant of the augmented
+    # Lagrangian (or CVXPY), whose products all run on the sparse matrix.
+    _accept_sparse = ["csr", "csc"]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     # Blocks [V, W]; cone signs, multipliers and constraint values per block.
     _blocks_per_pattern = 2
@@ -227,8 +262,10 @@ class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Scipy sparse matrices and arrays (CSR or CSC;
+            other formats are converted to CSR) are accepted and never
+            densified.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -252,6 +289,8 @@ class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
         (batch-norm networks on whitened, lifted data).
         """
         solver, options = self._solver_plan(problem.datafit)
+        if getattr(problem.operator, "sparse", False):
+            options = _sparse_solver_options(solver, options)
         coef_init, intercept_init = self._warm_start_point(problem.operator.coef_shape)
         if solver == "cvxpy":
             options = dict(options)
@@ -429,7 +468,8 @@ class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
 
         # The theorem, evaluated: the recovered ReLU network's weight-decay
         # objective on the training data.
-        X_aug = np.asarray(problem.operator.X, dtype=np.float64)
+        X_aug = problem.operator.X
+        X_aug = X_aug.astype(np.float64) if sp.issparse(X_aug) else np.asarray(X_aug, np.float64)
         out = relu_forward(X_aug, hidden, output, b)
         self.nonconvex_objective_ = float(
             problem.datafit.value(out, problem.y, problem.sample_weight)

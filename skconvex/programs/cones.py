@@ -342,12 +342,19 @@ class ConeConstrainedProblem(ConvexProblem):
         bad = np.flatnonzero(above.ravel())
         if bad.size == 0:
             return lam, G
+        sparse = sp.issparse(getattr(op, "X", None))
+        if sparse and 8 * op.X.shape[0] * op.X.shape[1] > _SPARSE_NNLS_BYTES:
+            # Each column's least-squares basis is the dense block of its rows
+            # of X, which large sparse X must not become; the multipliers
+            # given still certify (only less tightly).
+            return lam, G
         bad = bad[np.argsort(-norms.ravel()[bad])][:max_columns]
         AtG = np.asarray(op.adjoint(grad), dtype=np.float64)
-        X = np.asarray(op.X, dtype=np.float64)
+        X = op.X.astype(np.float64) if sparse else np.asarray(op.X, dtype=np.float64)
         for k, c in zip(*np.divmod(bad, C)):
             rows = np.flatnonzero(self.cone_signs[:, k])
-            basis = (self.cone_signs[rows, k, None] * X[rows]).T
+            Xr = X[rows].toarray() if sparse else X[rows]
+            basis = (self.cone_signs[rows, k, None] * Xr).T
             sol, residual = nnls(basis, AtG[:, k, c], maxiter=50 * len(rows))
             if residual < norms[k, c]:
                 lam[:, k, c] = 0
@@ -459,6 +466,17 @@ class ConeConstrainedProblem(ConvexProblem):
             lower="n_arrangements",
         )
         X = self.operator.X.astype(np.float64)
+        if sp.issparse(X):
+            # Block k is diag(s_k) X on the rows where s_k is non-zero, ordered
+            # as np.nonzero orders ``rows`` above (block-major, rows ascending).
+            parts = []
+            for k in range(B):
+                keep = np.flatnonzero(self.cone_signs[:, k])
+                parts.append(
+                    sp.csr_array(X[keep].multiply(self.cone_signs[keep, k, None].astype(np.float64)))
+                )
+            G = sp.block_diag(parts, format="csr")
+            return sp.csr_array(G)
         vals = self.cone_signs[rows, blocks].astype(np.float64)[:, None] * X[rows]
         cols = blocks[:, None] * d + np.arange(d)[None, :]
         r = np.repeat(np.arange(len(rows)), d)
@@ -527,6 +545,11 @@ class ConeConstrainedProblem(ConvexProblem):
         )
         new._margins = None if self._margins is None else self._margins[:, blocks]
         return new
+
+
+#: Largest dense copy of a sparse X's rows that ``refine_multipliers`` makes
+#: (one column at a time); beyond it the refinement is skipped.
+_SPARSE_NNLS_BYTES = 16 * 2**20
 
 
 def _n_rows(operator):

@@ -22,13 +22,27 @@ from .._config import check_memory
 __all__ = ["PatternOperator"]
 
 
+def _as_operand(X, dtype):
+    """``X`` as the operator keeps it: C-contiguous, or CSR when sparse.
+
+    Sparse input stays sparse (a densified ``X`` can be orders of magnitude
+    larger than the masks), as a ``csr_array`` so that products give plain
+    ndarrays whether the caller passed a sparse matrix or a sparse array.
+    """
+    if sp.issparse(X):
+        return sp.csr_array(X, dtype=dtype)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
 class PatternOperator:
     """The map :math:`W \\mapsto \\sum_p D_p X W_p` and its adjoint.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
         Data the neurons act on (with a ones column for hidden biases).
+        Sparse matrices and arrays are kept sparse (as CSR): every product
+        is a sparse-times-dense product.
     patterns : ndarray of shape (n_samples, n_patterns)
         Boolean activation patterns (columns :math:`m_p` of the masks).
     signs : ndarray of shape (n_patterns,), default=None
@@ -42,8 +56,8 @@ class PatternOperator:
 
     Attributes
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Data, C-contiguous, in the compute dtype.
+    X : ndarray or scipy.sparse.csr_array of shape (n_samples, n_features)
+        Data, C-contiguous (or CSR), in the compute dtype.
     masks : ndarray of shape (n_samples, n_patterns)
         Patterns as 0/1 (times ``signs``) floats in the compute dtype.
     coef_shape : tuple of int
@@ -71,17 +85,22 @@ class PatternOperator:
         self.n_outputs = int(n_outputs)
         # Masks, a copy of them for working sets, the product Z (n x P x C) and
         # the row-scaled copies of X in the adjoint (n x C x d).
+        # Sparse X is never copied row-scaled: the adjoint scales the n x P x C
+        # side instead.
+        per_row = (
+            n_patterns * (2 + 2 * self.n_outputs)
+            if sp.issparse(X)
+            else n_patterns * (2 + self.n_outputs) + self.n_outputs * n_features
+        )
         check_memory(
-            self.dtype.itemsize
-            * n_samples
-            * (n_patterns * (2 + self.n_outputs) + self.n_outputs * n_features),
+            self.dtype.itemsize * n_samples * per_row,
             what=(
                 f"The pattern operator for {n_samples} samples and {n_patterns} "
                 "patterns"
             ),
             lower="n_arrangements (or use fewer samples)",
         )
-        self.X = np.ascontiguousarray(X, dtype=self.dtype)
+        self.X = _as_operand(X, self.dtype)
         masks = np.asarray(patterns, dtype=self.dtype)
         if signs is not None:
             signs = np.asarray(signs, dtype=self.dtype)
@@ -89,6 +108,11 @@ class PatternOperator:
         self.masks = np.ascontiguousarray(masks)
         self.signs = signs
         self.coef_shape = (n_features, n_patterns, self.n_outputs)
+
+    @property
+    def sparse(self):
+        """Whether ``X`` is a scipy sparse array (kept sparse in every product)."""
+        return sp.issparse(self.X)
 
     @property
     def n_samples(self):
@@ -182,6 +206,10 @@ class PatternOperator:
         """
         R = np.asarray(R, dtype=self.dtype).reshape(self.n_samples, self.n_outputs)
         d, P, C = self.coef_shape
+        if self.sparse:
+            # X^T (R * M): scaling the dense n x P side keeps X untouched.
+            H = (self.masks[:, :, None] * R[:, None, :]).reshape(self.n_samples, P * C)
+            return np.ascontiguousarray((self.X.T @ H).reshape(d, P, C))
         if C == 1:
             G = (self.X * R).T @ self.masks
             return G[:, :, None]
@@ -205,6 +233,10 @@ class PatternOperator:
             for every block (one GEMM).
         """
         scaled = self.masks * self.masks * np.asarray(weights, dtype=self.dtype)[:, None]
+        if self.sparse:
+            return np.ascontiguousarray((self.X.multiply(self.X).T @ scaled).T).astype(
+                self.dtype, copy=False
+            )
         return (scaled.T @ (self.X * self.X)).astype(self.dtype, copy=False)
 
     def block_gram_products(self, W, weights):
@@ -346,6 +378,13 @@ class PatternOperator:
             what=f"An explicit sparse design with up to {n * d * P} entries",
             lower="n_arrangements",
         )
+        if self.sparse:
+            # One column-scaled copy of the sparse X per pattern: nnz(X) * P
+            # entries at most, the same bound as the dense construction.
+            return sp.hstack(
+                [sp.csr_array(self.X.multiply(self.masks[:, [p]])) for p in range(P)],
+                format="csr",
+            ).astype(self.dtype)
         rows, pats = np.nonzero(self.masks)
         vals = self.masks[rows, pats][:, None] * self.X[rows]
         cols = pats[:, None] * d + np.arange(d)[None, :]

@@ -13,6 +13,7 @@ the line searches, damping and penalty schedule shared by the two-layer
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.linalg import eigsh
 
 from ..programs.datafits import Datafit
 from ..programs.problem import ConvexProblem
@@ -350,7 +351,7 @@ class _NewtonSubproblem:
         vhat = V[outside] / vn[outside, None] if outside.any() else np.zeros((0, d))
         # keep radial * (datafit curvature) along each radial direction
         w = np.einsum("jac,jac->jc", R, R)
-        X2 = self.op.X**2
+        X2 = self.op.X.multiply(self.op.X) if sp.issparse(self.op.X) else self.op.X**2
         if hasattr(self.op, "features"):
             # Pooled patch operators: column (k, c) predicts with features[:, :, k].
             F2 = np.asarray(self.op.features, dtype=np.float64) ** 2
@@ -525,7 +526,17 @@ def _curvature_scale(problem):
         gram = np.einsum("jdk,j,jek->kde", F, s, F)
         top = float(np.linalg.eigvalsh(gram)[:, -1].max()) if gram.size else 0.0
         return max(problem.datafit.lipschitz * top, np.finfo(float).tiny)
-    X = np.asarray(problem.operator.X, dtype=np.float64)
+    X = problem.operator.X
+    if sp.issparse(X):
+        # Only the top eigenvalue is needed: Lanczos on the sparse d x d Gram.
+        X = X.astype(np.float64)
+        gram = sp.csr_array(X.T @ X.multiply(s[:, None]))
+        if gram.shape[0] > 2:
+            top = float(eigsh(gram, k=1, which="LA", return_eigenvectors=False)[0])
+        else:
+            top = float(np.linalg.eigvalsh(gram.toarray())[-1]) if gram.shape[0] else 0.0
+        return max(problem.datafit.lipschitz * top, np.finfo(float).tiny)
+    X = np.asarray(X, dtype=np.float64)
     gram = (X * s[:, None]).T @ X
     top = float(np.linalg.eigvalsh(gram)[-1]) if gram.size else 0.0
     return max(problem.datafit.lipschitz * top, np.finfo(float).tiny)

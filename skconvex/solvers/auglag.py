@@ -66,6 +66,7 @@ the certified one.
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..programs.cones import certify
 from ._al_newton import (
@@ -311,13 +312,20 @@ def _newton_al(
     alpha = problem.alpha
     X = op.X
     size = n * n * C if getattr(problem.datafit, "quadratic", False) else (n * C) ** 2
-    matrix_free = matrix_free or 8 * (size + X.shape[0] * d * d) > _DENSE_BYTES
+    # The exact systems hold dense row products of X; sparse X only enters
+    # the matrix-free Hessian through sparse products.
+    matrix_free = matrix_free or sp.issparse(X) or 8 * (size + X.shape[0] * d * d) > _DENSE_BYTES
     row_gram = None
     if not matrix_free:
         row_gram = _ConeGram(X)
     h0 = _curvature_scale(problem)
     weighted = problem.cone_signs[:, 0] != 0 if B else np.zeros(n, bool)
-    row_sq = float(np.mean(np.einsum("nd,nd->n", X[weighted], X[weighted]))) if weighted.any() else 1.0
+    if not weighted.any():
+        row_sq = 1.0
+    elif sp.issparse(X):
+        row_sq = float(X[weighted].multiply(X[weighted]).sum()) / int(weighted.sum())
+    else:
+        row_sq = float(np.mean(np.einsum("nd,nd->n", X[weighted], X[weighted])))
     sigma = h0 if sigma is None else float(sigma)
     rho = h0 / max(row_sq, np.finfo(float).tiny) if rho is None else float(rho)
     ridge = 1e-10 * h0

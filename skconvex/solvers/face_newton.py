@@ -51,6 +51,8 @@ def _applicable(problem, n_support=0, max_variables=_MAX_VARIABLES):
         and n_support * op.coef_shape[0] <= max_variables
         and isinstance(problem.penalty, (ColumnGroupL2, GroupL2))
         and hasattr(op, "masks")
+        # Its face systems hold the dense n x d^2 products of the rows of X.
+        and not getattr(op, "sparse", False)
         and not hasattr(op, "features")
         and not hasattr(op, "expand")
         and hasattr(problem.datafit, "hessian_factor")

@@ -1,0 +1,180 @@
+"""Sparse X (issue 23): the two-layer estimators fit and predict on scipy sparse input.
+
+The fitted program must be the dense one (same gates, objective within the
+certified gaps) and ``X`` must never be densified.
+"""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+from skconvex import (
+    ConvexGatedReLUClassifier,
+    ConvexGatedReLURegressor,
+    ConvexReLUClassifier,
+    ConvexReLURegressor,
+)
+from skconvex.programs.operators import PatternOperator
+
+SPARSE_TYPES = [sp.csr_matrix, sp.csc_matrix, sp.csr_array, sp.csc_array]
+
+
+def _data(n=80, d=8, density=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    Xs = sp.random(n, d, density=density, random_state=seed, format="csr", data_rvs=rng.standard_normal)
+    X = Xs.toarray()
+    y = np.maximum(X @ rng.standard_normal(d), 0) + 0.1 * rng.standard_normal(n)
+    return X, Xs, y
+
+
+def _fit_quietly(est, X, y):
+    # The matrix-free Newton variant (the exact estimators' solver for
+    # sparse X) may stop short of tol; the comparison below uses the gaps it
+    # certifies, which is what the contract promises.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def _assert_same_fit(dense, sparse, X, atol=1e-8):
+    slack = dense.dual_gap_ + sparse.dual_gap_ + atol * max(1.0, abs(dense.objective_))
+    assert abs(dense.objective_ - sparse.objective_) <= slack
+    np.testing.assert_array_equal(dense.gates_, sparse.gates_)
+
+
+@pytest.mark.parametrize("to_sparse", SPARSE_TYPES)
+def test_gated_regressor_sparse_equals_dense(to_sparse):
+    X, Xs, y = _data()
+    kw = dict(n_arrangements=30, random_state=0)
+    dense = ConvexGatedReLURegressor(**kw).fit(X, y)
+    sparse = ConvexGatedReLURegressor(**kw).fit(to_sparse(Xs), y)
+    _assert_same_fit(dense, sparse, X)
+    np.testing.assert_allclose(sparse.predict(X), dense.predict(X), rtol=1e-5, atol=1e-6)
+    # predict on sparse input equals predict on the same rows dense.
+    np.testing.assert_allclose(sparse.predict(to_sparse(Xs)), sparse.predict(X), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("to_sparse", [sp.csr_array, sp.csc_matrix])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_gated_classifier_sparse_equals_dense(to_sparse, n_classes):
+    X, Xs, y = _data()
+    labels = np.digitize(y, np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    kw = dict(n_arrangements=30, random_state=0)
+    dense = ConvexGatedReLUClassifier(**kw).fit(X, labels)
+    sparse = ConvexGatedReLUClassifier(**kw).fit(to_sparse(Xs), labels)
+    _assert_same_fit(dense, sparse, X)
+    np.testing.assert_allclose(
+        sparse.predict_proba(to_sparse(Xs)), dense.predict_proba(X), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_array_equal(sparse.predict(to_sparse(Xs)), sparse.predict(X))
+
+
+def test_gated_float32_sparse():
+    X, Xs, y = _data()
+    kw = dict(n_arrangements=30, random_state=0)
+    dense = ConvexGatedReLURegressor(**kw).fit(X.astype(np.float32), y)
+    sparse = ConvexGatedReLURegressor(**kw).fit(Xs.astype(np.float32), y)
+    _assert_same_fit(dense, sparse, X, atol=1e-5)
+    assert sparse.predict(Xs.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("solver", ["auto", "cvxpy"])
+def test_relu_regressor_sparse_equals_dense(solver):
+    X, Xs, y = _data(n=60, d=6)
+    kw = dict(n_arrangements=12, random_state=0, solver=solver)
+    dense = _fit_quietly(ConvexReLURegressor(**kw), X, y)
+    sparse = _fit_quietly(ConvexReLURegressor(**kw), sp.csc_array(Xs), y)
+    _assert_same_fit(dense, sparse, X, atol=1e-6)
+    np.testing.assert_allclose(sparse.predict(Xs), sparse.predict(X), rtol=1e-12, atol=1e-12)
+    # Predictions agree as far as the certified objectives allow.
+    scale = np.abs(dense.predict(X)).max()
+    assert np.abs(sparse.predict(X) - dense.predict(X)).max() <= 0.1 * scale
+
+
+def test_relu_classifier_sparse_equals_dense():
+    X, Xs, y = _data(n=60, d=6)
+    labels = (y > np.median(y)).astype(int)
+    kw = dict(n_arrangements=12, random_state=0)
+    dense = _fit_quietly(ConvexReLUClassifier(**kw), X, labels)
+    sparse = _fit_quietly(ConvexReLUClassifier(**kw), sp.csr_matrix(Xs), labels)
+    _assert_same_fit(dense, sparse, X, atol=1e-6)
+    np.testing.assert_array_equal(sparse.predict(Xs), sparse.predict(X))
+    assert np.mean(sparse.predict(X) == dense.predict(X)) >= 0.95
+
+
+def test_relu_sparse_refuses_dense_only_solvers():
+    X, Xs, y = _data(n=30, d=4)
+    with pytest.raises(ValueError, match="solver='admm' needs dense X"):
+        ConvexReLURegressor(solver="admm", n_arrangements=4).fit(Xs, y)
+    with pytest.raises(ValueError, match="inner'\\]='newton' needs dense X"):
+        ConvexReLURegressor(solver_options={"inner": "newton"}, n_arrangements=4).fit(Xs, y)
+
+
+@pytest.mark.parametrize(
+    "Est", [ConvexGatedReLURegressor, ConvexReLURegressor], ids=lambda e: e.__name__
+)
+def test_sparse_bad_input_errors(Est):
+    _, Xs, y = _data(n=30, d=4)
+    bad = Xs.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        Est(n_arrangements=4).fit(bad, y)
+    bad.data[0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        Est(n_arrangements=4).fit(bad, y)
+    est = Est(n_arrangements=4, random_state=0)
+    _fit_quietly(est, Xs, y)
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.predict(bad)
+    # scipy.sparse holds no strings; complex is its non-real dtype.
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        Est(n_arrangements=4).fit(Xs.astype(np.complex128), y)
+
+
+def test_sparse_operator_matches_dense():
+    rng = np.random.default_rng(1)
+    X, Xs, _ = _data(n=40, d=5)
+    masks = rng.random((40, 7)) > 0.5
+    for C in (1, 3):
+        dense = PatternOperator(X, masks, n_outputs=C)
+        sparse = PatternOperator(Xs, masks, n_outputs=C)
+        assert sparse.sparse and not dense.sparse
+        W = rng.standard_normal(dense.coef_shape)
+        R = rng.standard_normal((40, C))
+        np.testing.assert_allclose(sparse.forward(W), dense.forward(W), atol=1e-12)
+        np.testing.assert_allclose(sparse.adjoint(R), dense.adjoint(R), atol=1e-12)
+        np.testing.assert_allclose(
+            sparse.explicit().toarray(), dense.explicit().toarray(), atol=1e-12
+        )
+    h = rng.random(40)
+    dense, sparse = PatternOperator(X, masks), PatternOperator(Xs, masks)
+    W = rng.standard_normal(dense.coef_shape)
+    np.testing.assert_allclose(sparse.block_gram_diagonals(h), dense.block_gram_diagonals(h))
+    np.testing.assert_allclose(sparse.block_gram_products(W, h), dense.block_gram_products(W, h))
+    assert sp.issparse(sparse.astype(np.float32).X)
+    assert sp.issparse(sparse.restrict(np.array([0, 2])).X)
+
+
+def test_sparse_fit_never_densifies():
+    n, d = 20000, 5000
+    rng = np.random.default_rng(0)
+    X = sp.random(n, d, density=0.001, format="csr", random_state=0, dtype=np.float64)
+    y = np.asarray(X @ rng.standard_normal(d)).ravel() + 0.01 * rng.standard_normal(n)
+    dense_bytes = 8 * n * d  # 800 MB
+    tracemalloc.start()
+    try:
+        est = ConvexGatedReLURegressor(n_arrangements=10, max_iter=50, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        est.predict(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"peak traced memory {peak / 2**20:.1f} MiB (dense X would be {dense_bytes / 2**20:.0f} MiB)")
+    assert peak < dense_bytes / 10
