@@ -211,6 +211,12 @@ class BaseConvexNetwork(BaseEstimator):
     #: the first); False refuses sparse input with scikit-learn's TypeError.
     _accept_sparse = False
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The tag follows what validation accepts, so subclasses set one attribute.
+        tags.input_tags.sparse = bool(self._accept_sparse)
+        return tags
+
     #: Convex blocks per sampled pattern (exact ReLU programs have two) and
     #: float arrays of shape (n_samples, n_blocks, n_outputs) their solvers keep.
     _blocks_per_pattern = 1

@@ -228,6 +228,9 @@ def batchnorm_closed_form(Y, sample_weight, alpha, *, fit_intercept=True):
 class _BatchNormBase(_ReLUBase):
     """The exact ReLU program on whitened, lifted data, and the BN network it encodes."""
 
+    # The whitening and lifting are dense factorizations of X.
+    _accept_sparse = False
+
     _parameter_constraints = {
         **_ReLUBase._parameter_constraints,
         "solver": [StrOptions({"auto", "closed_form", "auglag", "admm", "cvxpy"})],

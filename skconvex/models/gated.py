@@ -137,11 +137,6 @@ class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
     # Every product of the program runs on the sparse matrix itself.
     _accept_sparse = ["csr", "csc"]
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the network by solving its convex program.

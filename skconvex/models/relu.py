@@ -240,11 +240,6 @@ class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
     # Lagrangian (or CVXPY), whose products all run on the sparse matrix.
     _accept_sparse = ["csr", "csc"]
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
     # Blocks [V, W]; cone signs, multipliers and constraint values per block.
     _blocks_per_pattern = 2
     _arrays_per_block = 5
