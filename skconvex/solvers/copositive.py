@@ -230,8 +230,6 @@ def sdp_relaxation(
 
     from .conic import SolverError
 
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
     s = sample_weight
     basis, Z = row_space(X)
     n, r = Z.shape
@@ -309,12 +307,7 @@ def sdp_relaxation(
     return float(problem.value), info
 
 
-def relaxation_dual_bound(
-    problem,
-    info,
-    *,
-    oracle=None,
-):
+def relaxation_dual_bound(problem, info, *, oracle=None):
     r"""Certified lower bound from a (possibly inaccurate) relaxation solution.
 
     The dual of the relaxation is :math:`\max_\Theta -F^*(-\Theta)` subject
@@ -352,10 +345,9 @@ def relaxation_dual_bound(
     X, Y, datafit, alpha = problem.X, problem.y, problem.datafit, problem.alpha
     sample_weight = problem.sample_weight
     fit_intercept = problem.fit_intercept
-    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
     s = sample_weight
     basis = info["basis"]
-    Z = np.asarray(X, dtype=np.float64) @ basis
+    Z = X @ basis
     patterns = info["patterns"]
     pred = np.einsum("np,nr,prc->nc", patterns.astype(np.float64), Z, info["coef_r"], optimize=True)
     b = datafit.optimal_intercept(pred, Y, s) if fit_intercept else np.zeros(Y.shape[1])
@@ -677,11 +669,7 @@ def _isotropy_singular_values(X, sample_weight, fit_intercept):
     return np.linalg.svd(_centred(X, sample_weight, fit_intercept), compute_uv=False)
 
 
-def spike_free_closed_form(
-    problem,
-    *,
-    check=True,
-):
+def spike_free_closed_form(problem, *, check=True):
     """Soft-thresholded SVD solution of the squared-loss problem on spike-free data.
 
     With :math:`Z = S^{1/2}PX = \\sigma\\,U_zV_z^\\top` (isotropic) and
@@ -721,8 +709,6 @@ def spike_free_closed_form(
         raise ValueError(
             f"spike_free_closed_form solves the squared loss, got {type(problem.datafit).__name__}."
         )
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
     s = sample_weight
     if check:
         ok, reason = spike_free_check(X, s, fit_intercept)
