@@ -78,6 +78,7 @@ from ._al_newton import (
     _DENSE_BYTES,
     _armijo_step,
     _AugmentedSubproblem,
+    _blas_threads,
     _ConeGram,
     _curvature_scale,
     _gradient_shrinking_step,
@@ -249,20 +250,21 @@ def augmented_lagrangian(
             "program."
         )
     if inner != "fista":
-        return _newton_al(
-            problem.astype(np.float64),
-            coef_init,
-            intercept_init,
-            multipliers_init,
-            tol=tol,
-            max_iter=500 if max_iter is None else max_iter,
-            max_outer=max_outer,
-            sigma=sigma,
-            rho=rho,
-            growth=10.0 if growth is None else growth,
-            verbose=verbose,
-            matrix_free=inner == "newton-cg",
-        )
+        with _blas_threads(problem.operator.n_samples * problem.coef_shape[2]):
+            return _newton_al(
+                problem.astype(np.float64),
+                coef_init,
+                intercept_init,
+                multipliers_init,
+                tol=tol,
+                max_iter=500 if max_iter is None else max_iter,
+                max_outer=max_outer,
+                sigma=sigma,
+                rho=rho,
+                growth=10.0 if growth is None else growth,
+                verbose=verbose,
+                matrix_free=inner == "newton-cg",
+            )
     return _fista_al(
         problem,
         coef_init,
