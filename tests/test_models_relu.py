@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.special import expit, log_softmax, softmax
-from sklearn.datasets import load_iris, make_classification
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_iris,
+    load_wine,
+    make_classification,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -523,3 +529,27 @@ def test_regression_score_reasonable():
         warnings.simplefilter("error", ConvergenceWarning)
         reg.fit(X[:200], y[:200])
     assert reg.score(X[200:], y[200:]) > 0.95
+
+
+@pytest.mark.parametrize(
+    "loader, Est",
+    [
+        (load_diabetes, ConvexReLURegressor),
+        (load_breast_cancer, ConvexReLUClassifier),
+        (load_wine, ConvexReLUClassifier),
+        (load_iris, ConvexReLUClassifier),
+    ],
+    ids=["diabetes", "breast_cancer", "wine", "iris"],
+)
+def test_default_fit_on_standardized_data_is_certified_without_warning(loader, Est):
+    # What a new user does first: defaults after StandardScaler. The fit must
+    # end certified (no ConvergenceWarning), and the certificate must hold
+    # when recomputed from the stored objective and gap.
+    X, y = loader(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    est = Est()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.dual_gap_ <= est.tol * abs(est.objective_)
+    assert est.n_iter_ < est.max_iter
