@@ -5,13 +5,16 @@ penalty :math:`\\tfrac{\\rho}{2}\\|(\\Lambda/\\rho - \\mathcal{G}W)_+\\|^2`; eac
 iteration minimizes it over ``W`` (a smooth group lasso, :class:`_AugmentedSubproblem`)
 by semismooth Newton steps (:class:`_NewtonSubproblem`: block Hessians through
 a Woodbury factorization, or preconditioned CG when that is too large), with
-the line searches, damping and penalty schedule shared by the two-layer
-(:func:`~skconvex.solvers.auglag.augmented_lagrangian`) and nested
-(:func:`~skconvex.solvers.nested.nested_augmented_lagrangian`) solvers.
+the line searches, damping and penalty schedule, and the outer loops
+themselves (:func:`newton_al`, :func:`fista_al`): the one engine of the
+two-layer (:func:`~skconvex.solvers.auglag.augmented_lagrangian`) and nested
+(:func:`~skconvex.solvers.nested.nested_augmented_lagrangian`) solvers, which
+only describe their cones to it.
 """
 
 
 import contextlib
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +24,8 @@ from threadpoolctl import threadpool_limits
 from ..programs.datafits import Datafit
 from ..programs.problem import ConvexProblem
 from ._lowrank import prediction_factor
+from ._result import SolveResult
+from .fista import fista
 
 # Inexact Newton: CG preconditioned by the last factorization stops at this
 # relative residual, and is abandoned for a new factorization after this many
@@ -165,12 +170,12 @@ class _AugmentedSubproblem(ConvexProblem):
     program carried by the same gradient (``best_outer_dual``).
     """
 
-    def __init__(self, problem, multipliers, rho):
+    def __init__(self, problem, multipliers, rho, stacked=None):
         d, B, C = problem.coef_shape
         n = problem.operator.n_samples
         lam = np.asarray(multipliers, dtype=problem.dtype).reshape(n, -1)
         super().__init__(
-            _StackedOperator(problem),
+            _StackedOperator(problem) if stacked is None else stacked,
             _AugmentedDatafit(problem.datafit, C, lam, rho),
             problem.penalty,
             problem.y,
@@ -591,3 +596,335 @@ class _PenaltySchedule:
         return sigma, rho
 
 
+
+
+# --------------------------------------------------------------------------
+# The engine: one outer loop per inner solver, for every cone family
+# --------------------------------------------------------------------------
+#
+# A cone family (``_ColumnCones`` of :mod:`~skconvex.solvers.auglag`, the
+# per-column cones of the two-layer programs; ``_NestedCones`` of
+# :mod:`~skconvex.solvers.nested`, the nested cones of the three-layer and
+# path-regularized programs) gives the loops below what differs between the
+# programs: its ``problem`` (float64), ``label`` and ``solver`` names,
+# ``initial_multipliers(init)``, ``joint_adjoint(grad, multipliers)``,
+# ``group_norms(W)`` and ``expand(x)`` (the penalty's groups),
+# ``certify(W, b, multipliers, Z=None)``, ``constraint_values(Z)``,
+# ``refine(grad, multipliers)`` (a tighter dual matrix ``G`` or None),
+# ``fista_subproblem(multipliers, rho)``, and for Newton ``scales()``,
+# ``newton_subproblem(gamma, multipliers, sigma, rho)``, ``matrix_free``,
+# ``hessian(sub, cache, ridge, damping)`` and ``factorize(sub, parts, hess, g)``
+# (a solve of the Newton system and the direction for ``g``). The penalty
+# schedule, line searches, conjugate gradient, certificates and stopping
+# rule are the engine's alone.
+
+
+def _print_outer(label, k, n_iter, primal, dual, violation, rho, t0, sigma=None):
+    rel = (primal - dual) / max(abs(primal), np.finfo(float).tiny)
+    extra = "" if sigma is None else f"  sigma {sigma:.2e}"
+    print(
+        f"[{label}] outer {k:3d}  inner iters {n_iter:6d}  objective {primal:.10g}  "
+        f"rel. gap {rel:.3e}  violation {violation:.2e}  rho {rho:.2e}{extra}  "
+        f"{time.perf_counter() - t0:.2f}s",
+        flush=True,
+    )
+
+
+def newton_al(
+    family, coef_init, intercept_init, multipliers_init, *, tol, max_iter, max_outer,
+    sigma, rho, growth, verbose,
+):
+    """Semismooth Newton augmented Lagrangian on the cone family ``family``.
+
+    See :func:`~skconvex.solvers.auglag.augmented_lagrangian` for the method
+    and the parameters; ``family`` is one of the cone families described in
+    this module's comments.
+
+    Returns
+    -------
+    result : SolveResult
+        The best restored point, its objective and the best certified bound.
+    """
+    t0 = time.perf_counter()
+    problem = family.problem
+    op = problem.operator
+    alpha = problem.alpha
+    h0, row_sq = family.scales()
+    sigma = h0 if sigma is None else float(sigma)
+    rho = h0 / max(row_sq, np.finfo(float).tiny) if rho is None else float(rho)
+    ridge = 1e-10 * h0
+
+    U = problem.zeros() if coef_init is None else np.array(coef_init, dtype=np.float64)
+    b = None if intercept_init is None else np.asarray(intercept_init, dtype=np.float64)
+    lam = family.initial_multipliers(multipliers_init)
+    # Start Gamma at the projection of minus the Lagrangian gradient onto the
+    # dual ball, its value at a solution.
+    value, b, grad_f = problem.smooth(op.forward(U), b)
+    G0 = family.joint_adjoint(grad_f, -lam)
+    norms = family.group_norms(G0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = -G0 * family.expand(np.where(norms > alpha, alpha / norms, 1.0))
+
+    W_best, cert, b_best, violation, after = family.certify(U, b, lam)
+    best_primal, best_dual, best_after = cert.primal, cert.dual, after
+    n_iter, n_products = 0, 4
+    history = [(best_primal, best_dual, violation, time.perf_counter() - t0)]
+    schedule = _PenaltySchedule(tol, growth)
+    system, penalties = None, None
+    damping = 0.0
+    # A warm start may already be close: solve the first subproblem to a
+    # tenth of its certified gap.
+    rel0 = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
+    inner_tol = float(np.clip(0.1 * rel0, 0.01 * tol, 0.1))
+    converged = False
+    alpha_ref = alpha if alpha > 0 else h0 * 1e-12
+    if verbose:
+        _print_outer(family.label, 0, 0, best_primal, best_dual, violation, rho, t0, sigma)
+    for k in range(1, max_outer + 1):
+        sub = family.newton_subproblem(gamma, lam, sigma, rho)
+        if (sigma, rho) != penalties:
+            system, penalties = None, (sigma, rho)
+        phi, cache = sub.evaluate(U, b)
+        n_products += 1
+        best_gmax, flat = np.inf, 0
+        inner_converged = False
+        while True:
+            g = sub.gradient(cache)
+            n_products += 1
+            gmax = float(np.sqrt(np.einsum("dkc,dkc->kc", g, g)).max()) if g.size else 0.0
+            if gmax <= inner_tol * alpha_ref or n_iter >= max_iter:
+                inner_converged = gmax <= inner_tol * alpha_ref
+                break
+            # Along nearly flat directions (saturated losses) Newton can creep;
+            # the multiplier update then helps more than further steps.
+            if gmax < 0.9 * best_gmax:
+                best_gmax, flat = gmax, 0
+            else:
+                flat += 1
+                if flat >= 10:
+                    break
+            parts = family.hessian(sub, cache, ridge, damping)
+
+            def hess(v, parts=parts):
+                return sub.hessian_product(parts, v)
+
+            direction = None
+            if family.matrix_free:
+                # Truncated CG with the Hessian's diagonal as preconditioner.
+                diagonal = parts[-1]
+                direction = _pcg(
+                    hess, lambda r: r / diagonal, -g, _CG_RTOL_FREE, _CG_MAXITER_FREE, return_last=True
+                )
+                if direction is None:
+                    direction = -g / diagonal
+                n_products += 2 * _CG_MAXITER_FREE
+            elif system is not None:
+                # The last factorization preconditions CG on the current
+                # Hessian: a few cheap products instead of a new factorization.
+                direction = _pcg(hess, system, -g, _CG_RTOL, _CG_MAXITER, accept_rtol=_CG_ACCEPT)
+            fresh = family.matrix_free or direction is None
+            if direction is None:
+                system, direction = family.factorize(sub, parts, hess, g)
+            n_products += 2
+            n_iter += 1
+            direction, slope, step = _start_step(g, direction, cache, sub.tau)
+            capped = step < 1.0
+            if -slope <= 1e-12 * abs(phi):
+                # The predicted decrease is at the rounding level of phi, where
+                # Armijo cannot tell progress: accept a step that shrinks the
+                # gradient, which rounding does not hide. An inexact (CG)
+                # direction that fails is replaced by an exact one once.
+                g_norm = np.linalg.norm(g)
+                while True:
+                    accepted, phi_new, cache_new, spent = _gradient_shrinking_step(
+                        sub, cache, direction, step, g_norm
+                    )
+                    n_products += spent
+                    if accepted is not None or fresh:
+                        break
+                    system, direction = family.factorize(sub, parts, hess, g)
+                    direction, slope, step = _start_step(g, direction, cache, sub.tau)
+                    fresh = True
+            else:
+                accepted, phi_new, cache_new, spent = _armijo_step(sub, cache, direction, step, phi, slope)
+                n_products += spent
+            if accepted is None:
+                break
+            step = accepted
+            _print_newton_step(verbose, n_iter, phi_new, gmax, step)
+            phi, cache = phi_new, cache_new
+            damping, shortened = _next_damping(damping, capped or step < 0.1, step)
+            if shortened:
+                system = None
+
+        U, b = cache["U"], cache["b"]
+
+        # Multiplier updates.
+        V, vn = cache["V"], cache["vn"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep = np.where(vn > sub.tau, 1.0 - sub.tau / vn, 0.0)
+        Qc = V * family.expand(keep)
+        gamma = sigma * (V - Qc)
+        lam = cache["r"]
+
+        # Certificate: dual from (grad F, lam), primal at the restored Q.
+        G = family.joint_adjoint(cache["grad_f"], -lam)
+        best_dual = max(best_dual, problem.dual_value(cache["grad_f"], G))
+        W_feas, cert, b_feas, violation, after = family.certify(Qc, b, None)
+        n_products += 4
+        if cert.primal < best_primal:
+            best_primal, W_best, b_best, best_after = cert.primal, W_feas, b_feas, after
+        rel_gap = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
+        history.append((best_primal, best_dual, violation, time.perf_counter() - t0))
+        if verbose:
+            _print_outer(family.label, k, n_iter, best_primal, best_dual, violation, rho, t0, sigma)
+        # The returned (restored) point is what is certified: within tol and
+        # feasible, whether or not the last iterate is.
+        if rel_gap <= tol and best_after <= tol:
+            converged = True
+            break
+        if n_iter >= max_iter or schedule.stalled(rel_gap):
+            break
+        consensus = float(np.linalg.norm(U - Qc)) / max(float(np.linalg.norm(Qc)), np.finfo(float).tiny)
+        sigma, rho = schedule.grow(
+            sigma, rho, consensus, problem.violation(cache["Z"]), rel_gap, inner_converged
+        )
+        inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.01 * tol, 0.1))
+
+    return _engine_result(
+        family, "newton", tol, lambda: cache["grad_f"], W_best, b_best, best_primal, best_dual,
+        n_iter, converged, best_after, n_products, history, lam, rho, U, violation, sigma=sigma,
+    )
+
+
+def fista_al(
+    family, coef_init, intercept_init, multipliers_init, *, tol, max_iter, max_outer, rho,
+    growth, verbose,
+):
+    """Augmented Lagrangian with accelerated proximal gradient subproblems on ``family``.
+
+    See :func:`~skconvex.solvers.auglag.augmented_lagrangian`
+    (``inner="fista"``) for the method and the parameters.
+
+    Returns
+    -------
+    result : SolveResult
+        The best restored point, its objective and the best certified bound.
+    """
+    t0 = time.perf_counter()
+    problem = family.problem
+    op = problem.operator
+    C = problem.coef_shape[2]
+    U = problem.zeros() if coef_init is None else np.array(coef_init, dtype=np.float64)
+    lam = family.initial_multipliers(multipliers_init)
+    if rho is None:
+        # The datafit's curvature per unit weight.
+        s = problem.sample_weight
+        rho = problem.datafit.lipschitz * s.sum() / max(int(np.count_nonzero(s)), 1)
+    rho = float(rho)
+    b = None if intercept_init is None else np.asarray(intercept_init, dtype=np.float64)
+
+    W_best, cert, b_best, violation, after = family.certify(U, b, lam)
+    best_primal, best_dual, best_after = cert.primal, cert.dual, after
+    n_products, n_iter = 3, 0
+    step = None
+    history = [(best_primal, best_dual, violation)]
+    converged = False
+    inner_tol = 1e-2
+    if verbose:
+        _print_outer(family.label, 0, 0, best_primal, best_dual, violation, rho, t0)
+    for k in range(1, max_outer + 1):
+        if best_primal - best_dual <= tol * abs(best_primal) and best_after <= tol:
+            converged = True
+            break
+        if n_iter >= max_iter:
+            break
+        sub = family.fista_subproblem(lam, rho)
+        if step is None:
+            lip = sub.operator.lipschitz(
+                problem.sample_weight, curvature=problem.datafit.lipschitz, rho=rho
+            )
+            n_products += 10
+            step = 1.0 / lip if lip > 0 else 1.0
+        b_full = None if b is None else np.concatenate([b, np.zeros(sub.n_outputs - C)])
+        res = fista(
+            sub,
+            coef_init=U,
+            intercept_init=b_full,
+            tol=inner_tol,
+            max_iter=max_iter - n_iter,
+            step_init=step,
+            verbose=max(0, verbose - 1),
+        )
+        n_iter += res.n_iter
+        n_products += res.n_products
+        step = res.info.get("step", step)
+        U = res.coef
+        b = np.asarray(res.intercept[:C], dtype=np.float64)
+        best_dual = max(best_dual, sub.best_outer_dual)
+
+        Z = op.product(U)
+        new_lam = lam - rho * family.constraint_values(Z)
+        np.maximum(new_lam, 0, out=new_lam)
+        W_feas, cert, b_feas, new_violation, after = family.certify(U, b, new_lam, Z)
+        n_products += 3
+        best_dual = max(best_dual, cert.dual)
+        if cert.primal < best_primal:
+            best_primal, W_best, b_best, best_after = cert.primal, W_feas, b_feas, after
+        history.append((best_primal, best_dual, new_violation))
+        if verbose:
+            _print_outer(family.label, k, n_iter, best_primal, best_dual, new_violation, rho, t0)
+        if new_violation > 0.25 * violation and new_violation > tol:
+            rho *= growth
+            step /= growth
+        violation = new_violation
+        lam = new_lam
+        rel_gap = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
+        inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.1 * tol, 1e-2))
+    else:
+        converged = best_primal - best_dual <= tol * abs(best_primal) and best_after <= tol
+
+    return _engine_result(
+        family, "fista", tol, lambda: problem.smooth(op.forward(U), b)[2], W_best, b_best,
+        best_primal, best_dual, n_iter, converged, best_after, n_products, history, lam, rho, U,
+        violation, step=step,
+    )
+
+
+def _engine_result(
+    family, inner, tol, last_gradient, W, b, primal, dual, n_iter, converged, after, n_products,
+    history, lam, rho, iterate, iterate_violation, **penalties,
+):
+    """The engine's :class:`SolveResult`: the best restored point and the last iterate's state.
+
+    Unless already converged, the best multipliers for the last iterate's
+    datafit gradient (``last_gradient()``), where the family can compute
+    them, tighten the certificate of the point returned first.
+    """
+    if not converged:
+        grad = last_gradient()
+        G = family.refine(grad, lam)
+        if G is not None:
+            dual = max(dual, family.problem.dual_value(grad, G))
+            n_products += 3
+        converged = (primal - dual) <= tol * abs(primal) and after <= tol
+    return SolveResult(
+        coef=W,
+        intercept=np.asarray(b, dtype=np.float64),
+        objective=primal,
+        dual_objective=dual,
+        n_iter=max(n_iter, 1),
+        converged=bool(converged),
+        solver=f"{family.solver}-{inner}",
+        constraint_violation=after,
+        n_products=n_products,
+        history=history,
+        info={
+            "multipliers": lam,
+            "rho": rho,
+            **penalties,
+            "inner": inner,
+            "iterate": iterate,
+            "iterate_violation": iterate_violation,
+        },
+    )

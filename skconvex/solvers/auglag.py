@@ -63,44 +63,23 @@ the last iterate is itself within ``tol`` of the cones: the point returned is
 the certified one.
 """
 
-import time
-
 import numpy as np
 import scipy.sparse as sp
 
 from ..programs.cones import certify
 from ._al_newton import (
-    _CG_ACCEPT,
-    _CG_MAXITER,
-    _CG_MAXITER_FREE,
-    _CG_RTOL,
-    _CG_RTOL_FREE,
     _DENSE_BYTES,
-    _armijo_step,
     _AugmentedSubproblem,
     _blas_threads,
     _ConeGram,
     _curvature_scale,
-    _gradient_shrinking_step,
     _NewtonSubproblem,
-    _next_damping,
-    _pcg,
-    _PenaltySchedule,
-    _print_newton_step,
-    _start_step,
+    fista_al,
+    newton_al,
 )
 from ._lowrank import BlockPlusLowRank
-from ._result import SolveResult
-from .fista import fista
 
 __all__ = ["augmented_lagrangian"]
-
-def _default_rho(problem):
-    """Starting cone penalty of the FISTA variant: the datafit's curvature per unit weight."""
-    s = problem.sample_weight
-    n_pos = max(int(np.count_nonzero(s)), 1)
-    return float(problem.datafit.lipschitz * s.sum() / n_pos)
-
 
 def check_positive_alpha(alpha):
     """Refuse ``alpha <= 0``, which the augmented Lagrangian cannot certify.
@@ -250,9 +229,10 @@ def augmented_lagrangian(
             "program."
         )
     if inner != "fista":
+        family = _ColumnCones(problem.astype(np.float64), matrix_free=inner == "newton-cg")
         with _blas_threads(problem.operator.n_samples * problem.coef_shape[2]):
-            return _newton_al(
-                problem.astype(np.float64),
+            return newton_al(
+                family,
                 coef_init,
                 intercept_init,
                 multipliers_init,
@@ -263,10 +243,12 @@ def augmented_lagrangian(
                 rho=rho,
                 growth=10.0 if growth is None else growth,
                 verbose=verbose,
-                matrix_free=inner == "newton-cg",
             )
-    return _fista_al(
-        problem,
+    # float32 iterates stall the multiplier updates near 1e-4 relative
+    # violation, so this variant computes in float64 as well.
+    # (matrix_free: FISTA needs no Newton blocks, so no row Gram either.)
+    return fista_al(
+        _ColumnCones(problem.astype(np.float64), matrix_free=True),
         coef_init,
         intercept_init,
         multipliers_init,
@@ -279,342 +261,91 @@ def augmented_lagrangian(
     )
 
 
-def _print(k, n_iter, primal, dual, violation, rho, t0, sigma=None):
-    rel = (primal - dual) / max(abs(primal), np.finfo(float).tiny)
-    extra = "" if sigma is None else f"  sigma {sigma:.2e}"
-    print(
-        f"[auglag] outer {k:3d}  inner iters {n_iter:6d}  objective {primal:.10g}  "
-        f"rel. gap {rel:.3e}  violation {violation:.2e}  rho {rho:.2e}{extra}  "
-        f"{time.perf_counter() - t0:.2f}s",
-        flush=True,
-    )
+class _ColumnCones:
+    """The per-column cones of the two-layer programs, as the engine of :mod:`._al_newton` sees them.
 
+    One constraint per row and column of the coefficients, the group
+    penalty's groups are the columns, and each Newton system is
+    block-diagonal over the columns plus the datafit's low-rank term
+    (factorized by :class:`~skconvex.solvers._lowrank.BlockPlusLowRank`)
+    unless ``matrix_free``.
+    """
 
-def _initial_multipliers(problem, U, multipliers_init):
-    shape = problem.multiplier_shape
-    if multipliers_init is None:
-        return np.zeros(shape, dtype=problem.dtype)
-    lam = np.asarray(multipliers_init, dtype=problem.dtype).reshape(shape)
-    return np.maximum(lam, 0) * problem.multiplier_support()
+    label = "auglag"
+    solver = "auglag"
 
-
-# --------------------------------------------------------------------------
-# Newton inner solver
-# --------------------------------------------------------------------------
-
-
-def _newton_al(
-    problem, coef_init, intercept_init, multipliers_init, *, tol, max_iter, max_outer,
-    sigma, rho, growth, verbose, matrix_free=False,
-):
-    t0 = time.perf_counter()
-    op = problem.operator
-    d, B, C = problem.coef_shape
-    n = op.n_samples
-    alpha = problem.alpha
-    X = op.X
-    size = n * n * C if getattr(problem.datafit, "quadratic", False) else (n * C) ** 2
-    # The exact systems hold dense row products of X; sparse X only enters
-    # the matrix-free Hessian through sparse products.
-    matrix_free = matrix_free or sp.issparse(X) or 8 * (size + X.shape[0] * d * d) > _DENSE_BYTES
-    row_gram = None
-    if not matrix_free:
-        row_gram = _ConeGram(X)
-    h0 = _curvature_scale(problem)
-    weighted = problem.cone_signs[:, 0] != 0 if B else np.zeros(n, bool)
-    if not weighted.any():
-        row_sq = 1.0
-    elif sp.issparse(X):
-        row_sq = float(X[weighted].multiply(X[weighted]).sum()) / int(weighted.sum())
-    else:
-        row_sq = float(np.mean(np.einsum("nd,nd->n", X[weighted], X[weighted])))
-    sigma = h0 if sigma is None else float(sigma)
-    rho = h0 / max(row_sq, np.finfo(float).tiny) if rho is None else float(rho)
-    ridge = 1e-10 * h0
-
-    U = problem.zeros() if coef_init is None else np.array(coef_init, dtype=np.float64)
-    b = None if intercept_init is None else np.asarray(intercept_init, dtype=np.float64)
-    lam = _initial_multipliers(problem, U, multipliers_init)
-    # Start Gamma at the projection of minus the Lagrangian gradient onto the
-    # dual ball, its value at a solution.
-    value, b, grad_f = problem.smooth(op.forward(U), b)
-    G0 = problem.joint_adjoint(grad_f, -lam)
-    norms = np.sqrt(np.einsum("dkc,dkc->kc", G0, G0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gamma = -G0 * np.where(norms > alpha, alpha / norms, 1.0)[None]
-
-    W_best, cert, b_best, violation, after = certify(problem, U, b, lam)
-    best_primal, best_dual, best_after = cert.primal, cert.dual, after
-    n_iter, n_products = 0, 4
-    history = [(best_primal, best_dual, violation, time.perf_counter() - t0)]
-    schedule = _PenaltySchedule(tol, growth)
-    system, penalties = None, None
-    damping = 0.0
-    # A warm start may already be close: solve the first subproblem to a
-    # tenth of its certified gap.
-    rel0 = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
-    inner_tol = float(np.clip(0.1 * rel0, 0.01 * tol, 0.1))
-    converged = False
-    alpha_ref = alpha if alpha > 0 else _curvature_scale(problem) * 1e-12
-    if verbose:
-        _print(0, 0, best_primal, best_dual, violation, rho, t0, sigma)
-    for k in range(1, max_outer + 1):
-        sub = _NewtonSubproblem(problem, gamma, lam, sigma, rho, row_gram)
-        if (sigma, rho) != penalties:
-            system, penalties = None, (sigma, rho)
-        phi, cache = sub.evaluate(U, b)
-        n_products += 1
-        best_gmax, flat = np.inf, 0
-        inner_converged = False
-        while True:
-            g = sub.gradient(cache)
-            n_products += 1
-            gmax = float(np.sqrt(np.einsum("dkc,dkc->kc", g, g)).max()) if g.size else 0.0
-            if gmax <= inner_tol * alpha_ref or n_iter >= max_iter:
-                inner_converged = gmax <= inner_tol * alpha_ref
-                break
-            # Along nearly flat directions (saturated losses) Newton can creep;
-            # the multiplier update then helps more than further steps.
-            if gmax < 0.9 * best_gmax:
-                best_gmax, flat = gmax, 0
-            else:
-                flat += 1
-                if flat >= 10:
-                    break
-            if matrix_free:
-                parts = sub.hessian_free(cache, ridge, damping)
-            else:
-                parts = sub.hessian(cache, ridge, damping)
-
-            def hess(v, parts=parts):
-                return sub.hessian_product(parts, v)
-
-            direction = None
-            if matrix_free:
-                # Truncated CG with the Hessian's diagonal as preconditioner.
-                diagonal = parts[-1]
-                direction = _pcg(
-                    hess, lambda r: r / diagonal, -g, _CG_RTOL_FREE, _CG_MAXITER_FREE, return_last=True
-                )
-                if direction is None:
-                    direction = -g / diagonal
-                n_products += 2 * _CG_MAXITER_FREE
-                fresh = True
-            elif system is not None:
-                # The last factorization preconditions CG on the current
-                # Hessian: a few cheap products instead of a new factorization.
-                direction = _pcg(
-                    hess, system.solve, -g, _CG_RTOL, _CG_MAXITER, accept_rtol=_CG_ACCEPT
-                )
-            fresh = matrix_free or direction is None
-            if direction is None:
-                system = BlockPlusLowRank(op, parts[1], parts[2], parts[0])
-                direction = system.solve(-g)
-            n_products += 2
-            n_iter += 1
-            direction, slope, step = _start_step(g, direction, cache, sub.tau)
-            capped = step < 1.0
-            if -slope <= 1e-12 * abs(phi):
-                # The predicted decrease is at the rounding level of phi, where
-                # Armijo cannot tell progress: accept a step that shrinks the
-                # gradient, which rounding does not hide. An inexact (CG)
-                # direction that fails is replaced by an exact one once.
-                g_norm = np.linalg.norm(g)
-                while True:
-                    accepted, phi_new, cache_new, spent = _gradient_shrinking_step(
-                        sub, cache, direction, step, g_norm
-                    )
-                    n_products += spent
-                    if accepted is not None or fresh:
-                        break
-                    system = BlockPlusLowRank(op, parts[1], parts[2], parts[0])
-                    direction, slope, step = _start_step(g, system.solve(-g), cache, sub.tau)
-                    fresh = True
-            else:
-                accepted, phi_new, cache_new, spent = _armijo_step(sub, cache, direction, step, phi, slope)
-                n_products += spent
-            if accepted is None:
-                break
-            step = accepted
-            _print_newton_step(verbose, n_iter, phi_new, gmax, step)
-            phi, cache = phi_new, cache_new
-            damping, shortened = _next_damping(damping, capped or step < 0.1, step)
-            if shortened:
-                system = None
-
-        U, b = cache["U"], cache["b"]
-
-        # Multiplier updates.
-        V, vn = cache["V"], cache["vn"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            keep = np.where(vn > sub.tau, 1.0 - sub.tau / vn, 0.0)
-        Qc = V * keep[None]
-        gamma = sigma * (V - Qc)
-        lam = cache["r"]
-
-        # Certificate: dual from (grad F, lam), primal at the restored Q.
-        G = problem.joint_adjoint(cache["grad_f"], -lam)
-        best_dual = max(best_dual, problem.dual_value(cache["grad_f"], G))
-        W_feas, cert, b_feas, new_violation, after = certify(problem, Qc, b, None)
-        n_products += 4
-        if cert.primal < best_primal:
-            best_primal, W_best, b_best, best_after = cert.primal, W_feas, b_feas, after
-        violation = new_violation
-        rel_gap = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
-        history.append((best_primal, best_dual, violation, time.perf_counter() - t0))
-        if verbose:
-            _print(k, n_iter, best_primal, best_dual, violation, rho, t0, sigma)
-        if rel_gap <= tol and best_after <= tol:
-            converged = True
-            break
-        if n_iter >= max_iter:
-            break
-        if schedule.stalled(rel_gap):
-            break
-        consensus = float(np.linalg.norm(U - Qc)) / max(float(np.linalg.norm(Qc)), np.finfo(float).tiny)
-        sigma, rho = schedule.grow(
-            sigma, rho, consensus, problem.violation(cache["Z"]), rel_gap, inner_converged
+    def __init__(self, problem, matrix_free=False):
+        self.problem = problem
+        op = problem.operator
+        d, B, C = problem.coef_shape
+        n = op.n_samples
+        X = op.X
+        size = n * n * C if getattr(problem.datafit, "quadratic", False) else (n * C) ** 2
+        # The exact systems hold dense row products of X; sparse X only
+        # enters the matrix-free Hessian through sparse products.
+        self.matrix_free = (
+            matrix_free or sp.issparse(X) or 8 * (size + X.shape[0] * d * d) > _DENSE_BYTES
         )
-        inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.01 * tol, 0.1))
+        self.row_gram = None if self.matrix_free else _ConeGram(X)
 
-    if not converged:
-        # Best multipliers for the last gradient, column by column: a tighter
-        # certificate for the point returned.
-        lam_refined, G = problem.refine_multipliers(cache["grad_f"], lam)
-        best_dual = max(best_dual, problem.dual_value(cache["grad_f"], G))
-        # What matters now is the returned (restored) point: certified within
-        # tol and feasible, even if the last iterate was not.
-        converged = (best_primal - best_dual) <= tol * abs(best_primal) and best_after <= tol
-        n_products += 2
+    def scales(self):
+        """Curvature scale ``h0`` of the datafit and the mean squared row norm of the cone rows."""
+        problem = self.problem
+        op = problem.operator
+        X = op.X
+        n = op.n_samples
+        B = problem.coef_shape[1]
+        weighted = problem.cone_signs[:, 0] != 0 if B else np.zeros(n, bool)
+        if not weighted.any():
+            row_sq = 1.0
+        elif sp.issparse(X):
+            row_sq = float(X[weighted].multiply(X[weighted]).sum()) / int(weighted.sum())
+        else:
+            row_sq = float(np.mean(np.einsum("nd,nd->n", X[weighted], X[weighted])))
+        return _curvature_scale(problem), row_sq
 
-    return SolveResult(
-        coef=W_best,
-        intercept=np.asarray(b_best, dtype=np.float64),
-        objective=best_primal,
-        dual_objective=best_dual,
-        n_iter=max(n_iter, 1),
-        converged=bool(converged),
-        solver="auglag-newton",
-        constraint_violation=best_after,
-        n_products=n_products,
-        history=history,
-        info={
-            "multipliers": lam,
-            "rho": rho,
-            "sigma": sigma,
-            "inner": "newton",
-            "iterate": U,
-            "iterate_violation": violation,
-        },
-    )
+    def initial_multipliers(self, multipliers_init):
+        """Starting multipliers: zeros, or ``multipliers_init`` clipped to the cones' support."""
+        problem = self.problem
+        shape = problem.multiplier_shape
+        if multipliers_init is None:
+            return np.zeros(shape, dtype=problem.dtype)
+        lam = np.asarray(multipliers_init, dtype=problem.dtype).reshape(shape)
+        return np.maximum(lam, 0) * problem.multiplier_support()
 
+    def joint_adjoint(self, grad, multipliers):
+        return self.problem.joint_adjoint(grad, multipliers)
 
-# --------------------------------------------------------------------------
-# FISTA inner solver
-# --------------------------------------------------------------------------
+    @staticmethod
+    def group_norms(W):
+        return np.sqrt(np.einsum("dkc,dkc->kc", W, W))
 
+    @staticmethod
+    def expand(x):
+        return x[None]
 
-def _fista_al(
-    problem, coef_init, intercept_init, multipliers_init, *, tol, max_iter, max_outer, rho,
-    growth, verbose, step_init=None, dual_init=-np.inf,
-):
-    # float32 iterates stall the multiplier updates near 1e-4 relative
-    # violation, so this variant computes in float64 as well.
-    problem = problem.astype(np.float64)
-    t0 = time.perf_counter()
-    op = problem.operator
-    d, B, C = problem.coef_shape
-    U = problem.zeros() if coef_init is None else np.array(coef_init, dtype=problem.dtype)
-    lam = _initial_multipliers(problem, U, multipliers_init)
-    rho = _default_rho(problem) if rho is None else float(rho)
-    b = None if intercept_init is None else np.asarray(intercept_init, dtype=np.float64)
+    def certify(self, W, b, multipliers, Z=None):
+        return certify(self.problem, W, b, multipliers, Z)
 
-    W_best, cert, b_best, violation, after = certify(problem, U, b, lam)
-    best_primal, best_dual = cert.primal, max(dual_init, cert.dual)
-    best_after = after
-    n_products, n_iter = 3, 0
-    step = step_init
-    history = [(best_primal, best_dual, violation)]
-    converged = False
-    inner_tol = 1e-2
-    if verbose:
-        _print(0, 0, best_primal, best_dual, violation, rho, t0)
-    for k in range(1, max_outer + 1):
-        if best_primal - best_dual <= tol * abs(best_primal) and best_after <= tol:
-            converged = True
-            break
-        if n_iter >= max_iter:
-            break
-        sub = _AugmentedSubproblem(problem, lam, rho)
-        if step is None:
-            lip = sub.operator.lipschitz(
-                problem.sample_weight, curvature=problem.datafit.lipschitz, rho=rho
-            )
-            n_products += 10
-            step = 1.0 / lip if lip > 0 else 1.0
-        b_full = None if b is None else np.concatenate([b, np.zeros(sub.n_outputs - C)])
-        res = fista(
-            sub,
-            coef_init=U,
-            intercept_init=b_full,
-            tol=inner_tol,
-            max_iter=max_iter - n_iter,
-            step_init=step,
-            verbose=max(0, verbose - 1),
-        )
-        n_iter += res.n_iter
-        n_products += res.n_products
-        step = res.info.get("step", step)
-        U = res.coef
-        b = np.asarray(res.intercept[:C], dtype=np.float64)
-        best_dual = max(best_dual, sub.best_outer_dual)
+    def constraint_values(self, Z):
+        return self.problem.constraint_values(Z)
 
-        Z = op.product(U)
-        new_lam = lam - rho * problem.constraint_values(Z)
-        np.maximum(new_lam, 0, out=new_lam)
-        W_feas, cert, b_feas, new_violation, after = certify(problem, U, b, new_lam, Z)
-        n_products += 3
-        best_dual = max(best_dual, cert.dual)
-        if cert.primal < best_primal:
-            best_primal, W_best, b_best, best_after = cert.primal, W_feas, b_feas, after
-        history.append((best_primal, best_dual, new_violation))
-        if verbose:
-            _print(k, n_iter, best_primal, best_dual, new_violation, rho, t0)
-        if new_violation > 0.25 * violation and new_violation > tol:
-            rho *= growth
-            step /= growth
-        violation = new_violation
-        lam = new_lam
-        rel_gap = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
-        inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.1 * tol, 1e-2))
-    else:
-        converged = best_primal - best_dual <= tol * abs(best_primal) and best_after <= tol
+    def refine(self, grad, multipliers):
+        # Best multipliers for this gradient, column by column.
+        return self.problem.refine_multipliers(grad, multipliers)[1]
 
-    if not converged:
-        # Best multipliers for the last gradient, column by column.
-        _, _, grad_f = problem.smooth(op.forward(U), b)
-        lam_refined, G = problem.refine_multipliers(grad_f, lam)
-        best_dual = max(best_dual, problem.dual_value(grad_f, G))
-        converged = (best_primal - best_dual) <= tol * abs(best_primal) and best_after <= tol
-        n_products += 3
+    def fista_subproblem(self, multipliers, rho):
+        return _AugmentedSubproblem(self.problem, multipliers, rho)
 
-    return SolveResult(
-        coef=W_best,
-        intercept=np.asarray(b_best, dtype=np.float64),
-        objective=best_primal,
-        dual_objective=best_dual,
-        n_iter=max(n_iter, 1),
-        converged=bool(converged),
-        solver="auglag-fista",
-        constraint_violation=best_after,
-        n_products=n_products,
-        history=history,
-        info={
-            "multipliers": lam,
-            "rho": rho,
-            "step": step,
-            "inner": "fista",
-            "iterate": U,
-            "iterate_violation": violation,
-        },
-    )
+    def newton_subproblem(self, gamma, multipliers, sigma, rho):
+        return _NewtonSubproblem(self.problem, gamma, multipliers, sigma, rho, self.row_gram)
+
+    def hessian(self, sub, cache, ridge, damping):
+        if self.matrix_free:
+            return sub.hessian_free(cache, ridge, damping)
+        return sub.hessian(cache, ridge, damping)
+
+    def factorize(self, sub, parts, hess, g):
+        """Exact Newton system through the Woodbury identity; its solve and the direction for ``g``."""
+        system = BlockPlusLowRank(self.problem.operator, parts[1], parts[2], parts[0])
+        return system.solve, system.solve(-g)

@@ -18,35 +18,33 @@ Two solvers are provided:
   point; the accuracy reference on small problems).
 """
 
-import time
-
 import numpy as np
 
 from .._config import MemoryBudgetError
 from ..programs.nested_cones import certify_nested
-from ..programs.problem import ConvexProblem
 from ._al_newton import (
-    _armijo_step,
-    _AugmentedDatafit,
+    _CG_RTOL,
     _AugmentedSubproblem,
-    _gradient_shrinking_step,
-    _next_damping,
+    _blas_threads,
+    _curvature_scale,
     _pcg,
-    _PenaltySchedule,
-    _print_newton_step,
-    _start_step,
+    _StackedOperator,
+    fista_al,
+    newton_al,
 )
 from ._lowrank import BlockPlusLowRank, prediction_factor
-from ._result import SolveResult
 from .auglag import check_positive_alpha
 from .conic import cvxpy_solve
-from .fista import fista
 
 __all__ = ["nested_augmented_lagrangian", "cvxpy_nested_solve"]
 
 
-class _NestedStacked:
-    """:math:`U \\mapsto [\\mathcal{A}U, \\mathcal{G}U]` of shape ``(n, C + K)`` and its adjoint."""
+class _NestedStacked(_StackedOperator):
+    """:math:`U \\mapsto [\\mathcal{A}U, \\mathcal{G}U]` of shape ``(n, C + K)`` and its adjoint.
+
+    The nested constraints in the flat layout of
+    :meth:`~skconvex.programs.nested_cones.NestedConeProblem.flat_values`.
+    """
 
     def __init__(self, problem):
         self.problem = problem
@@ -56,10 +54,6 @@ class _NestedStacked:
         C = self.coef_shape[2]
         self.n_outputs = C + sum(s[1] * s[2] for s in problem.multiplier_shapes())
 
-    @property
-    def n_samples(self):
-        return self.base.n_samples
-
     def forward(self, W):
         Z = self.base.product(W)
         return np.concatenate([self.base.reduce(Z), self.problem.flat_values(Z)], axis=1)
@@ -67,60 +61,6 @@ class _NestedStacked:
     def adjoint(self, R):
         C = self.coef_shape[2]
         return self.problem.nested_adjoint(R[:, :C], R[:, C:])
-
-    def lipschitz(self, sample_weight=None, *, curvature=1.0, rho=1.0, n_iter=5, random_state=0):
-        rng = np.random.default_rng(random_state)
-        W = rng.standard_normal(self.coef_shape).astype(self.dtype)
-        W /= np.linalg.norm(W)
-        C = self.coef_shape[2]
-        s = np.ones(self.n_samples) if sample_weight is None else np.asarray(sample_weight)
-        s = (curvature * s).astype(self.dtype)
-        value = 0.0
-        for _ in range(n_iter):
-            R = self.forward(W)
-            R[:, :C] *= s[:, None]
-            R[:, C:] *= self.dtype.type(rho)
-            V = self.adjoint(R)
-            value = float(np.linalg.norm(V))
-            if value == 0.0:
-                return 0.0
-            W = V / value
-        return value
-
-
-class _NestedSubproblem(_AugmentedSubproblem):
-    """One augmented-Lagrangian subproblem of a nested program (FISTA sees a composite program)."""
-
-    def __init__(self, problem, multipliers, rho):
-        C = problem.coef_shape[2]
-        stacked = _NestedStacked(problem)
-        lam = np.asarray(multipliers, dtype=problem.dtype)
-        ConvexProblem.__init__(
-            self,
-            stacked,
-            _AugmentedDatafit(problem.datafit, C, lam, rho),
-            problem.penalty,
-            problem.y,
-            problem.sample_weight,
-            problem.alpha,
-            fit_intercept=problem.fit_intercept,
-        )
-        self.base = problem
-        self.lam64 = lam.astype(np.float64)
-        self.rho = float(rho)
-        self.C = C
-        self.n_outputs = stacked.n_outputs
-        self.best_outer_dual = -np.inf
-
-
-def _print(k, n_iter, primal, dual, violation, rho, t0):
-    rel = (primal - dual) / max(abs(primal), np.finfo(float).tiny)
-    print(
-        f"[nested auglag] outer {k:3d}  inner iters {n_iter:6d}  objective {primal:.10g}  "
-        f"rel. gap {rel:.3e}  violation {violation:.2e}  rho {rho:.2e}  "
-        f"{time.perf_counter() - t0:.2f}s",
-        flush=True,
-    )
 
 
 def nested_augmented_lagrangian(
@@ -154,9 +94,10 @@ def nested_augmented_lagrangian(
         Starting multipliers in the flat layout of
         :meth:`~skconvex.programs.nested_cones.NestedConeProblem.flat_values`.
     tol : float, default=1e-6
-        Stop when the certified relative gap of the restored (feasible)
-        point and the relative violation before restoring are both at most
-        ``tol``.
+        Stop when the certified relative gap of the best restored
+        (feasible) point is at most ``tol`` (the rule of
+        :func:`~skconvex.solvers.auglag.augmented_lagrangian`, whose engine
+        this solver shares).
     max_iter : int, default=None
         Total budget of inner iterations: Newton steps (default 500) or FISTA
         iterations (default 20000).
@@ -240,25 +181,25 @@ def nested_augmented_lagrangian(
     check_positive_alpha(problem.alpha)
     if inner not in ("newton-cg", "fista"):
         raise ValueError(f"inner must be 'newton-cg' or 'fista', got {inner!r}.")
+    problem = problem.astype(np.float64)
     if inner == "fista":
-        return _fista_nested(
-            problem, coef_init, intercept_init, multipliers_init, tol=tol,
+        return fista_al(
+            _NestedCones(problem), coef_init, intercept_init, multipliers_init, tol=tol,
             max_iter=20000 if max_iter is None else max_iter, max_outer=max_outer, rho=rho,
             growth=3.0 if growth is None else growth, verbose=verbose,
         )
-    return _newton_nested(
-        problem, coef_init, intercept_init, multipliers_init, tol=tol,
-        max_iter=500 if max_iter is None else max_iter, max_outer=max_outer, sigma=sigma,
-        rho=rho, growth=10.0 if growth is None else growth, verbose=verbose,
-    )
+    family = _NestedCones(problem)
+    with _blas_threads(problem.operator.n_samples * problem.coef_shape[2]):
+        return newton_al(
+            family, coef_init, intercept_init, multipliers_init, tol=tol,
+            max_iter=500 if max_iter is None else max_iter, max_outer=max_outer, sigma=sigma,
+            rho=rho, growth=10.0 if growth is None else growth, verbose=verbose,
+        )
 
 
-# CG on the Newton systems, preconditioned by the last factorization (relative
-# residual, iterations before refactorizing), or by the blocks alone when the
-# Woodbury system does not fit in memory (truncated).
-_CG_RTOL = 0.1
-_CG_MAXITER_PRE = 10
-_CG_MAXITER = 50
+# Truncated CG on the Newton systems preconditioned by the blocks alone, when
+# the Woodbury system does not fit in memory: at most this many iterations.
+_CG_MAXITER_BLOCKS = 50
 
 
 def _top_size(problem):
@@ -312,25 +253,17 @@ class _LiftedOperator:
 class _NewtonNested:
     """:math:`\\phi` of one outer iteration: value, gradient, Hessian products."""
 
-    def __init__(self, problem, gamma, lam, sigma, rho, scale, row_gram=None):
-        self.problem = problem
-        self.row_gram = row_gram
+    def __init__(self, family, gamma, lam, sigma, rho):
+        self.problem = problem = family.problem
+        self.row_gram = family.row_gram
         self.op = problem.operator
         self.gamma, self.lam = gamma, lam
         self.sigma, self.rho = float(sigma), float(rho)
         self.tau = problem.alpha / self.sigma
-        self.m = int(getattr(problem.penalty, "group_size", 1))
-        self.scale = scale
-
-    def group_norms(self, W):
-        d, B, C = W.shape
-        Wg = W.reshape(d, B // self.m, self.m, C)
-        return np.sqrt(np.einsum("dgmc,dgmc->gc", Wg, Wg))
-
-    def expand(self, x):
-        """Per-group values (G, C) broadcast to the columns, shape (1, B, C)."""
-        G, C = x.shape
-        return np.repeat(x, self.m, axis=0)[None]
+        self.m = family.m
+        self.scale = family.h0
+        # The penalty's groups are the family's.
+        self.group_norms, self.expand = family.group_norms, family.expand
 
     def evaluate(self, U, intercept=None):
         p, op = self.problem, self.op
@@ -436,283 +369,110 @@ class _NewtonNested:
         return out
 
 
-def _newton_nested(
-    problem, coef_init, intercept_init, multipliers_init, *, tol, max_iter, max_outer,
-    sigma, rho, growth, verbose,
-):
-    problem = problem.astype(np.float64)
-    t0 = time.perf_counter()
-    op = problem.operator
-    d, B, C = problem.coef_shape
-    n = op.n_samples
-    alpha = problem.alpha
-    X = op.X
-    s = problem.sample_weight
-    gram = (X * s[:, None]).T @ X
-    h0 = max(problem.datafit.lipschitz * float(np.linalg.eigvalsh(gram)[-1]), np.finfo(float).tiny)
-    weighted = s > 0
-    row_sq = float(np.mean(np.einsum("nd,nd->n", X[weighted], X[weighted]))) if weighted.any() else 1.0
-    sigma = h0 if sigma is None else float(sigma)
-    rho = h0 / max(row_sq, np.finfo(float).tiny) if rho is None else float(rho)
-    ridge = 1e-10 * h0
-    n_cols = sum(sh[1] * sh[2] for sh in problem.multiplier_shapes())
-    m = int(getattr(problem.penalty, "group_size", 1))
+class _NestedCones:
+    """The nested cones of the three-layer and path-regularized programs, for the engine of :mod:`._al_newton`.
 
-    U = problem.zeros() if coef_init is None else np.array(coef_init, dtype=np.float64)
-    b = None if intercept_init is None else np.asarray(intercept_init, dtype=np.float64)
-    if multipliers_init is None:
-        lam = np.zeros((n, n_cols))
-    else:
-        lam = np.maximum(np.asarray(multipliers_init, dtype=np.float64).reshape(n, n_cols), 0)
-    # Start Gamma at the projection of minus the Lagrangian gradient onto the
-    # dual ball, its value at a solution.
-    value, b, grad_f = problem.smooth(op.forward(U), b)
-    G0 = problem.nested_adjoint(grad_f, -lam)
-    G0n = np.sqrt(np.einsum("dgmc,dgmc->gc", G0.reshape(d, -1, m, C), G0.reshape(d, -1, m, C)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(G0n > alpha, alpha / G0n, 1.0)
-    gamma = -G0 * np.repeat(factor, m, axis=0)[None]
+    The constraints are flat columns (:meth:`NestedConeProblem.flat_values`),
+    the penalty's groups hold ``group_size`` columns, and a node's upper-level
+    constraints couple its columns: each Newton system is block diagonal over
+    the top nodes (one ``(m d) x (m d)`` block per node and output, on lifted
+    columns) plus the datafit's low-rank term.
+    """
 
-    W_best, cert, b_best, violation, best_after = certify_nested(problem, U, b, problem.split(lam))
-    best_primal, best_dual = cert.primal, cert.dual
-    n_iter, n_products = 0, 4
-    history = [(best_primal, best_dual, violation, time.perf_counter() - t0)]
-    schedule = _PenaltySchedule(tol, growth)
-    damping = 0.0
-    rel0 = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
-    inner_tol = float(np.clip(0.1 * rel0, 0.01 * tol, 0.1))
-    converged = False
-    alpha_ref = alpha if alpha > 0 else h0 * 1e-12
-    if verbose:
-        _print(0, 0, best_primal, best_dual, violation, rho, t0)
-    cache = None
-    lifted = _LiftedOperator(problem)
-    m_top = lifted.m
-    row_gram = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
-    system, penalties = None, None
-    for k in range(1, max_outer + 1):
-        sub = _NewtonNested(problem, gamma, lam, sigma, rho, h0, row_gram)
-        if (sigma, rho) != penalties:
-            system, penalties = None, (sigma, rho)
-        phi, cache = sub.evaluate(U, b)
-        n_products += 1
-        best_gmax, flat = np.inf, 0
-        inner_converged = False
-        while True:
-            g = sub.gradient(cache)
-            n_products += 1
-            gmax = float(np.sqrt(np.einsum("dkc,dkc->kc", g, g)).max()) if g.size else 0.0
-            if gmax <= inner_tol * alpha_ref or n_iter >= max_iter:
-                inner_converged = gmax <= inner_tol * alpha_ref
-                break
-            if gmax < 0.9 * best_gmax:
-                best_gmax, flat = gmax, 0
-            else:
-                flat += 1
-                if flat >= 10:
-                    break
-            parts = sub.hessian(cache, ridge, damping)
+    label = "nested auglag"
+    solver = "nested-auglag"
+    matrix_free = False
 
-            def hess(v, parts=parts):
-                return sub.hessian_product(parts, v)
+    def __init__(self, problem):
+        self.problem = problem
+        op = problem.operator
+        n = op.n_samples
+        self.d = problem.coef_shape[0]
+        self.n_cols = sum(sh[1] * sh[2] for sh in problem.multiplier_shapes())
+        self.m = int(getattr(problem.penalty, "group_size", 1))
+        self.h0 = None
+        self.lifted = None
+        X = np.asarray(op.X, dtype=np.float64)
+        self.row_gram = (X[:, :, None] * X[:, None, :]).reshape(n, self.d * self.d)
+        self.X = X
 
-            direction = None
-            if system is not None:
-                # The last factorization preconditions CG on the current
-                # Hessian: a few products instead of a new factorization.
-                direction = _pcg(hess, system_solve, -g, _CG_RTOL, _CG_MAXITER_PRE)
-                n_products += 2 * _CG_MAXITER_PRE
-            if direction is None:
-                M = sub.blocks(parts, ridge)
-                try:
-                    factor = BlockPlusLowRank(lifted, parts[0], parts[1], M)
+    def scales(self):
+        """Curvature scale ``h0`` of the datafit and the mean squared norm of the weighted rows."""
+        X = self.X
+        weighted = self.problem.sample_weight > 0
+        row_sq = float(np.mean(np.einsum("nd,nd->n", X[weighted], X[weighted]))) if weighted.any() else 1.0
+        self.h0 = _curvature_scale(self.problem)
+        return self.h0, row_sq
 
-                    def system_solve(r, factor=factor):
-                        return _unlift(factor.solve(_lift(r, m_top)), m_top, d)
+    def initial_multipliers(self, multipliers_init):
+        """Starting flat multipliers: zeros or ``multipliers_init`` clipped at 0."""
+        n = self.problem.operator.n_samples
+        if multipliers_init is None:
+            return np.zeros((n, self.n_cols))
+        return np.maximum(np.asarray(multipliers_init, dtype=np.float64).reshape(n, self.n_cols), 0)
 
-                except MemoryBudgetError:
-                    # Too many prediction rows for the Woodbury system: the
-                    # blocks alone precondition truncated CG.
-                    M_inv = np.linalg.inv(M)
+    def joint_adjoint(self, grad, multipliers):
+        return self.problem.nested_adjoint(grad, multipliers)
 
-                    def system_solve(r, M_inv=M_inv):
-                        cols = _lift(r, m_top).transpose(1, 2, 0).reshape(-1, m_top * d, 1)
-                        out = np.matmul(M_inv, cols).reshape(r.shape[1] // m_top, C, m_top * d)
-                        return _unlift(out.transpose(2, 0, 1), m_top, d)
+    def group_norms(self, W):
+        d, B, C = W.shape
+        Wg = W.reshape(d, B // self.m, self.m, C)
+        return np.sqrt(np.einsum("dgmc,dgmc->gc", Wg, Wg))
 
-                    direction = _pcg(hess, system_solve, -g, _CG_RTOL, _CG_MAXITER, return_last=True)
-                system = system_solve
-                if direction is None:
-                    direction = system_solve(-g)
-                n_products += 2
-            n_iter += 1
-            direction, slope, step = _start_step(g, direction, cache, sub.tau)
-            capped = step < 1.0
-            if -slope <= 1e-12 * abs(phi):
-                # At the rounding level of phi Armijo cannot see progress:
-                # accept a step that shrinks the gradient.
-                accepted, phi_new, cache_new, spent = _gradient_shrinking_step(
-                    sub, cache, direction, step, np.linalg.norm(g)
-                )
-            else:
-                accepted, phi_new, cache_new, spent = _armijo_step(sub, cache, direction, step, phi, slope)
-            n_products += spent
-            if accepted is None:
-                break
-            step = accepted
-            _print_newton_step(verbose, n_iter, phi_new, gmax, step)
-            phi, cache = phi_new, cache_new
-            damping, shortened = _next_damping(damping, capped or step < 0.1, step)
-            if shortened:
-                system = None
+    def expand(self, x):
+        """Per-group values (G, C) broadcast to the columns, shape (1, B, C)."""
+        return np.repeat(x, self.m, axis=0)[None]
 
-        U, b = cache["U"], cache["b"]
+    def certify(self, W, b, multipliers, Z=None):
+        split = None if multipliers is None else self.problem.split(multipliers)
+        return certify_nested(self.problem, W, b, split, Z)
 
-        # Multiplier updates.
-        V, vn = cache["V"], cache["vn"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            keep = np.where(vn > sub.tau, 1.0 - sub.tau / vn, 0.0)
-        Qc = V * sub.expand(keep)
-        gamma = sigma * (V - Qc)
-        lam = cache["r"]
+    def constraint_values(self, Z):
+        return self.problem.flat_values(Z)
 
-        G = problem.nested_adjoint(cache["grad_f"], -lam)
-        best_dual = max(best_dual, problem.dual_value(cache["grad_f"], G))
-        W_feas, cert, b_feas, violation, after = certify_nested(problem, Qc, b, None)
-        n_products += 4
-        if cert.primal < best_primal:
-            best_primal, W_best, b_best, best_after = cert.primal, W_feas, b_feas, after
-        rel_gap = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
-        history.append((best_primal, best_dual, violation, time.perf_counter() - t0))
-        if verbose:
-            _print(k, n_iter, best_primal, best_dual, violation, rho, t0)
-        if rel_gap <= tol and violation <= tol:
-            converged = True
-            break
-        if n_iter >= max_iter:
-            break
-        if schedule.stalled(rel_gap):
-            break
-        consensus = float(np.linalg.norm(U - Qc)) / max(float(np.linalg.norm(Qc)), np.finfo(float).tiny)
-        sigma, rho = schedule.grow(
-            sigma, rho, consensus, problem.violation(cache["Z"]), rel_gap, inner_converged
-        )
-        inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.01 * tol, 0.1))
-    converged = converged or (
-        (best_primal - best_dual) <= tol * abs(best_primal) and best_after <= tol
-    )
-    return SolveResult(
-        coef=W_best,
-        intercept=np.asarray(b_best, dtype=np.float64),
-        objective=best_primal,
-        dual_objective=best_dual,
-        n_iter=max(n_iter, 1),
-        converged=bool(converged),
-        solver="nested-auglag-newton",
-        constraint_violation=best_after,
-        n_products=n_products,
-        history=history,
-        info={"multipliers": lam, "sigma": sigma, "rho": rho, "iterate_violation": violation},
-    )
+    def refine(self, grad, multipliers):
+        # No column-by-column refinement: the node cones couple the columns.
+        return None
 
+    def fista_subproblem(self, multipliers, rho):
+        return _AugmentedSubproblem(self.problem, multipliers, rho, stacked=_NestedStacked(self.problem))
 
-def _fista_nested(
-    problem, coef_init, intercept_init, multipliers_init, *, tol, max_iter, max_outer, rho,
-    growth, verbose,
-):
-    problem = problem.astype(np.float64)
-    t0 = time.perf_counter()
-    op = problem.operator
-    C = problem.coef_shape[2]
-    n = op.n_samples
-    U = problem.zeros() if coef_init is None else np.array(coef_init, dtype=np.float64)
-    n_cols = sum(s[1] * s[2] for s in problem.multiplier_shapes())
-    if multipliers_init is None:
-        lam = np.zeros((n, n_cols))
-    else:
-        lam = np.maximum(np.asarray(multipliers_init, dtype=np.float64).reshape(n, n_cols), 0)
-    if rho is None:
-        s = problem.sample_weight
-        rho = float(problem.datafit.lipschitz * s.sum() / max(int(np.count_nonzero(s)), 1))
-    rho = float(rho)
-    b = None if intercept_init is None else np.asarray(intercept_init, dtype=np.float64)
+    def newton_subproblem(self, gamma, multipliers, sigma, rho):
+        if self.h0 is None:
+            self.scales()
+        return _NewtonNested(self, gamma, multipliers, sigma, rho)
 
-    W_best, cert, b_best, violation, best_after = certify_nested(
-        problem, U, b, problem.split(lam)
-    )
-    best_primal, best_dual = cert.primal, cert.dual
-    n_products, n_iter = 3, 0
-    step = None
-    history = [(best_primal, best_dual, violation)]
-    converged = False
-    inner_tol = 1e-2
-    if verbose:
-        _print(0, 0, best_primal, best_dual, violation, rho, t0)
-    for k in range(1, max_outer + 1):
-        if best_primal - best_dual <= tol * abs(best_primal) and violation <= tol:
-            converged = True
-            break
-        if n_iter >= max_iter:
-            break
-        sub = _NestedSubproblem(problem, lam, rho)
-        if step is None:
-            lip = sub.operator.lipschitz(
-                problem.sample_weight, curvature=problem.datafit.lipschitz, rho=rho
-            )
-            n_products += 10
-            step = 1.0 / lip if lip > 0 else 1.0
-        b_full = None if b is None else np.concatenate([b, np.zeros(n_cols)])
-        res = fista(
-            sub,
-            coef_init=U,
-            intercept_init=b_full,
-            tol=inner_tol,
-            max_iter=max_iter - n_iter,
-            step_init=step,
-            verbose=max(0, verbose - 1),
-        )
-        n_iter += res.n_iter
-        n_products += res.n_products
-        step = res.info.get("step", step)
-        U = res.coef
-        b = np.asarray(res.intercept[:C], dtype=np.float64)
-        best_dual = max(best_dual, sub.best_outer_dual)
+    def hessian(self, sub, cache, ridge, damping):
+        return sub.hessian(cache, ridge, damping)
 
-        Z = op.product(U)
-        new_lam = np.maximum(lam - rho * problem.flat_values(Z), 0)
-        W_feas, cert, b_feas, new_violation, after = certify_nested(
-            problem, U, b, problem.split(new_lam), Z
-        )
-        n_products += 3
-        best_dual = max(best_dual, cert.dual)
-        if cert.primal < best_primal:
-            best_primal, W_best, b_best, best_after = cert.primal, W_feas, b_feas, after
-        history.append((best_primal, best_dual, new_violation))
-        if verbose:
-            _print(k, n_iter, best_primal, best_dual, new_violation, rho, t0)
-        if new_violation > 0.25 * violation and new_violation > tol:
-            rho *= growth
-            step /= growth
-        violation = new_violation
-        lam = new_lam
-        rel_gap = (best_primal - best_dual) / max(abs(best_primal), np.finfo(float).tiny)
-        inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.1 * tol, 1e-2))
-    else:
-        converged = best_primal - best_dual <= tol * abs(best_primal) and violation <= tol
+    def factorize(self, sub, parts, hess, g):
+        """Solve of the Newton system (Woodbury on lifted columns) and the direction for ``g``.
 
-    return SolveResult(
-        coef=W_best,
-        intercept=np.asarray(b_best, dtype=np.float64),
-        objective=best_primal,
-        dual_objective=best_dual,
-        n_iter=max(n_iter, 1),
-        converged=bool(converged),
-        solver="nested-auglag-fista",
-        constraint_violation=best_after,
-        n_products=n_products,
-        history=history,
-        info={"multipliers": lam, "rho": rho, "step": step, "iterate_violation": violation},
-    )
+        When the Woodbury system does not fit in memory the blocks alone
+        precondition truncated CG, whose result is the direction.
+        """
+        if self.lifted is None:
+            self.lifted = _LiftedOperator(self.problem)
+        lifted, d, C = self.lifted, self.d, self.problem.coef_shape[2]
+        m_top = lifted.m
+        M = sub.blocks(parts, 1e-10 * self.h0)
+        try:
+            factor = BlockPlusLowRank(lifted, parts[0], parts[1], M)
+        except MemoryBudgetError:
+            M_inv = np.linalg.inv(M)
+
+            def solve(r):
+                cols = _lift(r, m_top).transpose(1, 2, 0).reshape(-1, m_top * d, 1)
+                out = np.matmul(M_inv, cols).reshape(r.shape[1] // m_top, C, m_top * d)
+                return _unlift(out.transpose(2, 0, 1), m_top, d)
+
+            direction = _pcg(hess, solve, -g, _CG_RTOL, _CG_MAXITER_BLOCKS, return_last=True)
+            return solve, solve(-g) if direction is None else direction
+
+        def solve(r):
+            return _unlift(factor.solve(_lift(r, m_top)), m_top, d)
+
+        return solve, solve(-g)
 
 
 def cvxpy_nested_solve(problem, *, solver="CLARABEL", solver_options=None, verbose=0):
