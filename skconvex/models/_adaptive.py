@@ -11,12 +11,13 @@ program, and stores ``n_patterns_``, ``max_violation_`` and
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._config import check_memory
 from ..arrangements import propose_gates
 from ..programs._chunks import seed_sequence
-from ..programs.oracles import gated_dual_norms, relu_dual_norm
+from ..programs.oracles import gated_dual_norms, project_cone, relu_dual_norm
 from ..solvers.adaptive import grow_patterns
 
 __all__ = ["AdaptiveArrangementsMixin"]
@@ -71,6 +72,34 @@ def _top_directions(W):
         return B[:, :, 0].T
     U, _, _ = np.linalg.svd(B, full_matrices=False)
     return U[:, :, 0].T
+
+
+def _exact_cone_values(X, theta, U, values, threshold, n_exact=32):
+    r"""Raise lower bounds to the exact cone-constrained dual norm where it decides.
+
+    For one output the maximum of :math:`|\theta^\top D X u|` over the unit
+    ball of the cone :math:`K_D` is the norm of the projection of
+    :math:`\pm X^\top D\theta` onto it (non-negative least squares, see
+    :func:`~skconvex.programs.oracles.project_cone`). It is computed for the
+    ``n_exact`` candidates whose gated upper bound :math:`\|X^\top
+    D\theta\|` is largest among those the lower bound leaves undecided
+    (at most ``threshold`` while the bound exceeds it).
+    """
+    theta = theta[:, 0]
+    masks = np.asarray(X @ U) >= 0
+    C = np.asarray(X.T @ (masks * theta[:, None]))  # (d, k)
+    upper = np.linalg.norm(C, axis=0)
+    undecided = np.flatnonzero((values <= threshold) & (upper > threshold))
+    if not undecided.size:
+        return values
+    values = values.copy()
+    for j in undecided[np.argsort(-upper[undecided], kind="stable")][:n_exact]:
+        G = np.where(masks[:, j], 1.0, -1.0)[:, None] * X
+        values[j] = max(
+            values[j],
+            *(np.linalg.norm(project_cone(G, sign * C[:, j])) for sign in (1.0, -1.0)),
+        )
+    return values
 
 
 class AdaptiveArrangementsMixin:
@@ -153,13 +182,19 @@ class AdaptiveArrangementsMixin:
                 return gated_dual_norms(X, theta, U, penalty)
 
         else:
-            # The value at the candidate itself, a direction inside its
-            # pattern's cone: a lower bound on the cone-constrained dual norm
-            # (candidates are refined by ascent, so it is nearly attained).
+            threshold = problem.alpha * (1 + self.tol)
+
             def violation(theta, U):
+                # The value at the candidate itself, a direction inside its
+                # pattern's cone: a lower bound on the cone-constrained dual
+                # norm (candidates are refined by ascent, so it is often
+                # nearly attained).
                 norms = np.linalg.norm(U, axis=0)
                 norms[norms == 0] = 1.0
-                return relu_dual_norm(X, theta, U / norms)
+                values = relu_dual_norm(X, theta, U / norms)
+                if theta.shape[1] == 1 and not sp.issparse(X):
+                    values = _exact_cone_values(X, theta, U, values, threshold)
+                return values
 
         return violation
 
