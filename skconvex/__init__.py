@@ -8,6 +8,7 @@ from .arrangements import (
     SubnetworkArrangements,
     compute_patterns,
     enumerate_arrangements,
+    propose_gates,
     sample_arrangements,
     sample_subnetworks,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "config_context",
     "enumerate_arrangements",
     "get_config",
+    "propose_gates",
     "sample_arrangements",
     "sample_subnetworks",
     "set_config",

@@ -23,6 +23,7 @@ __all__ = [
     "compute_patterns",
     "compute_subnetwork_patterns",
     "enumerate_arrangements",
+    "propose_gates",
     "sample_subnetworks",
 ]
 
@@ -491,6 +492,189 @@ def enumerate_arrangements(
         packed=packed,
     )
 
+
+
+def _dense_rows(X, rows):
+    """Rows of ``X`` (dense or sparse) as a dense float64 array."""
+    sub = X[rows]
+    return np.asarray(sub.toarray() if sp.issparse(sub) else sub, dtype=np.float64)
+
+
+def _unit_columns(U):
+    norms = np.linalg.norm(U, axis=0)
+    norms[norms == 0] = 1.0
+    return U / norms
+
+
+def _ascend(X, theta, U, n_steps):
+    """Ascent steps on :math:`\\|\\Theta^\\top (Xu)_+\\|` for every column of ``U`` at once.
+
+    The gradient of that objective at ``u`` is :math:`X^\\top D(u)\\Theta c`
+    with :math:`c = \\Theta^\\top (Xu)_+ / \\|\\cdot\\|`; stepping to it (a
+    power iteration) moves the gate towards the pattern whose dual constraint
+    is most violated near it. Two GEMMs with ``X`` per step, vectorized over
+    the candidates.
+    """
+    for _ in range(n_steps):
+        H = np.asarray(X @ U)
+        A = np.maximum(H, 0.0)
+        c = theta.T @ A  # (C, k)
+        V = np.asarray(X.T @ ((H >= 0) * (theta @ c)))
+        dead = ~np.any(V, axis=0)
+        V[:, dead] = U[:, dead]
+        U = _unit_columns(V)
+    return U
+
+
+def _pair_offsets(qa, qb, a, b, sides):
+    """Directions ``v`` with ``a^T v = sides[0]`` and ``b^T v = sides[1]`` for every pair.
+
+    ``qa, qb`` is an orthonormal basis of each pair's span: ``v = s qa + t
+    qb`` solves the 2 x 2 system of the two points' coordinates. A pair whose
+    second point adds no direction (``qb = 0``: no bias, or repeated points)
+    gets ``v = sides[0] a / ||a||^2``.
+    """
+    sa, sb = sides
+    a1, a2 = np.sum(qa * a, axis=0), np.sum(qb * a, axis=0)
+    b1, b2 = np.sum(qa * b, axis=0), np.sum(qb * b, axis=0)
+    det = a1 * b2 - a2 * b1
+    ok = np.abs(det) > 1e-12 * (np.abs(a1 * b2) + np.abs(a2 * b1) + 1e-300)
+    safe = np.where(ok, det, 1.0)
+    s = np.where(ok, (sa * b2 - sb * a2) / safe, sa / np.where(a1 != 0, a1, 1.0))
+    t = np.where(ok, (sb * a1 - sa * b1) / safe, 0.0)
+    return qa * s + qb * t
+
+
+def propose_gates(
+    X,
+    theta,
+    *,
+    seeds=None,
+    n_random=100,
+    n_pairs=100,
+    n_perturb=2,
+    scale=0.3,
+    n_ascent=2,
+    bias=False,
+    support=None,
+    random_state=None,
+):
+    """Candidate gates for growing an arrangement where the dual says it pays.
+
+    At a solution of a program over some activation patterns, a pattern not
+    in the program lowers the objective when its dual constraint is violated
+    (:func:`skconvex.programs.oracles.gated_dual_norms`,
+    :func:`skconvex.programs.oracles.relu_dual_norm`). This proposes gates
+    likely to violate it:
+
+    * ``seeds`` (the active neurons' own weights) and ``n_perturb`` Gaussian
+      perturbations of each (relative size ``scale``): patterns next to those
+      the solution uses;
+    * ``n_pairs`` hyperplanes through two random training points (a random
+      direction projected orthogonally to both augmented points, when
+      ``bias``), each shifted into the eight cells around it (both signs,
+      each point active or not): the data-anchored gates that Gaussian gates in
+      many dimensions rarely produce, since their hyperplanes all pass near
+      the origin;
+    * ``n_random`` Gaussian gates;
+
+    then every candidate is refined by ``n_ascent`` ascent steps on
+    :math:`\\|\\Theta^\\top (Xu)_+\\|` (the dual objective of a ReLU neuron with
+    direction ``u``), and both the raw and the refined candidates are
+    returned. Everything is vectorized over candidates.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Data the gates act on (with a ones column last when ``bias``).
+    theta : ndarray of shape (n_samples, n_outputs)
+        Dual point (the negative gradient of the datafit).
+    seeds : ndarray of shape (n_features, n_seeds), default=None
+        Directions to perturb (e.g. active neurons' weights).
+    n_random : int, default=100
+        Number of Gaussian gates.
+    n_pairs : int, default=100
+        Number of hyperplanes through pairs of training points.
+    n_perturb : int, default=2
+        Perturbations per seed.
+    scale : float, default=0.3
+        Size of the perturbations relative to the seed's norm.
+    n_ascent : int, default=2
+        Ascent steps applied to every candidate.
+    bias : bool, default=False
+        Whether the last column of ``X`` is the ones column (a hyperplane
+        then goes through points, not only through directions).
+    support : ndarray of shape (n_samples,), dtype bool, default=None
+        Rows that may anchor hyperplanes (those with positive weight).
+    random_state : int, RandomState instance, Generator or None, default=None
+        Seed of the random parts.
+
+    Returns
+    -------
+    gates : ndarray of shape (n_features, n_candidates)
+        Unit candidate gates (raw first, then refined), float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconvex import propose_gates
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.c_[rng.standard_normal((30, 2)), np.ones(30)]
+    >>> U = propose_gates(X, rng.standard_normal((30, 1)), n_random=5, n_pairs=5,
+    ...                   bias=True, random_state=0)
+    >>> U.shape
+    (3, 90)
+    """
+    rng = (
+        random_state
+        if isinstance(random_state, np.random.Generator)
+        else np.random.default_rng(seed_sequence(random_state))
+    )
+    n, d = X.shape
+    theta = np.asarray(theta, dtype=np.float64).reshape(n, -1)
+    parts = [_unit_columns(rng.standard_normal((d, int(n_random))))]
+    if seeds is not None and seeds.shape[1]:
+        S = _unit_columns(np.asarray(seeds, dtype=np.float64))
+        noise = rng.standard_normal((d, S.shape[1] * int(n_perturb))) * (scale / np.sqrt(d))
+        parts += [S, _unit_columns(np.repeat(S, int(n_perturb), axis=1) + noise)]
+    rows = np.flatnonzero(np.ones(n, dtype=bool) if support is None else support)
+    if n_pairs and rows.size >= 2:
+        idx = rows[rng.integers(0, rows.size, size=(2, int(n_pairs)))]
+        a, b = _dense_rows(X, idx[0]).T, _dense_rows(X, idx[1]).T  # (d, k)
+        if not bias:
+            # Without a bias column every hyperplane contains the origin:
+            # the best one can do is pass through the first point.
+            b = np.zeros_like(b)
+        # Gram-Schmidt of (a, b) column by column, then a random direction
+        # with its components along both removed.
+        qa = _unit_columns(a)
+        b_raw = b
+        b = b - qa * np.sum(qa * b, axis=0)
+        qb = _unit_columns(b) * (np.linalg.norm(b, axis=0) > 1e-12 * np.linalg.norm(a, axis=0))
+        R = rng.standard_normal((d, int(n_pairs)))
+        R -= qa * np.sum(qa * R, axis=0) + qb * np.sum(qb * R, axis=0)
+        # Both points lie on that hyperplane, where the pattern is ambiguous
+        # (rounding decides). Shifting it by a small multiple of a direction
+        # v with a^T v = +-1, b^T v = +-1 puts each point on a chosen side:
+        # the hyperplane's sign and the shifts give the eight cells around
+        # the two rays +-R (all of them when the gates live in 3-D).
+        row_norms = np.sqrt(np.asarray((X.multiply(X) if sp.issparse(X) else X * X).sum(axis=1)).ravel())
+        H = np.asarray(X @ R)
+        tie = np.abs(H) <= 1e-9 * row_norms[:, None] * np.linalg.norm(R, axis=0)
+        for sides in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            V = _pair_offsets(qa, qb, a, b_raw, sides)
+            HV = np.asarray(X @ V)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(tie | (HV == 0), np.inf, np.abs(H) / np.abs(HV))
+            # Half the distance to the nearest other row keeps every other
+            # row on its side.
+            eps = 0.5 * ratio.min(axis=0)
+            eps[~np.isfinite(eps)] = 1.0
+            parts += [_unit_columns(R + eps * V), _unit_columns(-R + eps * V)]
+    U = np.concatenate(parts, axis=1)
+    if n_ascent:
+        U = np.concatenate([U, _ascend(X, theta, U, int(n_ascent))], axis=1)
+    return U
 
 # ---------------------------------------------------------------------------
 # Sub-network (multi-level) arrangements: deeper networks

@@ -17,6 +17,7 @@ from ._base import (
     _as_dtype,
     augment,
 )
+from ._adaptive import ADAPTIVE_ATTRIBUTES, ADAPTIVE_DOC, AdaptiveArrangementsMixin
 from ._relu_network import TwoLayerNetworkMixin
 
 __all__ = ["ConvexGatedReLURegressor", "ConvexGatedReLUClassifier"]
@@ -37,7 +38,7 @@ _COMMON_DOC = """
         The defaults of ``alpha`` and ``n_arrangements`` were chosen by
         comparing candidates with scikit-learn's MLP on eleven datasets
         (``benchmarks/bench_defaults.py``).
-    fit_intercept : bool, default=True
+{adaptive}    fit_intercept : bool, default=True
         Give every neuron a bias (a ones column appended to ``X``; the bias is
         penalized with the neuron's weights) and the output an unpenalized
         intercept.
@@ -98,12 +99,15 @@ _COMMON_ATTRIBUTES = """
         Certified duality gap (an upper bound on ``objective_`` minus the
         optimum of the program with these gates), computed in float64.
     n_iter_ : int
-        Solver iterations.
-    n_features_in_ : int
+        Solver iterations (of the last solve with ``arrangement="adaptive"``).
+{adaptive}    n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 """
+
+_ADAPTIVE_DOC = ADAPTIVE_DOC.format(dual=":math:`R^\\circ(\\tilde X^\\top D\\,\\nabla F)`").lstrip("\n")
+_ADAPTIVE_ATTRIBUTES = ADAPTIVE_ATTRIBUTES.format(dual_note="").lstrip("\n")
 
 _NOTES = """
     The network is :math:`f(x) = \\sum_p 1[\\tilde x^\\top g_p \\ge 0]\\,
@@ -131,7 +135,7 @@ _NOTES = """
 """
 
 
-class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
+class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwork):
     """Fit and prediction of gated-ReLU networks."""
 
     # Every product of the program runs on the sparse matrix itself.
@@ -157,8 +161,18 @@ class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
         self : object
             Fitted estimator.
         """
+        self._check_adaptive_params()
         problem, gates, n_features = self._build_problem(X, y, sample_weight)
         coef_init, intercept_init = self._warm_start_point(problem.coef_shape)
+        result = self._solve_gated(problem, coef_init, intercept_init)
+        problem, gates, result = self._grow(problem, gates, result, self._solve_gated)
+        self._last_step = result.info.get("step")
+        self._report(result)
+        self._store_solution(result, gates, n_features, problem.n_outputs)
+        return self
+
+    def _solve_gated(self, problem, coef_init, intercept_init):
+        """Solve the group lasso from an optional starting point (warm start or grown patterns)."""
         extra = {}
         if coef_init is not None and getattr(self, "_last_step", None):
             extra["step_init"] = self._last_step
@@ -169,7 +183,7 @@ class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
             coef_init, intercept_init, _ = support_newton(
                 problem, coef_init, intercept_init, tol=1e-12, max_steps=4, max_products=self.max_iter // 4
             )
-        result = solve_certified(
+        return solve_certified(
             problem,
             working_set_solve,
             tol=self.tol,
@@ -180,10 +194,6 @@ class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
             polish=support_newton,
             **extra,
         )
-        self._last_step = result.info.get("step")
-        self._report(result)
-        self._store_solution(result, gates, n_features, problem.n_outputs)
-        return self
 
     def _build_problem(self, X, y, sample_weight):
         """Validate the data and assemble the group-lasso program (gates included)."""
@@ -243,7 +253,7 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
     random and fixed; the training problem is a group lasso solved with a
     certified duality gap.
 """
-        + _COMMON_DOC.format(n_arrangements=200).rstrip("\n")
+        + _COMMON_DOC.format(n_arrangements=200, adaptive=_ADAPTIVE_DOC).rstrip("\n")
         + """
     loss : {"squared_error"}, default="squared_error"
         Data-fitting term: half the squared error, averaged over samples."""
@@ -252,7 +262,7 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
 
     Attributes
     ----------"""
-        + _COMMON_ATTRIBUTES
+        + _COMMON_ATTRIBUTES.format(adaptive=_ADAPTIVE_ATTRIBUTES)
         + """    n_outputs_ : int
         Number of outputs.
     intercept_ : float or ndarray of shape (n_outputs,)
@@ -283,6 +293,7 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
 
     _parameter_constraints = {
         **BaseConvexNetwork._parameter_constraints,
+        **AdaptiveArrangementsMixin._adaptive_constraints,
         "loss": [StrOptions({"squared_error"})],
     }
 
@@ -291,6 +302,8 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
         alpha=1e-2,
         *,
         n_arrangements=200,
+        arrangement="gaussian",
+        max_arrangements=None,
         fit_intercept=True,
         loss="squared_error",
         penalty="nuclear",
@@ -304,6 +317,8 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
     ):
         self.alpha = alpha
         self.n_arrangements = n_arrangements
+        self.arrangement = arrangement
+        self.max_arrangements = max_arrangements
         self.fit_intercept = fit_intercept
         self.loss = loss
         self.penalty = penalty
@@ -329,7 +344,7 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
     output per class), weight decay, gates sampled at random and fixed; the
     training problem is a group lasso solved with a certified duality gap.
 """
-        + _COMMON_DOC.format(n_arrangements=100).rstrip("\n")
+        + _COMMON_DOC.format(n_arrangements=100, adaptive=_ADAPTIVE_DOC).rstrip("\n")
         + """
     loss : {"log_loss", "squared_error"}, default="log_loss"
         ``"log_loss"``: logistic / multinomial cross-entropy (gives
@@ -340,7 +355,7 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
 
     Attributes
     ----------"""
-        + _COMMON_ATTRIBUTES
+        + _COMMON_ATTRIBUTES.format(adaptive=_ADAPTIVE_ATTRIBUTES)
         + """    classes_ : ndarray of shape (n_classes,)
         Class labels.
     intercept_ : ndarray of shape (n_outputs,)
@@ -371,6 +386,7 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
 
     _parameter_constraints = {
         **BaseConvexNetwork._parameter_constraints,
+        **AdaptiveArrangementsMixin._adaptive_constraints,
         "loss": [StrOptions({"log_loss", "squared_error"})],
     }
 
@@ -379,6 +395,8 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
         alpha=1e-2,
         *,
         n_arrangements=100,
+        arrangement="gaussian",
+        max_arrangements=None,
         fit_intercept=True,
         loss="log_loss",
         penalty="nuclear",
@@ -392,6 +410,8 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
     ):
         self.alpha = alpha
         self.n_arrangements = n_arrangements
+        self.arrangement = arrangement
+        self.max_arrangements = max_arrangements
         self.fit_intercept = fit_intercept
         self.loss = loss
         self.penalty = penalty

@@ -21,6 +21,7 @@ from ._base import (
     _as_dtype,
     augment,
 )
+from ._adaptive import ADAPTIVE_ATTRIBUTES, ADAPTIVE_DOC, AdaptiveArrangementsMixin
 from ._relu_network import TwoLayerNetworkMixin
 
 __all__ = ["ConvexReLURegressor", "ConvexReLUClassifier"]
@@ -46,7 +47,7 @@ _COMMON_DOC = """
     n_arrangements : int, default=100
         Number of gates sampled; each distinct activation pattern gives two
         convex columns per output (a positive and a negative neuron).
-    fit_intercept : bool, default=True
+{adaptive}    fit_intercept : bool, default=True
         Give every neuron a bias (a ones column appended to ``X``; the bias is
         penalized with the neuron's weights) and the output an unpenalized
         intercept.
@@ -144,12 +145,30 @@ _COMMON_ATTRIBUTES = """
     solver_ : str
         The solver that ran (``"auto"`` resolved).
     n_iter_ : int
-        Solver iterations.
-    n_features_in_ : int
+        Solver iterations (of the last solve with ``arrangement="adaptive"``).
+{adaptive}    n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 """
+
+_ADAPTIVE_DOC = (
+    ADAPTIVE_DOC.format(
+        dual=":math:`\\|\\nabla F^\\top (\\tilde X u)_+\\|` at the candidate direction\n"
+        "        :math:`u` (a lower bound on the cone-constrained dual norm of its\n"
+        "        pattern)"
+    )
+    .lstrip("\n")
+)
+_ADAPTIVE_ATTRIBUTES = (
+    ADAPTIVE_ATTRIBUTES.format(
+        dual_note=(
+            "\n        (the value at the gate itself, a lower bound on the\n"
+            "        cone-constrained dual norm)"
+        )
+    )
+    .lstrip("\n")
+)
 
 _NOTES = """
     With :math:`\\tilde x = (x, 1)` and the activation patterns
@@ -233,7 +252,7 @@ def _sparse_solver_options(solver, options):
     return options
 
 
-class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
+class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwork):
     """Fit, recovery and prediction of exact two-layer ReLU networks."""
 
     # Sparse X is solved by the matrix-free Newton variant of the augmented
@@ -243,6 +262,7 @@ class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
     # Blocks [V, W]; cone signs, multipliers and constraint values per block.
     _blocks_per_pattern = 2
     _arrays_per_block = 5
+    _adaptive_kind = "relu"
 
     _parameter_constraints = {
         **{k: v for k, v in BaseConvexNetwork._parameter_constraints.items() if k != "penalty"},
@@ -271,22 +291,33 @@ class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
         self : object
             Fitted estimator.
         """
+        self._check_adaptive_params()
         problem, gates, signs, n_features = self._build_problem(X, y, sample_weight)
         result, solver = self._solve_problem(problem)
+        problem, gates, result = self._grow(
+            problem, gates, result, lambda p, c, b: self._solve_problem(p, start=(c, b))[0]
+        )
+        P = gates.shape[1]
+        signs = np.concatenate([np.ones(P), -np.ones(P)])
         self.solver_ = solver
         self._store_solution(problem, result, gates, signs, n_features)
         return self
 
-    def _solve_problem(self, problem):
+    def _solve_problem(self, problem, start=None):
         """Run the chosen solver on ``problem``; return the result and the solver's name.
 
         Shared with the estimators that solve this program on other data
-        (batch-norm networks on whitened, lifted data).
+        (batch-norm networks on whitened, lifted data). ``start``, a pair
+        ``(coef, intercept)``, replaces the warm-start point (adaptive
+        arrangements re-solve from the previous, padded solution).
         """
         solver, options = self._solver_plan(problem.datafit)
         if getattr(problem.operator, "sparse", False):
             options = _sparse_solver_options(solver, options)
-        coef_init, intercept_init = self._warm_start_point(problem.operator.coef_shape)
+        if start is None:
+            coef_init, intercept_init = self._warm_start_point(problem.operator.coef_shape)
+        else:
+            coef_init, intercept_init = start
         if solver == "cvxpy":
             options = dict(options)
             result = cvxpy_cone_solve(
@@ -309,7 +340,9 @@ class _ReLUBase(TwoLayerNetworkMixin, BaseConvexNetwork):
                 solver, problem, coef_init, options, working_set=run is cone_working_set_solve
             )
             result = None
-            if self.warm_start and (coef_init is None or not np.any(coef_init)):
+            if start is not None:
+                state = {}
+            if self.warm_start and start is None and (coef_init is None or not np.any(coef_init)):
                 # A warm start from the empty network (the first fits of a
                 # path, at and above alpha_max) first certifies it: a budget
                 # of 0 is the certificate of the start alone, with the best
@@ -502,6 +535,7 @@ class ConvexReLURegressor(RegressionTargets, RegressorMixin, _ReLUBase):
     duality gap; the equivalent ReLU network is recovered and predicts.
 """
         + _COMMON_DOC.format(
+            adaptive=_ADAPTIVE_DOC,
             alpha_scale=" It is multiplied by the standard deviation of ``y``,"
             " which makes the fit equivariant to the unit of ``y``."
         ).rstrip("\n")
@@ -513,7 +547,7 @@ class ConvexReLURegressor(RegressionTargets, RegressorMixin, _ReLUBase):
 
     Attributes
     ----------"""
-        + _COMMON_ATTRIBUTES.format()
+        + _COMMON_ATTRIBUTES.format(adaptive=_ADAPTIVE_ATTRIBUTES)
         + """    n_outputs_ : int
         Number of outputs.
     intercept_ : float or ndarray of shape (n_outputs,)
@@ -551,6 +585,7 @@ class ConvexReLURegressor(RegressionTargets, RegressorMixin, _ReLUBase):
 
     _parameter_constraints = {
         **_ReLUBase._parameter_constraints,
+        **AdaptiveArrangementsMixin._adaptive_constraints,
         "loss": [StrOptions({"squared_error"})],
     }
 
@@ -559,6 +594,8 @@ class ConvexReLURegressor(RegressionTargets, RegressorMixin, _ReLUBase):
         alpha=1e-3,
         *,
         n_arrangements=100,
+        arrangement="gaussian",
+        max_arrangements=None,
         fit_intercept=True,
         loss="squared_error",
         solver="auto",
@@ -573,6 +610,8 @@ class ConvexReLURegressor(RegressionTargets, RegressorMixin, _ReLUBase):
     ):
         self.alpha = alpha
         self.n_arrangements = n_arrangements
+        self.arrangement = arrangement
+        self.max_arrangements = max_arrangements
         self.fit_intercept = fit_intercept
         self.loss = loss
         self.solver = solver
@@ -636,7 +675,7 @@ class ConvexReLUClassifier(ClassificationTargets, ClassifierMixin, _ReLUBase):
     activation patterns, solved with a certified duality gap; the equivalent
     ReLU network is recovered and predicts.
 """
-        + _COMMON_DOC.format(alpha_scale="").rstrip("\n")
+        + _COMMON_DOC.format(adaptive=_ADAPTIVE_DOC, alpha_scale="").rstrip("\n")
         + """
     loss : {"log_loss", "squared_error"}, default="log_loss"
         ``"log_loss"``: logistic / multinomial cross-entropy (gives
@@ -647,7 +686,7 @@ class ConvexReLUClassifier(ClassificationTargets, ClassifierMixin, _ReLUBase):
 
     Attributes
     ----------"""
-        + _COMMON_ATTRIBUTES.format()
+        + _COMMON_ATTRIBUTES.format(adaptive=_ADAPTIVE_ATTRIBUTES)
         + """    classes_ : ndarray of shape (n_classes,)
         Class labels.
     intercept_ : ndarray of shape (n_outputs,)
@@ -688,6 +727,7 @@ class ConvexReLUClassifier(ClassificationTargets, ClassifierMixin, _ReLUBase):
 
     _parameter_constraints = {
         **_ReLUBase._parameter_constraints,
+        **AdaptiveArrangementsMixin._adaptive_constraints,
         "loss": [StrOptions({"log_loss", "squared_error"})],
     }
 
@@ -696,6 +736,8 @@ class ConvexReLUClassifier(ClassificationTargets, ClassifierMixin, _ReLUBase):
         alpha=1e-3,
         *,
         n_arrangements=100,
+        arrangement="gaussian",
+        max_arrangements=None,
         fit_intercept=True,
         loss="log_loss",
         solver="auto",
@@ -710,6 +752,8 @@ class ConvexReLUClassifier(ClassificationTargets, ClassifierMixin, _ReLUBase):
     ):
         self.alpha = alpha
         self.n_arrangements = n_arrangements
+        self.arrangement = arrangement
+        self.max_arrangements = max_arrangements
         self.fit_intercept = fit_intercept
         self.loss = loss
         self.solver = solver

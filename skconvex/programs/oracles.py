@@ -48,7 +48,14 @@ from scipy.optimize import nnls
 from .._config import check_memory
 from ._geometry import _subsets, cone_facets, face_points, row_space
 
-__all__ = ["OracleResult", "ExhaustiveOracle", "PatternOracle", "project_cone", "relu_dual_norm"]
+__all__ = [
+    "OracleResult",
+    "ExhaustiveOracle",
+    "PatternOracle",
+    "gated_dual_norms",
+    "project_cone",
+    "relu_dual_norm",
+]
 
 # Columns of (n, k) intermediates evaluated at once.
 _CHUNK_ENTRIES = 2**22
@@ -476,3 +483,46 @@ class PatternOracle:
         value = float(scores[0]) if scores.size else 0.0
         self.exact = exact
         return OracleResult(value, max(upper, value), self.basis @ dirs, scores, exact)
+
+
+def gated_dual_norms(X, grad, gates, penalty):
+    """Dual block norm :math:`R^\\circ(X^\\top D_g \\nabla F)` of the pattern of every gate.
+
+    The dual constraint of the gated program is that this norm is at most
+    ``alpha`` for every pattern: a gate whose pattern violates it would lower
+    the objective if its block were added (the violation of a pattern not in
+    the program is the optimality test of column generation). Computed for
+    every gate at once with one masked GEMM per chunk of gates.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Data the gates act on (with the ones column for hidden biases).
+    grad : ndarray of shape (n_samples, n_outputs)
+        Gradient of the datafit at the current predictions (the dual point is
+        its negative; the sign does not change the norm).
+    gates : ndarray of shape (n_features, n_gates)
+        Candidate gates; gate ``g`` has pattern ``X @ g >= 0``.
+    penalty : BlockPenalty
+        Block penalty of the program (``GroupL2``: Frobenius norm,
+        ``GroupNuclear``: spectral norm).
+
+    Returns
+    -------
+    norms : ndarray of shape (n_gates,)
+        Dual block norm of each gate's pattern, in float64.
+    """
+    grad = np.asarray(grad, dtype=np.float64).reshape(X.shape[0], -1)
+    n, C = grad.shape
+    K = gates.shape[1]
+    out = np.empty(K)
+    step = max(1, _CHUNK_ENTRIES // max(1, n * C))
+    for start in range(0, K, step):
+        U = np.asarray(gates[:, start : start + step], dtype=np.float64)
+        masks = np.asarray(X @ U) >= 0  # (n, k)
+        k = masks.shape[1]
+        # X^T (m_g * grad) for every gate and output at once: (d, k * C).
+        R = (masks[:, :, None] * grad[:, None, :]).reshape(n, k * C)
+        G = np.asarray(X.T @ R).reshape(X.shape[1], k, C)
+        out[start : start + k] = penalty.dual_group_norms(G)
+    return out
