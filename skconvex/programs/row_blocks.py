@@ -33,7 +33,7 @@ __all__ = ["RowBlockOperator", "block_bytes_per_row", "packed_patterns"]
 
 
 def block_bytes_per_row(n_features, n_patterns, n_outputs, itemsize):
-    """Bytes of working memory one row of a block costs in :class:`RowBlockOperator`.
+    """Count the bytes of working memory one row of a block costs in :class:`RowBlockOperator`.
 
     Parameters
     ----------
