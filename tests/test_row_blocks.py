@@ -82,7 +82,7 @@ def test_products_equal_whole_array_operator(sparse, C, block_size):
 def test_float32_operator_shares_X_and_casts_per_block():
     dense, blocked, rng = _operators(dtype=np.float32)
     X32 = dense.X
-    blocked = RowBlockOperator(X32, blocked.packed, block_size=16, dtype=np.float32)
+    blocked = RowBlockOperator(X32, np.packbits(dense.masks > 0, axis=0), block_size=16, dtype=np.float32)
     assert blocked.X.dtype == np.float32
     op64 = blocked.astype(np.float64)
     assert op64.dtype == np.float64 and op64.X is blocked.X  # no float64 copy of X
@@ -96,7 +96,7 @@ def test_float32_operator_shares_X_and_casts_per_block():
 
 def test_threads_do_not_change_results():
     dense, blocked, rng = _operators(n=1000, block_size=64)
-    threaded = RowBlockOperator(blocked.X, blocked.packed, block_size=64, n_jobs=2)
+    threaded = RowBlockOperator(blocked.X, np.packbits(dense.masks > 0, axis=0), block_size=64, n_jobs=2)
     W = rng.standard_normal(dense.coef_shape)
     R = rng.standard_normal((1000, 1))
     np.testing.assert_array_equal(threaded.forward(W), blocked.forward(W))
@@ -227,7 +227,7 @@ def test_bad_block_size_raises(bad):
 def test_operator_rejects_bad_block_size(bad):
     dense, blocked, _ = _operators()
     with pytest.raises(ValueError, match="block_size"):
-        RowBlockOperator(blocked.X, blocked.packed, block_size=bad)
+        RowBlockOperator(blocked.X, np.packbits(dense.masks > 0, axis=0), block_size=bad)
 
 
 def test_operator_rejects_unpacked_patterns():

@@ -121,8 +121,9 @@ class RowBlockOperator:
     ----------
     X : ndarray or scipy.sparse.csr_array of shape (n_samples, n_features)
         Data in its storage dtype.
-    packed : ndarray of shape (ceil(n_samples / 8), n_patterns)
-        Bit-packed masks.
+    packed : ndarray of shape (n_samples, ceil(n_patterns / 8))
+        Bit-packed masks, packed along the patterns (each row's bits
+        contiguous).
     coef_shape : tuple of int
         ``(n_features, n_patterns, n_outputs)``, the shape of ``W``.
     block_size : int
@@ -168,9 +169,22 @@ class RowBlockOperator:
                 X = X.astype(np.float64)
             X = np.ascontiguousarray(X)
         self.X = X
-        self.packed = np.ascontiguousarray(packed_patterns)
-        self.coef_shape = (n_features, packed_patterns.shape[1], self.n_outputs)
         self.n_jobs = n_jobs
+        self.coef_shape = (n_features, packed_patterns.shape[1], self.n_outputs)
+        # Repacked along the patterns, one byte-aligned block at a time: a
+        # row's bits are then contiguous, and unpacking a block is ten times
+        # faster than unpacking the column-packed layout of the arrangements.
+        self.packed = np.concatenate(
+            [
+                np.packbits(
+                    np.unpackbits(packed_patterns[s.start // 8 : -(-s.stop // 8)], axis=0, count=s.stop - s.start),
+                    axis=1,
+                )
+                for s in self._row_slices()
+            ]
+            or [np.zeros((0, -(-self.coef_shape[1] // 8)), dtype=np.uint8)],
+            axis=0,
+        )
         check_memory(
             self._n_threads() * self.block_size
             * block_bytes_per_row(n_features, self.n_patterns, self.n_outputs, self.dtype.itemsize),
@@ -193,7 +207,7 @@ class RowBlockOperator:
     @property
     def n_patterns(self):
         """Number of pattern blocks."""
-        return self.packed.shape[1]
+        return self.coef_shape[1]
 
     @property
     def n_blocks(self):
@@ -240,9 +254,7 @@ class RowBlockOperator:
             0/1 masks of the block's rows.
         """
         s = self._row_slices()[k]
-        start = s.start // 8
-        stop = -(-s.stop // 8)
-        bits = np.unpackbits(self.packed[start:stop], axis=0, count=s.stop - s.start)
+        bits = np.unpackbits(self.packed[s], axis=1, count=self.n_patterns)
         return bits.astype(self.dtype if dtype is None else dtype)
 
     def _map(self, fn):
@@ -290,12 +302,23 @@ class RowBlockOperator:
         out = np.zeros((self.n_samples, C), dtype=self.dtype)
         if len(live) == 0:
             return out
-        Wl = np.ascontiguousarray(W[:, live, :]).reshape(d, len(live) * C)
+        # Selecting mask columns costs more than multiplying zeros, unless
+        # most blocks are zero (as along a path).
+        if len(live) >= 0.75 * P:
+            live = slice(None)
+            Wl = W.reshape(d, P * C)
+            n_live = P
+        else:
+            Wl = np.ascontiguousarray(W[:, live, :]).reshape(d, len(live) * C)
+            n_live = len(live)
         slices = self._row_slices()
 
         def block(k):
-            Z = np.asarray(self._x(k) @ Wl).reshape(-1, len(live), C)
-            M = self.masks_block(k)[:, live]
+            Z = np.asarray(self._x(k) @ Wl).reshape(-1, n_live, C)
+            if isinstance(live, slice):
+                M = self.masks_block(k)
+            else:
+                M = self.masks_block(k, np.uint8).take(live, axis=1).astype(self.dtype)
             if C == 1:
                 out[slices[k], 0] = np.einsum("np,np->n", M, Z[:, :, 0])
             else:
@@ -441,8 +464,13 @@ class RowBlockOperator:
             Shares ``X`` (and its row blocks); copies the selected packed columns.
         """
         self._x_blocks()
-        packed = np.ascontiguousarray(self.packed[:, blocks])
-        return self._copy(packed=packed, coef_shape=(self.coef_shape[0], packed.shape[1], self.n_outputs))
+        blocks = np.asarray(blocks, dtype=np.intp)
+        packed = np.concatenate(
+            [np.packbits(self.masks_block(k, np.uint8)[:, blocks], axis=1) for k in range(self.n_blocks)]
+            or [np.zeros((0, -(-len(blocks) // 8)), dtype=np.uint8)],
+            axis=0,
+        )
+        return self._copy(packed=packed, coef_shape=(self.coef_shape[0], len(blocks), self.n_outputs))
 
     def astype(self, dtype):
         """The same operator computing in another dtype, sharing ``X`` and the masks.
