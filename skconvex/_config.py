@@ -10,7 +10,7 @@ killed by the operating system.
 import os
 from contextlib import contextmanager
 
-__all__ = ["get_config", "set_config", "config_context", "MemoryBudgetError"]
+__all__ = ["get_config", "set_config", "config_context", "MemoryBudgetError", "choose_block_size"]
 
 _GLOBAL_CONFIG = {"max_memory": None, "memory_fraction": 0.5}
 
@@ -150,3 +150,50 @@ def check_memory(n_bytes, *, what, lower):
             f"memory budget of {_format_bytes(budget)}. Lower {lower}, or raise "
             "the budget with skconvex.set_config(max_memory=...)."
         )
+
+
+def choose_block_size(block_size, n_samples, *, whole_bytes, bytes_per_row, what):
+    """Rows per block of a row-blocked operator, or None for whole arrays.
+
+    Parameters
+    ----------
+    block_size : "auto", int or None
+        The user's choice. None keeps whole arrays; an int is used as given
+        (capped at ``n_samples``); ``"auto"`` keeps whole arrays when
+        ``whole_bytes`` fits in the memory budget and otherwise picks the
+        largest block whose working memory is a quarter of the budget (the
+        rest holds ``X``, the packed masks and the solver's vectors).
+    n_samples : int
+        Rows of the data.
+    whole_bytes : int
+        Memory the whole-array plan needs.
+    bytes_per_row : int
+        Working memory of one row of a block.
+    what : str
+        What is being planned, for the error message.
+
+    Returns
+    -------
+    block_size : int or None
+        Rows per block (a multiple of 8), or None for whole arrays.
+
+    Raises
+    ------
+    MemoryBudgetError
+        If ``"auto"`` cannot fit even a block of 8 rows in the budget.
+    """
+    if block_size is None:
+        return None
+    if block_size != "auto":
+        return int(min(int(block_size), max(n_samples, 1)))
+    budget = memory_budget()
+    if whole_bytes <= budget:
+        return None
+    rows = (budget // 4) // max(int(bytes_per_row), 1) // 8 * 8
+    if rows < 8:
+        raise MemoryBudgetError(
+            f"{what} needs about {_format_bytes(8 * bytes_per_row)} for the smallest row "
+            f"block, more than a quarter of the memory budget of {_format_bytes(budget)}. "
+            "Lower n_arrangements, or raise the budget with skconvex.set_config(max_memory=...)."
+        )
+    return int(min(rows, -(-n_samples // 8) * 8))

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._config import check_memory
-from .programs._chunks import seed_sequence, unique_columns
+from .programs._chunks import row_batches, seed_sequence, unique_columns
 
 __all__ = [
     "Arrangements",
@@ -135,13 +135,24 @@ def compute_patterns(X, gates, *, packed=False):
     return patterns
 
 
-def _sample_batch(X, seed, size, kind, support, gate_params=None):
+def _sample_batch(X, seed, size, kind, support, gate_params=None, row_block_size=None):
     """Draw one batch of gates and return them with their packed patterns."""
     rng = np.random.default_rng(seed)
     gates = _GATE_SAMPLERS[kind](rng, X.shape[1], size, X.dtype, **(gate_params or {}))
-    patterns = compute_patterns(X, gates)
-    keys = patterns if support is None else patterns[support]
-    return gates, np.packbits(patterns, axis=0), np.packbits(keys, axis=0)
+    if row_block_size is None:
+        patterns = compute_patterns(X, gates)
+        keys = patterns if support is None else patterns[support]
+        return gates, np.packbits(patterns, axis=0), np.packbits(keys, axis=0)
+    # Row blocks (a multiple of 8 rows) are packed one at a time, so no
+    # unpacked n x size array exists; the packed blocks concatenate exactly.
+    # Keys only need to tell patterns apart, so packing them per block (with
+    # padding bits inside) is as good as packing them whole.
+    packed, keys = [], []
+    for rows in row_batches(X.shape[0], row_block_size):
+        block = compute_patterns(X[rows], gates)
+        packed.append(np.packbits(block, axis=0))
+        keys.append(packed[-1] if support is None else np.packbits(block[support[rows]], axis=0))
+    return gates, np.concatenate(packed, axis=0), np.concatenate(keys, axis=0)
 
 
 def _stack_patches(X, sample_weight):
@@ -185,6 +196,7 @@ def sample_arrangements(
     depth=3,
     width=2,
     gate_params=None,
+    row_block_size=None,
 ):
     """Sample gates and deduplicate the activation patterns they induce.
 
@@ -249,6 +261,12 @@ def sample_arrangements(
         Only for ``kind="subnetwork"``: children per hidden node.
     gate_params : dict, default=None
         Keyword parameters of the gate sampler (``kind="conv"``).
+    row_block_size : int, default=None
+        Only for ``kind="gaussian"`` or ``"conv"`` with ``packed=True``:
+        compute and pack the patterns this many rows at a time (rounded up
+        to a multiple of 8), so that no unpacked ``n_samples x batch_size``
+        array exists; the gates (and so the result) are the same as
+        without it.
 
     Returns
     -------
@@ -336,12 +354,20 @@ def sample_arrangements(
         if not np.all(sample_weight > 0):
             support = sample_weight > 0
 
-    # Packed patterns of every drawn gate, then the unpacked kept ones.
+    if row_block_size is not None:
+        if not packed:
+            raise ValueError("row_block_size needs packed=True (unpacked patterns are n_samples x n_patterns).")
+        if int(row_block_size) != row_block_size or row_block_size < 1:
+            raise ValueError(f"row_block_size must be a positive integer, got {row_block_size!r}.")
+        row_block_size = -(-int(row_block_size) // 8) * 8
+    # Packed patterns of every drawn gate, then the unpacked kept ones
+    # (unless they stay packed), and one batch's product and booleans.
     n_packed_rows = -(-n_samples // 8)
+    rows = n_samples if row_block_size is None else min(row_block_size, n_samples)
     check_memory(
         2 * n_packed_rows * n_arrangements
-        + n_samples * n_arrangements
-        + min(batch_size, n_arrangements) * n_samples * (X.dtype.itemsize + 1),
+        + (0 if packed else n_samples * n_arrangements)
+        + min(batch_size, n_arrangements) * rows * (X.dtype.itemsize + 1),
         what=f"Activation patterns for {n_samples} samples and {n_arrangements} gates",
         lower="n_arrangements",
     )
@@ -350,7 +376,7 @@ def sample_arrangements(
     sizes = [batch_size] * (n_batches - 1) + [n_arrangements - batch_size * (n_batches - 1)]
     seeds = seed_sequence(random_state).spawn(n_batches)
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_sample_batch)(X, seed, size, kind, support, gate_params)
+        delayed(_sample_batch)(X, seed, size, kind, support, gate_params, row_block_size)
         for seed, size in zip(seeds, sizes)
     )
     gates = np.concatenate([r[0] for r in results], axis=1)

@@ -21,7 +21,10 @@ def _fits(Est, X, y, n_arrangements):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         try:
-            Est(n_arrangements=n_arrangements, max_iter=3, random_state=0).fit(X, y)
+            # block_size=None: the whole-array plan, which the guard refuses
+            # (block_size="auto" would fall back to row blocks instead; see
+            # tests/test_row_blocks.py).
+            Est(n_arrangements=n_arrangements, max_iter=3, random_state=0, block_size=None).fit(X, y)
         except MemoryBudgetError:
             return False
     return True
@@ -44,7 +47,7 @@ def test_largest_admitted_problem_fits_and_next_is_refused_early(Est, n_classes)
         tracemalloc.stop()
         tracemalloc.start()
         with pytest.raises(MemoryBudgetError, match="n_arrangements"):
-            Est(n_arrangements=lo + 1, max_iter=3, random_state=0).fit(X, y)
+            Est(n_arrangements=lo + 1, max_iter=3, random_state=0, block_size=None).fit(X, y)
         refused_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     # it fits: the plan's real peak stays within the budget

@@ -222,16 +222,21 @@ class BaseConvexNetwork(BaseEstimator):
     _blocks_per_pattern = 1
     _arrays_per_block = 2
 
-    def _check_fit_memory(self, X_aug, n_outputs):
-        """Refuse the whole fit before sampling when its arrays would not fit."""
+    def _planned_fit_bytes(self, X_aug, n_outputs):
+        """Bytes of the whole-array plan of a fit (what :meth:`_check_fit_memory` checks)."""
         n, d = X_aug.shape
         blocks = self._blocks_per_pattern * self.n_arrangements
         itemsize = np.dtype(X_aug.dtype).itemsize
         # Boolean and packed patterns while sampling, then the operator's
         # masks, products and row-scaled copies of X (see PatternOperator).
-        planned = n * self.n_arrangements * 1.25 + itemsize * n * (
+        return n * self.n_arrangements * 1.25 + itemsize * n * (
             blocks * (self._arrays_per_block + n_outputs) + n_outputs * d
         )
+
+    def _check_fit_memory(self, X_aug, n_outputs):
+        """Refuse the whole fit before sampling when its arrays would not fit."""
+        n = X_aug.shape[0]
+        planned = self._planned_fit_bytes(X_aug, n_outputs)
         check_memory(
             planned,
             what=(

@@ -1,8 +1,10 @@
 """Gated-ReLU two-layer networks solved as group lasso programs."""
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..networks import factorize_blocks, gated_forward
 from ..programs.operators import PatternOperator
@@ -10,6 +12,7 @@ from ..programs.problem import ConvexProblem
 from ..solvers import solve_certified
 from ..solvers.support_newton import support_newton
 from ..solvers.working_set import working_set_solve
+from ._blocked import row_blocked_operator
 from ._base import (
     BaseConvexNetwork,
     ClassificationTargets,
@@ -64,8 +67,19 @@ _COMMON_DOC_REST = """
     dtype : {None, "float32", "float64"}, default=None
         Compute dtype. None uses float32 when ``X`` is float32 and float64
         otherwise. The certificate is always computed in float64.
+    block_size : "auto", int or None, default="auto"
+        Rows per block of the row-blocked operator, which keeps the
+        activation patterns bit-packed and forms every array proportional to
+        the number of patterns for one block of rows at a time, so that the
+        fit's working memory is bounded by the block size. ``"auto"`` holds
+        whole arrays when they fit in the memory budget
+        (:func:`skconvex.set_config`) and otherwise picks blocks a quarter of
+        the budget in size; None always holds whole arrays (and refuses fits
+        that do not fit); an int sets the rows per block. Results agree
+        within the certified gap whatever the choice.
     n_jobs : int, default=None
-        Parallel jobs for sampling the arrangements (joblib; any backend).
+        Parallel jobs for sampling the arrangements (joblib; any backend) and
+        threads over the row blocks of a blocked fit.
     random_state : int, RandomState instance or None, default=None
         Seed of the gates.
     verbose : int, default=0
@@ -203,8 +217,12 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         Y, datafit = self._encode_targets(y)
         dtype = _as_dtype(self.dtype, X)
         X_aug = augment(X.astype(dtype, copy=False), self.fit_intercept)
-        gates, patterns = self._arrangements(X_aug, sw, Y.shape[1])
-        operator = PatternOperator(X_aug, patterns, n_outputs=Y.shape[1], dtype=dtype)
+        blocked = row_blocked_operator(self, X_aug, sw, Y.shape[1], dtype)
+        if blocked is None:
+            gates, patterns = self._arrangements(X_aug, sw, Y.shape[1])
+            operator = PatternOperator(X_aug, patterns, n_outputs=Y.shape[1], dtype=dtype)
+        else:
+            gates, operator = blocked
         problem = ConvexProblem(
             operator,
             datafit,
@@ -294,6 +312,7 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
     _parameter_constraints = {
         **BaseConvexNetwork._parameter_constraints,
         **AdaptiveArrangementsMixin._adaptive_constraints,
+        "block_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
         "loss": [StrOptions({"squared_error"})],
     }
 
@@ -311,6 +330,7 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
         max_iter=2000,
         warm_start=False,
         dtype=None,
+        block_size="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -326,6 +346,7 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
         self.max_iter = max_iter
         self.warm_start = warm_start
         self.dtype = dtype
+        self.block_size = block_size
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -387,6 +408,7 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
     _parameter_constraints = {
         **BaseConvexNetwork._parameter_constraints,
         **AdaptiveArrangementsMixin._adaptive_constraints,
+        "block_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left"), None],
         "loss": [StrOptions({"log_loss", "squared_error"})],
     }
 
@@ -404,6 +426,7 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
         max_iter=2000,
         warm_start=False,
         dtype=None,
+        block_size="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -419,6 +442,7 @@ class ConvexGatedReLUClassifier(ClassificationTargets, ClassifierMixin, _GatedBa
         self.max_iter = max_iter
         self.warm_start = warm_start
         self.dtype = dtype
+        self.block_size = block_size
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose

@@ -1,0 +1,213 @@
+"""Scale: certified gated fits from 10^4 to 10^6 rows, and on sparse text-like data.
+
+Part 1, rows. Gated regression on the anchors' generator
+(``../shared/design/anchors.md``: X ~ N(0, 1), a planted 10-neuron ReLU
+teacher, standardized y plus noise 0.1, Gaussian gates), d=50, P=200,
+``lambda = 0.1 lambda_max`` (summed squared loss, no intercept), float32
+compute with the float64 certificate, working sets + Newton polish
+(the gated estimators' solver), relative certified gap 1e-4. Each
+(n, operator) runs in its own subprocess so that its peak resident memory
+(``ru_maxrss``, data included) is its own; "traced" is the peak of
+:mod:`tracemalloc` during the solve alone. Operators: ``whole`` (the
+:class:`PatternOperator`, n x P float masks) and ``blocked`` (the
+:class:`RowBlockOperator`, bit-packed masks, ``--block-size`` rows per
+block). "passes" counts forward and adjoint products (each one GEMM with X).
+
+Part 2, sparse. n=20000, d=20000, density 0.25 % (TF-IDF-like: non-negative
+log-counts, rows normalized), labels from a planted two-layer ReLU teacher,
+75/25 split. ``ConvexGatedReLUClassifier(n_arrangements=100)`` on the
+sparse matrix against ``LogisticRegression`` and ``MLPClassifier`` on the
+same sparse data, in the same run.
+
+Run ``python benchmarks/bench_scale.py`` (n = 10^4, 10^5 and the sparse
+problem), ``--million`` to add n = 10^6 (minutes), ``--quick`` for a smoke run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+from skconvex.programs.datafits import SquaredError
+from skconvex.programs.operators import PatternOperator
+from skconvex.programs.penalties import GroupL2
+from skconvex.programs.problem import ConvexProblem
+from skconvex.programs.row_blocks import RowBlockOperator, packed_patterns
+from skconvex.solvers import solve_certified
+from skconvex.solvers.support_newton import support_newton
+from skconvex.solvers.working_set import working_set_solve
+
+PASSES = [0]
+
+
+def _counting(cls):
+    class Counting(cls):
+        def forward(self, W):
+            PASSES[0] += 1
+            return super().forward(W)
+
+        def adjoint(self, R):
+            PASSES[0] += 1
+            return super().adjoint(R)
+
+    Counting.__name__ = cls.__name__
+    return Counting
+
+
+def anchors_data(n, d, seed=0, chunk=100_000):
+    """The anchors.md generator in float32, built in row chunks (no float64 n x d copy)."""
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((d, 10))
+    a = rng.standard_normal(10)
+    X = np.empty((n, d), dtype=np.float32)
+    y = np.empty(n)
+    for i in range(0, n, chunk):
+        rows = slice(i, min(i + chunk, n))
+        X[rows] = rng.standard_normal((rows.stop - rows.start, d), dtype=np.float32)
+        y[rows] = np.maximum(X[rows] @ U, 0) @ a
+    y = (y - y.mean()) / y.std() + 0.1 * rng.standard_normal(n)
+    gates = rng.standard_normal((d, 200)).astype(np.float32)
+    return X, y, gates
+
+
+def child_gated(n, mode, block_size, P, tol):
+    d = 50
+    X, y, gates = anchors_data(n, d)
+    gates = gates[:, :P]
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    if mode == "whole":
+        op = _counting(PatternOperator)(X, X @ gates >= 0, dtype=np.float32)
+    else:
+        op = _counting(RowBlockOperator)(X, packed_patterns(X, gates, block_size), block_size=block_size,
+                                         dtype=np.float32)
+    problem = ConvexProblem(op, SquaredError(), GroupL2(), y[:, None], np.ones(n), 1.0, fit_intercept=False)
+    problem.alpha = 0.1 * problem.astype(np.float64).alpha_max()
+    PASSES[0] = 0
+    result = solve_certified(problem, working_set_solve, tol=tol, max_iter=20000, polish=support_newton)
+    elapsed = time.perf_counter() - t0
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps(dict(
+        n=n, mode=mode, time=elapsed, rss=rss, traced=traced, gap=result.relative_gap,
+        objective=result.objective, passes=PASSES[0], nnz_blocks=int(np.count_nonzero(
+            np.abs(np.asarray(result.coef)).sum(axis=(0, 2)))),
+    )))
+
+
+def run_child(*args):
+    out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True,
+                         check=False)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sparse_problem(n, d, density, seed=0):
+    """TF-IDF-like sparse X (non-negative log counts, unit rows) and teacher labels."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    # Zipf-like column popularity, as word frequencies.
+    popularity = 1.0 / np.arange(1, d + 1) ** 0.8
+    popularity /= popularity.sum()
+    nnz_per_row = max(int(density * d), 1)
+    cols = rng.choice(d, size=(n, nnz_per_row), p=popularity)
+    rows = np.repeat(np.arange(n), nnz_per_row)
+    vals = np.log1p(rng.poisson(2.0, size=n * nnz_per_row) + 1.0)
+    X = sp.csr_array((vals, (rows, cols.ravel())), shape=(n, d))
+    X.sum_duplicates()
+    X = sp.csr_array(X.multiply(1.0 / np.sqrt(X.multiply(X).sum(axis=1))[:, None]))
+    U = rng.standard_normal((d, 10)) * np.sqrt(d * 0.05)
+    a = rng.standard_normal(10)
+    f = np.maximum(np.asarray(X @ U) - 0.5, 0) @ a
+    y = (f > np.median(f)).astype(int)
+    return X, y
+
+
+def run_sparse(n, d, density, quick=False):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+
+    from skconvex import ConvexGatedReLUClassifier
+
+    X, y = sparse_problem(n, d, density)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    rows = []
+    models = [
+        (f"ConvexGatedReLUClassifier(P={20 if quick else 100})",
+         ConvexGatedReLUClassifier(n_arrangements=20 if quick else 100, random_state=0)),
+        ("LogisticRegression()", LogisticRegression(max_iter=1000)),
+        ("MLPClassifier(early_stopping)", MLPClassifier(early_stopping=True, random_state=0,
+                                                        max_iter=20 if quick else 200)),
+    ]
+    for name, model in models:
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        model.fit(Xtr, ytr)
+        elapsed = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        gap = getattr(model, "dual_gap_", None)
+        rel = None if gap is None else gap / model.objective_
+        rows.append((name, elapsed, peak, model.score(Xte, yte), rel))
+    return X.nnz, rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run (small n, small sparse problem)")
+    parser.add_argument("--million", action="store_true", help="add n = 10^6 (blocked only; minutes)")
+    parser.add_argument("--block-size", type=int, default=8192)
+    parser.add_argument("--skip-sparse", action="store_true")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        n, mode, block, P, tol = args.child
+        return child_gated(int(n), mode, int(block), int(P), float(tol))
+
+    from threadpoolctl import threadpool_info
+
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python {platform.python_version()}, "
+          f"numpy {np.__version__}")
+    print("# BLAS:", [(i["internal_api"], i["num_threads"], i.get("architecture")) for i in threadpool_info()])
+    P, tol = (20, 1e-4) if args.quick else (200, 1e-4)
+    sizes = [500, 2000] if args.quick else [10_000, 100_000]
+    runs = [(n, m) for n in sizes for m in ("whole", "blocked")]
+    if args.million:
+        runs.append((1_000_000, "blocked"))
+    print(f"\n## Gated regression, anchors generator, d=50, P={P}, lambda=0.1 lambda_max, tol={tol}, float32, "
+          f"block_size={args.block_size}\n")
+    print("| n | operator | time (s) | peak RSS (MiB) | traced solve peak (MiB) | rel. gap | passes | "
+          "objective | time / time(previous n, same operator) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    previous = {}
+    for n, mode in runs:
+        r = run_child(n, mode, args.block_size, P, tol)
+        ratio = "" if mode not in previous else f"{r['time'] / previous[mode]:.2f}"
+        previous[mode] = r["time"]
+        print(f"| {n} | {mode} | {r['time']:.2f} | {r['rss'] / 2**20:.0f} | {r['traced'] / 2**20:.0f} | "
+              f"{r['gap']:.1e} | {r['passes']} | {r['objective']:.6g} | {ratio} |", flush=True)
+    if args.skip_sparse:
+        return None
+    n, d, density = (600, 600, 0.01) if args.quick else (20000, 20000, 0.0025)
+    nnz, rows = run_sparse(n, d, density, args.quick)
+    print(f"\n## Sparse classification, n={n}, d={d}, nnz={nnz} ({100 * nnz / (n * d):.2f} %), 75/25 split\n")
+    print("| model | fit time (s) | traced peak (MiB) | test accuracy | certified rel. gap |")
+    print("|---|---|---|---|---|")
+    for name, elapsed, peak, score, rel in rows:
+        print(f"| {name} | {elapsed:.2f} | {peak / 2**20:.0f} | {score:.3f} | {'' if rel is None else f'{rel:.1e}'} |")
+    return None
+
+
+if __name__ == "__main__":
+    main()
