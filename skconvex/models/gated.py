@@ -258,6 +258,10 @@ class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
         if xp is None:
             return super()._check_predict_data(X)
         check_is_fitted(self)
+        if xp.isdtype(X.dtype, "complex floating"):
+            # scikit-learn's validation casts complex arrays of other
+            # namespaces to real (a warning); numpy input is refused.
+            raise ValueError(f"Complex data not supported\n{X}\n")
         return validate_data(
             self, X, dtype=[xp.float64, xp.float32], accept_sparse=False, reset=False
         )
