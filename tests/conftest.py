@@ -1,8 +1,13 @@
 import os
 
-import numpy as np
-import pytest
-from threadpoolctl import threadpool_limits
+# scikit-learn's array-API checks (and array_api_dispatch itself) need scipy's
+# array-API mode, which scipy reads once, at its import: set it before
+# anything below imports scipy. Subprocesses (xdist workers) inherit it.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 # Under pytest-xdist every worker is a process of its own: BLAS threads on top
 # of them would oversubscribe the cores. Subprocesses (the scripts) inherit the

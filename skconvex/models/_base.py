@@ -42,7 +42,18 @@ def _in_dtype_of(out, X):
     Float64 fitted attributes (an intercept, a float64 solve) would otherwise
     promote the outputs of float32 input, estimator by estimator.
     """
+    converted = _array_api_output(out, X)
+    if converted is not None:
+        return converted
     return np.asarray(out).astype(X.dtype, copy=False)
+
+
+def _array_api_output(out, X):
+    """``out`` in the dtype of ``X`` when both are of another array-API namespace, else None."""
+    from .._array_api import input_namespace
+
+    xp, _ = input_namespace(X)
+    return None if xp is None else xp.astype(out, X.dtype)
 
 
 def _magnitude(A):
@@ -289,6 +300,18 @@ class BaseConvexNetwork(BaseEstimator):
         self.dual_gap_ = float(max(result.gap, 0.0))
         self.n_iter_ = int(result.n_iter)
 
+    #: Fitted attribute that carries the namespace and device of an
+    #: array-API fit (None: numpy only); see :mod:`skconvex._array_api`.
+    _array_api_attribute = None
+
+    def _check_namespace(self, X, method):
+        """Refuse ``X`` of another namespace or device than the fit (array-API estimators)."""
+        if self._array_api_attribute is not None:
+            from .._array_api import check_fitted_namespace
+
+            check_is_fitted(self)
+            check_fitted_namespace(X, self, self._array_api_attribute, method)
+
     def _check_predict_data(self, X):
         check_is_fitted(self)
         return validate_data(
@@ -337,6 +360,7 @@ class RegressionTargets:
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Network outputs.
         """
+        self._check_namespace(X, "predict")
         X = self._check_predict_data(X)
         return self._format_output(_in_dtype_of(self._network_output(X), X))
 
@@ -397,6 +421,7 @@ class ClassificationTargets:
             One score per sample for two classes (positive means
             ``classes_[1]``), else one per class.
         """
+        self._check_namespace(X, "decision_function")
         X = self._check_predict_data(X)
         out = _in_dtype_of(self._network_output(X), X)
         return out[:, 0] if out.shape[1] == 1 else out
@@ -415,7 +440,14 @@ class ClassificationTargets:
         labels : ndarray of shape (n_samples,)
             Predicted classes.
         """
+        from .._array_api import input_namespace, take_classes
+
+        self._check_namespace(X, "predict")
         scores = self.decision_function(X)
+        xp, device = input_namespace(scores)
+        if xp is not None:
+            codes = xp.astype(scores > 0, xp.int64) if scores.ndim == 1 else xp.argmax(scores, axis=1)
+            return take_classes(self.classes_, codes, xp, device)
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(int)]
         return self.classes_[np.argmax(scores, axis=1)]
@@ -439,7 +471,14 @@ class ClassificationTargets:
         """
         from scipy.special import expit, softmax
 
-        scores = np.asarray(self.decision_function(X), dtype=np.float64)
+        from .._array_api import input_namespace, log_proba
+
+        self._check_namespace(X, "predict_proba")
+        scores = self.decision_function(X)
+        xp, device = input_namespace(scores)
+        if xp is not None:
+            return xp.exp(log_proba(xp, scores, device))
+        scores = np.asarray(scores, dtype=np.float64)
         if scores.ndim == 1:
             # expit(-s), not 1 - expit(s): the latter rounds to 0 for s > 37
             # and breaks log(predict_proba) == predict_log_proba.
@@ -463,7 +502,14 @@ class ClassificationTargets:
         """
         from scipy.special import log_expit, log_softmax
 
-        scores = np.asarray(self.decision_function(X), dtype=np.float64)
+        from .._array_api import input_namespace, log_proba
+
+        self._check_namespace(X, "predict_log_proba")
+        scores = self.decision_function(X)
+        xp, device = input_namespace(scores)
+        if xp is not None:
+            return log_proba(xp, scores, device)
+        scores = np.asarray(scores, dtype=np.float64)
         if scores.ndim == 1:
             return np.column_stack([log_expit(-scores), log_expit(scores)])
         return log_softmax(scores, axis=1)

@@ -5,7 +5,9 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .. import _array_api
 from ..networks import factorize_blocks, gated_forward
 from ..programs.operators import PatternOperator
 from ..programs.problem import ConvexProblem
@@ -174,8 +176,27 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         -------
         self : object
             Fitted estimator.
+
+        Notes
+        -----
+        Under ``sklearn.config_context(array_api_dispatch=True)``, ``X`` may
+        be a torch tensor, a CuPy array or any array-API array: the program
+        is solved and certified on the host in numpy (the certificate in
+        float64) and every fitted array is returned to the namespace and
+        device of ``X``, where :meth:`predict` then runs.
         """
         self._check_adaptive_params()
+        xp, device = _array_api.input_namespace(X)
+        X, y, sample_weight = _array_api.to_host(X, y, sample_weight)
+        if xp is not None:
+            _array_api.fitted_to_host(self)  # a warm start reads them in numpy
+        self._fit_host(X, y, sample_weight)
+        if xp is not None:
+            _array_api.fitted_to(self, xp, device)
+        return self
+
+    def _fit_host(self, X, y, sample_weight):
+        """The fit on numpy (or scipy sparse) data."""
         problem, gates, n_features = self._build_problem(X, y, sample_weight)
         coef_init, intercept_init = self._warm_start_point(problem.coef_shape)
         result = self._solve_gated(problem, coef_init, intercept_init)
@@ -252,7 +273,44 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         self._set_neurons(hidden, output, n_features)
         self.neuron_patterns_ = blocks
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # fit and predict take arrays of any array-API namespace (skconvex._array_api).
+        tags.array_api_support = True
+        return tags
+
+    #: Fitted attribute whose namespace and device ``predict`` inputs must share.
+    _array_api_attribute = "gates_"
+
+    def _check_predict_data(self, X):
+        xp, _ = _array_api.input_namespace(X)
+        if xp is None:
+            return super()._check_predict_data(X)
+        check_is_fitted(self)
+        if xp.isdtype(X.dtype, "complex floating"):
+            # scikit-learn's validation casts complex arrays of other
+            # namespaces to real (a warning); numpy input is refused.
+            raise ValueError(f"Complex data not supported\n{X}\n")
+        return validate_data(
+            self, X, dtype=[xp.float64, xp.float32], accept_sparse=False, reset=False
+        )
+
     def _network_output(self, X):
+        xp, device = _array_api.input_namespace(X)
+        if xp is not None:
+            intercept = xp.reshape(xp.asarray(self.intercept_, dtype=X.dtype, device=device), (-1,))
+            hidden = self.hidden_weights_
+            if self.fit_intercept:
+                hidden = xp.concat([hidden, xp.reshape(self.hidden_intercepts_, (-1, 1))], axis=1)
+            return _array_api.gated_forward(
+                xp,
+                X,
+                self.fit_intercept,
+                xp.take(self.gates_, self.neuron_patterns_, axis=1),
+                hidden,
+                self.output_weights_,
+                intercept,
+            )
         X_aug = augment(X, self.fit_intercept)
         return gated_forward(
             X_aug,
