@@ -490,7 +490,8 @@ _COMMON_PARAMS_REST = """
         ``n_samples - 1``, see :func:`~skconvex.models.batchnorm.batchnorm_closed_form`), certified by
         a duality gap over all networks. ``"auglag"``, ``"admm"``,
         ``"cvxpy"``: as in :class:`~skconvex.ConvexReLURegressor`, on the
-        sampled patterns. ``"auto"`` is ``"closed_form"`` where it applies and
+        sampled patterns (``"admm"`` is deprecated there too and emits a
+        FutureWarning). ``"auto"`` is ``"closed_form"`` where it applies and
         ``"auglag"`` otherwise.
     solver_options : dict, default=None
         Extra options of the iterative solvers (see

@@ -1,5 +1,7 @@
 """Exact two-layer ReLU networks solved as cone-constrained group lasso programs."""
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
@@ -61,12 +63,17 @@ _COMMON_DOC_REST = """
         system would exceed 200 MiB
         (:func:`~skconvex.solvers.auglag.augmented_lagrangian`).
         ``"admm"``: ADMM with one ``d x d`` factorization shared by all cones
-        (squared loss only, :func:`~skconvex.solvers.admm.admm`).
+        (squared loss only, :func:`~skconvex.solvers.admm.admm`). Deprecated:
+        it emits a FutureWarning and will be removed in a future release,
+        since it is 10 to 60 times slower than ``"auglag"`` on the same
+        squared-loss programs (``benchmarks/bench_admm.py``).
         ``"cvxpy"``: the conic program through CVXPY, Clarabel unless
         ``solver_options["solver"]`` names another installed solver
         (interior point: accurate, slow beyond a few thousand variables).
-        ``"auto"`` is ``"auglag"``, the fastest on every benchmark of
-        ``benchmarks/bench_relu.py``.
+        ``"auto"`` is always ``"auglag"`` (any loss, dense or sparse ``X``):
+        the fastest on every benchmark of ``benchmarks/bench_relu.py`` and
+        ``benchmarks/bench_admm.py``, and the only one of the three that
+        both scales past a few thousand variables and certifies every fit.
     solver_options : dict, default=None
         Extra options of the solver. ``"auglag"``: ``inner`` ("newton",
         "newton-cg", "fista"), ``sigma``, ``rho``, ``growth``, ``max_outer``;
@@ -440,6 +447,14 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         """The solver to run and its options (parameters are left untouched)."""
         solver = "auglag" if self.solver == "auto" else self.solver
         options = dict(self.solver_options or {})
+        if solver == "admm":
+            warnings.warn(
+                "solver='admm' is deprecated and will be removed in a future release: on "
+                "the same squared-loss programs it is 10 to 60 times slower than the default "
+                "solver='auglag' (benchmarks/bench_admm.py). Use solver='auto' or 'auglag'.",
+                FutureWarning,
+                stacklevel=3,
+            )
         if solver == "admm" and not getattr(datafit, "quadratic", False):
             raise ValueError(
                 "solver='admm' needs loss='squared_error' (ADMM here solves squared-loss "
