@@ -75,9 +75,9 @@ def test_adaptive_never_worse_than_fixed_patterns(cls):
     fixed = cls(**params).fit(X, y)
     grown = cls(arrangement="adaptive", **params).fit(X, y)
     assert grown.objective_ <= fixed.objective_
-    assert fixed.n_patterns_ <= grown.n_patterns_ <= 30
-    # The grown arrangement starts with the sampled one.
-    np.testing.assert_array_equal(grown.gates_[:, : fixed.n_patterns_], fixed.gates_)
+    # Unused patterns are dropped as the arrangement grows: the program keeps
+    # about as many patterns as the network has neurons.
+    assert grown.n_patterns_ <= 30
     # On these data the sampled patterns are far from enough.
     assert grown.objective_ < 0.99 * fixed.objective_
     assert grown.max_violation_ < fixed.max_violation_
@@ -194,16 +194,18 @@ def test_adaptive_pickles():
 def test_warm_start_reuses_the_grown_patterns(cls):
     X, y = _data(cls)
     est = cls(arrangement="adaptive", n_arrangements=10, warm_start=True, random_state=0).fit(X, y)
-    gates = est.gates_.copy()
-    assert est.n_patterns_ > 10
-    # A refit at another alpha starts from the grown set (and may grow it).
-    est.set_params(alpha=2 * est.alpha).fit(X, y)
-    np.testing.assert_array_equal(est.gates_[:, : gates.shape[1]], gates)
-    # With fixed patterns the grown set is reused as it is.
-    est.set_params(arrangement="gaussian")
-    n = est.n_patterns_
-    est.fit(X, y)
-    assert est.n_patterns_ == n
+    gates, objective = est.gates_.copy(), est.objective_
+    # With fixed patterns a refit reuses the grown set as it is and finds
+    # the same solution.
+    est.set_params(arrangement="gaussian").fit(X, y)
+    np.testing.assert_array_equal(est.gates_, gates)
+    assert est.objective_ == pytest.approx(objective, rel=1e-3)
+    # An adaptive refit starts from the grown set: it keeps its patterns
+    # the solution uses and ends no worse.
+    est.set_params(arrangement="adaptive").fit(X, y)
+    assert est.objective_ <= objective * (1 + 1e-3)
+    kept = {g.tobytes() for g in est.gates_.T}
+    assert any(g.tobytes() in kept for g in gates.T)
 
 
 # ---------------------------------------------------------------- bad input

@@ -116,6 +116,9 @@ class AdaptiveArrangementsMixin:
 
     _adaptive_kind = "gated"
 
+    #: Relative gap of the intermediate solves of the growth (None: ``tol``).
+    _round_tol = None
+
     def _adaptive_budget(self):
         budget = self.max_arrangements
         if budget is None:
@@ -165,13 +168,20 @@ class AdaptiveArrangementsMixin:
 
         return rebuild
 
-    def _pad(self, coef, n_new):
+    def _take(self, coef, keep, n_new):
         d, B, C = coef.shape
         zeros = np.zeros((d, n_new, C), dtype=coef.dtype)
         if self._adaptive_kind == "gated":
-            return np.concatenate([coef, zeros], axis=1)
+            return np.concatenate([coef[:, keep], zeros], axis=1)
         P = B // 2
-        return np.concatenate([coef[:, :P], zeros, coef[:, P:], zeros], axis=1)
+        return np.concatenate([coef[:, keep], zeros, coef[:, P + keep], zeros], axis=1)
+
+    def _pattern_norms(self, coef):
+        norms = np.linalg.norm(coef, axis=(0, 2))
+        if self._adaptive_kind == "gated":
+            return norms
+        P = coef.shape[1] // 2
+        return norms[:P] + norms[P:]
 
     def _violation(self, problem):
         X = problem.operator.X
@@ -244,12 +254,14 @@ class AdaptiveArrangementsMixin:
             result,
             rebuild=self._rebuild(problem),
             solve=solve,
-            pad=self._pad,
+            take=self._take,
+            pattern_norms=self._pattern_norms,
             propose=propose,
             violation=self._violation(problem),
             max_patterns=budget,
             tol=self.tol,
             max_rounds=_MAX_ROUNDS if arrangement == "adaptive" else 0,
+            round_tol=self._round_tol,
             support=support,
             verbose=self.verbose,
         )

@@ -206,7 +206,10 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         self._store_solution(result, gates, n_features, problem.n_outputs)
         return self
 
-    def _solve_gated(self, problem, coef_init, intercept_init):
+    # Intermediate solves of adaptive arrangements only steer the growth.
+    _round_tol = 1e-2
+
+    def _solve_gated(self, problem, coef_init, intercept_init, tol=None):
         """Solve the group lasso from an optional starting point (warm start or grown patterns)."""
         extra = {}
         if coef_init is not None and getattr(self, "_last_step", None):
@@ -221,12 +224,14 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         return solve_certified(
             problem,
             working_set_solve,
-            tol=self.tol,
+            tol=self.tol if tol is None else tol,
             max_iter=self.max_iter,
             coef_init=coef_init,
             intercept_init=intercept_init,
             verbose=self.verbose,
-            polish=support_newton,
+            # Loose intermediate solves (adaptive arrangements) skip the
+            # Newton polish: only their supports and dual points are used.
+            polish=support_newton if tol is None or tol <= self.tol else None,
             **extra,
         )
 

@@ -302,7 +302,7 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         problem, gates, signs, n_features = self._build_problem(X, y, sample_weight)
         result, solver = self._solve_problem(problem)
         problem, gates, result = self._grow(
-            problem, gates, result, lambda p, c, b: self._solve_problem(p, start=(c, b))[0]
+            problem, gates, result, lambda p, c, b, tol: self._solve_problem(p, start=(c, b))[0]
         )
         P = gates.shape[1]
         signs = np.concatenate([np.ones(P), -np.ones(P)])

@@ -41,7 +41,8 @@ class GrowthResult:
         Their activation patterns.
     max_violation : float
         Largest dual norm, relative to ``alpha``, over the patterns of the
-        program and the candidates of the last proposal, at ``result``
+        program, those dropped from it and the candidates of the last
+        proposals, at ``result``
         (``<= 1 + tol`` means no proposed pattern improves the solution by
         more than the tolerance).
     violating_gate : ndarray of shape (n_features,)
@@ -108,7 +109,8 @@ def grow_patterns(
     *,
     rebuild,
     solve,
-    pad,
+    take,
+    pattern_norms,
     propose,
     violation,
     max_patterns,
@@ -118,9 +120,17 @@ def grow_patterns(
     support=None,
     margin=1e-6,
     n_draws=3,
+    round_tol=None,
     verbose=0,
 ):
     """Grow a program's activation patterns by column generation on its dual.
+
+    Every round keeps the patterns the solution uses, adds the most violated
+    new ones (and any dropped one whose constraint is violated again) and
+    re-solves from the previous solution, which stays feasible: the
+    objective never increases from round to round. Patterns the solution
+    stops using are dropped from the program (so it stays about as small as
+    the network) but kept in a pool that every later round tests again.
 
     Parameters
     ----------
@@ -134,11 +144,14 @@ def grow_patterns(
     rebuild : callable
         ``rebuild(gates, patterns) -> problem``: the program over new gates.
     solve : callable
-        ``solve(problem, coef_init, intercept_init) -> SolveResult``.
-    pad : callable
-        ``pad(coef, n_new) -> coef``: a solution with zero blocks for
-        ``n_new`` gates appended (feasible for the grown program, same
-        objective).
+        ``solve(problem, coef_init, intercept_init, tol) -> SolveResult``.
+    take : callable
+        ``take(coef, keep, n_new) -> coef``: the solution restricted to the
+        patterns ``keep`` followed by zero blocks for ``n_new`` new patterns
+        (same objective when the dropped patterns' blocks are zero).
+    pattern_norms : callable
+        ``pattern_norms(coef) -> ndarray of shape (n_patterns,)``: size of the
+        blocks of each pattern (zero for an unused pattern).
     propose : callable
         ``propose(theta, coef, round) -> ndarray of shape (n_features, k)``:
         candidate gates at dual point ``theta`` (see
@@ -147,7 +160,8 @@ def grow_patterns(
         ``violation(theta, gates) -> ndarray of shape (k,)``: dual norm of the
         pattern of each gate.
     max_patterns : int
-        Budget: stop once the program has this many patterns.
+        Budget: the number of distinct patterns ever in the program (the
+        initial ones included). Re-adding a dropped pattern is free.
     tol : float
         Patterns whose dual norm exceeds ``alpha * (1 + tol)`` are violated.
     max_rounds : int, default=10
@@ -163,54 +177,81 @@ def grow_patterns(
     n_draws : int, default=3
         Proposals drawn at one solution before declaring that no pattern
         violates its constraint.
+    round_tol : float, default=None
+        Relative gap of the intermediate solves (None: ``tol``). Growth only
+        needs their supports and dual points roughly; once no pattern is
+        added, the last program is solved again to ``tol`` and tested again.
     verbose : int, default=0
         Print one line per round.
 
     Returns
     -------
     growth : GrowthResult
-        The last program, its solution, the grown gates and the remaining
-        violation. The objective is never above that of ``result``: if the
-        grown program's solve ends higher (it may, within its tolerance),
+        The last program, its solution, its gates and the remaining
+        violation, over the program's patterns, the pool of dropped ones
+        and the last proposals. The objective is never above that of
+        ``result``: if a solve ends higher (it may, within its tolerance),
         the initial program and solution are returned.
     """
     X = problem.operator.X
     alpha = float(problem.alpha)
     threshold = alpha * (1.0 + tol)
     keys, patterns = pattern_keys(X, gates, support)
-    known = set(keys)
+    seen = set(keys)  # every pattern ever in the program
+    pool = {}  # dropped patterns: key -> gate
     n_add = max(8, gates.shape[1] // 2) if n_add is None else int(n_add)
     start = (problem, gates, patterns, result)
     history = []
     rounds = 0
+    round_tol = tol if round_tol is None else max(float(round_tol), tol)
+    loose = False  # whether ``result`` was solved to round_tol only
     empty = np.packbits(np.zeros(X.shape[0] if support is None else int(np.sum(support)), bool)).tobytes()
     while True:
         W = np.asarray(result.coef)
         _, _, grad = problem.smooth(problem.operator.forward(W), result.intercept)
         theta = -np.asarray(grad, dtype=np.float64)
-        own = np.asarray(violation(theta, gates.astype(np.float64)), dtype=np.float64)
+        in_program = set(keys)
+        pool_gates = (
+            np.column_stack(list(pool.values())).astype(np.float64) if pool else np.zeros((X.shape[1], 0))
+        )
+        tested = np.hstack([gates.astype(np.float64), pool_gates])
+        own = np.asarray(violation(theta, tested), dtype=np.float64)
         best_value, violating_gate = -np.inf, None
         if own.size:
-            best_value, violating_gate = float(own.max()), gates[:, int(np.argmax(own))]
+            best_value, violating_gate = float(own.max()), tested[:, int(np.argmax(own))]
+        pool_hits = [
+            (own[gates.shape[1] + i], key, gate)
+            for i, (key, gate) in enumerate(pool.items())
+            if own[gates.shape[1] + i] > threshold
+        ]
         # Proposals are cheap next to a solve: a solution is only declared
         # unimprovable after ``n_draws`` proposals without a new violated
         # pattern (the reported violation covers all of them).
+        hits = []
         for _ in range(n_draws):
             U = np.asarray(propose(theta, W, rounds), dtype=np.float64)
             values = np.asarray(violation(theta, U), dtype=np.float64)
             if values.size and values.max() > best_value:
                 best_value, violating_gate = float(values.max()), U[:, int(np.argmax(values))]
-            cand_keys, _ = pattern_keys(X, U, support)
-            new = np.array([k not in known and k != empty for k in cand_keys], dtype=bool)
-            new &= _margins_ok(X, U, margin)
-            violated = np.flatnonzero(new & (values > threshold))
-            if violated.size:
+            # Keys and margins only for the violated candidates (few).
+            violated = np.flatnonzero(values > threshold)
+            V = U[:, violated]
+            cand_keys, _ = pattern_keys(X, V, support)
+            ok = _margins_ok(X, V, margin)
+            hits = [
+                (values[j], cand_keys[i], U[:, j])
+                for i, j in enumerate(violated)
+                if ok[i] and cand_keys[i] not in seen and cand_keys[i] != empty
+            ]
+            if hits or pool_hits:
                 break
         if alpha > 0:
             max_violation = max(best_value, 0.0) / alpha
         else:
             max_violation = np.inf if best_value > 0 else 0.0
-        violating_gate = np.zeros(X.shape[1]) if violating_gate is None else np.asarray(violating_gate, np.float64)
+        violating_gate = (
+            np.zeros(X.shape[1]) if violating_gate is None else np.asarray(violating_gate, np.float64)
+        )
         history.append(
             {
                 "n_patterns": gates.shape[1],
@@ -223,33 +264,55 @@ def grow_patterns(
                 f"adaptive round {rounds}: {gates.shape[1]} patterns, objective "
                 f"{result.objective:.6g}, max violation {max_violation:.4f} x alpha"
             )
-        room = max_patterns - gates.shape[1]
-        if rounds >= max_rounds or room <= 0 or not violated.size:
-            break
-        chosen, seen = [], set()
-        for j in violated[np.argsort(-values[violated], kind="stable")]:
-            if cand_keys[j] in seen:
+        room = max(max_patterns - len(seen), 0)
+        hits = sorted(hits, key=lambda h: -h[0])
+        chosen, chosen_keys = [], set()
+        # Dropped patterns violated again come back first (they cost no
+        # budget), then the most violated new ones.
+        for value, key, gate in sorted(pool_hits, key=lambda h: -h[0]) + hits:
+            if key in chosen_keys:
                 continue
-            seen.add(cand_keys[j])
-            chosen.append(j)
-            if len(chosen) == min(n_add, room):
+            if key not in pool and room - sum(k not in pool for k in chosen_keys) <= 0:
+                continue
+            chosen_keys.add(key)
+            chosen.append((key, gate))
+            if len(chosen) == n_add:
                 break
-        chosen = np.array(chosen, dtype=np.intp)
-        known.update(seen)
-        new_gates = U[:, chosen].astype(gates.dtype)
-        gates = np.ascontiguousarray(np.hstack([gates, new_gates]))
-        patterns = np.hstack([patterns, np.asarray(X @ new_gates) >= 0])
+        if rounds >= max_rounds or not chosen:
+            if loose:
+                # The answer is solved to tol and tested again (it may still
+                # grow if the accurate dual point finds violated patterns).
+                result = solve(problem, W, np.asarray(result.intercept), tol)
+                loose = False
+                continue
+            break
+        norms = np.asarray(pattern_norms(W))
+        used = np.flatnonzero(norms > 1e-12 * max(norms.max(initial=0.0), 1e-300))
+        for j in np.setdiff1d(np.arange(gates.shape[1]), used):
+            pool[keys[j]] = gates[:, j].copy()
+        for key, _ in chosen:
+            pool.pop(key, None)
+            seen.add(key)
+        new_gates = np.column_stack([g for _, g in chosen]).astype(gates.dtype)
+        gates = np.ascontiguousarray(np.hstack([gates[:, used], new_gates]))
+        patterns = np.hstack([patterns[:, used], np.asarray(X @ new_gates) >= 0])
+        keys = [keys[j] for j in used] + [k for k, _ in chosen]
         problem = rebuild(gates, patterns)
-        result = solve(problem, pad(W, chosen.size), np.asarray(result.intercept))
-        history[-1]["n_added"] = int(chosen.size)
+        last = rounds + 1 >= max_rounds
+        result = solve(
+            problem, take(W, used, len(chosen)), np.asarray(result.intercept), tol if last else round_tol
+        )
+        loose = not last and round_tol > tol
+        history[-1]["n_added"] = len(chosen)
         rounds += 1
     if result.objective > start[3].objective:
         # Guarantee of the method: never worse than the fixed-pattern fit.
         problem, gates, patterns, result = start
         return grow_patterns(
-            problem, gates, result, rebuild=rebuild, solve=solve, pad=pad, propose=propose,
-            violation=violation, max_patterns=gates.shape[1], tol=tol, max_rounds=0,
-            support=support, margin=margin, n_draws=n_draws,
+            problem, gates, result, rebuild=rebuild, solve=solve, take=take,
+            pattern_norms=pattern_norms, propose=propose, violation=violation,
+            max_patterns=gates.shape[1], tol=tol, max_rounds=0, support=support,
+            margin=margin, n_draws=n_draws, round_tol=round_tol,
         )
     return GrowthResult(
         result=result,
