@@ -230,3 +230,21 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("name", NAMESPACES)
+@pytest.mark.parametrize("Estimator", [ConvexGatedReLURegressor, ConvexGatedReLUClassifier])
+def test_sklearn_check_values(name, Estimator):
+    # scikit-learn's value check (not among the common checks): attributes and
+    # outputs equal to the numpy fit's, sample weights given in the namespace.
+    from sklearn.utils.estimator_checks import check_array_api_input_and_values
+
+    _namespace(name)
+    device = "cpu" if name == "torch" else "CPU_DEVICE"
+    check_array_api_input_and_values(
+        Estimator.__name__,
+        Estimator(n_arrangements=20, random_state=0),
+        array_namespace=name,
+        device_name=device,
+        check_sample_weight=True,
+    )
