@@ -12,7 +12,7 @@ from ..programs.problem import ConvexProblem
 from ..solvers import solve_certified
 from ..solvers.support_newton import support_newton
 from ..solvers.working_set import working_set_solve
-from ._blocked import row_blocked_operator
+from ._blocked import fit_on_cluster, on_cluster, row_blocked_operator
 from ._base import (
     BaseConvexNetwork,
     ClassificationTargets,
@@ -171,6 +171,9 @@ class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
         self : object
             Fitted estimator.
         """
+        if self._y_numeric and on_cluster(X, sample_weight):
+            # Rows stay on the workers; see skconvex.distributed.
+            return fit_on_cluster(self, X, y)
         problem, gates, n_features = self._build_problem(X, y, sample_weight)
         coef_init, intercept_init = self._warm_start_point(problem.coef_shape)
         extra = {}
