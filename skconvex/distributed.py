@@ -1,6 +1,6 @@
 """Gated-ReLU regression solved on a dask cluster, the rows never leaving their workers.
 
-When ``X`` is a dask array chunked by rows and a :class:`distributed.Client`
+When ``X`` is a dask array chunked by rows and a ``distributed.Client``
 is active, :func:`dask_gated_regression` keeps every row block on the worker
 that computed it, together with its activation masks (bit-packed, in a
 :class:`~skconvex.programs.row_blocks.RowBlockOperator`), for the whole fit.
@@ -17,7 +17,7 @@ with :math:`b = -\\sum s r / \\sum s`,
 
 and the duality-gap certificate of the group lasso (the scaled dual point
 :math:`\\theta = -c\\, s \\odot (r + b)`, the same as
-:meth:`ConvexProblem.dual_value` builds in memory) needs only
+``ConvexProblem.dual_value`` builds in memory) needs only
 :math:`\\sum s (r+b)^2` and :math:`\\sum s (r+b) y`. So the traffic of an
 iteration is :math:`O(dPC)` per block, independent of ``n``; no ``n``-vector
 crosses the network.
@@ -62,7 +62,7 @@ def is_dask_array(X):
     Returns
     -------
     is_dask : bool
-        True for a :class:`dask.array.Array`.
+        True for a ``dask.array.Array``.
     """
     try:
         import dask.array as da
@@ -72,12 +72,12 @@ def is_dask_array(X):
 
 
 def active_client():
-    """The active :class:`distributed.Client` (the one dask users set up), or None.
+    """The active ``distributed.Client`` (the one dask users set up), or None.
 
     Returns
     -------
     client : distributed.Client or None
-        :func:`distributed.default_client`, None when there is none.
+        ``distributed.default_client``, None when there is none.
     """
     try:
         from distributed import default_client
@@ -303,7 +303,8 @@ def dask_gated_regression(
     random_state : int, RandomState instance or None, default=None
         Seed of the gates.
     inner_block_size : int, default=8192
-        Rows per block of each worker's :class:`RowBlockOperator`.
+        Rows per block of each worker's
+        :class:`~skconvex.programs.row_blocks.RowBlockOperator`.
     client : distributed.Client, default=None
         The client; the active one when None.
     callback : callable, default=None

@@ -89,7 +89,7 @@ def on_cluster(X, sample_weight):
     Returns
     -------
     on_cluster : bool
-        True when ``X`` is a dask array, a :class:`distributed.Client` is
+        True when ``X`` is a dask array, a ``distributed.Client`` is
         active and ``sample_weight`` is None.
     """
     from ..distributed import active_client, is_dask_array
