@@ -160,7 +160,10 @@ class _GatedBase(TwoLayerNetworkMixin, BaseConvexNetwork):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Scipy sparse matrices and arrays (CSR or CSC;
             other formats are converted to CSR) are accepted and never
-            densified.
+            densified. For the regressor, a dask array chunked by rows with
+            an active ``distributed.Client`` (and no ``sample_weight``) is
+            solved on the cluster, its rows staying on the workers (see
+            :mod:`skconvex.distributed`).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -278,6 +281,10 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
         Number of outputs.
     intercept_ : float or ndarray of shape (n_outputs,)
         Output intercept (a float for one-dimensional ``y``).
+    dask_info_ : dict
+        Only after a fit on a dask cluster: solver ``rounds``, bytes of
+        weights sent (``bytes_out``) and of sums received (``bytes_in``),
+        ``n_blocks`` and ``n_samples``.
 
     See Also
     --------
