@@ -19,8 +19,14 @@ log-counts, rows normalized), labels from a planted two-layer ReLU teacher,
 sparse matrix against ``LogisticRegression`` and ``MLPClassifier`` on the
 same sparse data, in the same run.
 
+Part 3, cluster (``--dask N``). The estimator (same program: alpha = 0.1
+alpha_max, no intercept, float32) fitted in memory with row blocks and on a
+``LocalCluster`` of 2 single-threaded worker processes (X in 4 row chunks),
+in the same run: time, certified objective, rounds and bytes moved.
+
 Run ``python benchmarks/bench_scale.py`` (n = 10^4, 10^5 and the sparse
-problem), ``--million`` to add n = 10^6 (minutes), ``--quick`` for a smoke run.
+problem), ``--million`` to add n = 10^6 (minutes), ``--dask 100000`` for the
+cluster comparison, ``--quick`` for a smoke run.
 """
 
 import argparse
@@ -103,6 +109,32 @@ def child_gated(n, mode, block_size, P, tol):
     )))
 
 
+def child_dask(n, P, tol):
+    """The estimator in memory (row blocks) and on a 2-worker LocalCluster, same run."""
+    import dask.array as da
+    import distributed
+
+    from skconvex import ConvexGatedReLURegressor
+
+    X, y, _ = anchors_data(n, 50)
+    kw = dict(n_arrangements=P, tol=tol, random_state=0, dtype="float32", fit_intercept=False)
+    alpha = 0.1 * ConvexGatedReLURegressor(**kw)._alpha_max(X, y)
+    t0 = time.perf_counter()
+    mem = ConvexGatedReLURegressor(alpha=alpha, block_size=8192, **kw).fit(X, y)
+    t_mem = time.perf_counter() - t0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=40) as cluster, distributed.Client(cluster):
+        Xd = da.from_array(X, chunks=(-(-n // 4), 50))
+        yd = da.from_array(y, chunks=-(-n // 4))
+        t0 = time.perf_counter()
+        dk = ConvexGatedReLURegressor(alpha=alpha, **kw).fit(Xd, yd)
+        t_dask = time.perf_counter() - t0
+    print(json.dumps(dict(n=n, t_mem=t_mem, t_dask=t_dask, obj_mem=mem.objective_, obj_dask=dk.objective_,
+                          gap_mem=mem.dual_gap_ / mem.objective_, gap_dask=dk.dual_gap_ / dk.objective_,
+                          rounds=dk.dask_info_["rounds"],
+                          bytes=dk.dask_info_["bytes_out"] + dk.dask_info_["bytes_in"])))
+
+
 def run_child(*args):
     out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True,
                          check=False)
@@ -169,10 +201,15 @@ def main():
     parser.add_argument("--million", action="store_true", help="add n = 10^6 (blocked only; minutes)")
     parser.add_argument("--block-size", type=int, default=8192)
     parser.add_argument("--skip-sparse", action="store_true")
+    parser.add_argument("--skip-rows", action="store_true")
+    parser.add_argument("--dask", type=int, default=None, metavar="N",
+                        help="also fit n=N rows on a 2-worker LocalCluster against the in-memory fit")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         n, mode, block, P, tol = args.child
+        if mode == "dask":
+            return child_dask(int(n), int(P), float(tol))
         return child_gated(int(n), mode, int(block), int(P), float(tol))
 
     from threadpoolctl import threadpool_info
@@ -182,7 +219,7 @@ def main():
     print("# BLAS:", [(i["internal_api"], i["num_threads"], i.get("architecture")) for i in threadpool_info()])
     P, tol = (20, 1e-4) if args.quick else (200, 1e-4)
     sizes = [500, 2000] if args.quick else [10_000, 100_000]
-    runs = [(n, m) for n in sizes for m in ("whole", "blocked")]
+    runs = [] if args.skip_rows else [(n, m) for n in sizes for m in ("whole", "blocked")]
     if args.million:
         runs.append((1_000_000, "blocked"))
     print(f"\n## Gated regression, anchors generator, d=50, P={P}, lambda=0.1 lambda_max, tol={tol}, float32, "
@@ -197,6 +234,17 @@ def main():
         previous[mode] = r["time"]
         print(f"| {n} | {mode} | {r['time']:.2f} | {r['rss'] / 2**20:.0f} | {r['traced'] / 2**20:.0f} | "
               f"{r['gap']:.1e} | {r['passes']} | {r['objective']:.6g} | {ratio} |", flush=True)
+    dask_n = args.dask
+    if dask_n:
+        r = run_child(dask_n, "dask", 0, P, tol)
+        print(f"\n## Estimator (alpha = 0.1 alpha_max, no intercept, float32) in memory vs 2-worker LocalCluster, "
+              f"n={dask_n}, 4 row chunks\n")
+        print("| where | time (s) | objective | certified rel. gap | rounds | bytes moved in the solve |")
+        print("|---|---|---|---|---|---|")
+        print(f"| in memory, block_size=8192 | {r['t_mem']:.2f} | {r['obj_mem']:.8g} | {r['gap_mem']:.1e} | | |")
+        print(f"| LocalCluster(2 x 1 thread) | {r['t_dask']:.2f} | {r['obj_dask']:.8g} | {r['gap_dask']:.1e} | "
+              f"{r['rounds']} | {r['bytes'] / 2**20:.1f} MiB |")
+        print(f"\ntime ratio cluster / in memory: {r['t_dask'] / r['t_mem']:.2f}")
     if args.skip_sparse:
         return None
     n, d, density = (600, 600, 0.01) if args.quick else (20000, 20000, 0.0025)

@@ -74,3 +74,80 @@ def row_blocked_operator(estimator, X_aug, sample_weight, n_outputs, dtype):
         X_aug, packed, block_size=rows, n_outputs=n_outputs, dtype=dtype, n_jobs=estimator.n_jobs
     )
     return gates, operator
+
+
+def on_cluster(X, sample_weight):
+    """Whether a fit on ``X`` runs on the dask cluster (see :mod:`skconvex.distributed`).
+
+    Parameters
+    ----------
+    X : object
+        Training data.
+    sample_weight : object
+        Row weights (the cluster path takes uniform weights only).
+
+    Returns
+    -------
+    on_cluster : bool
+        True when ``X`` is a dask array, a ``distributed.Client`` is
+        active and ``sample_weight`` is None.
+    """
+    from ..distributed import active_client, is_dask_array
+
+    return is_dask_array(X) and sample_weight is None and active_client() is not None
+
+
+def fit_on_cluster(estimator, X, y):
+    """Fit a gated regressor on a dask cluster and store its solution.
+
+    Parameters
+    ----------
+    estimator : ConvexGatedReLURegressor
+        The estimator (parameters already validated).
+    X : dask.array.Array of shape (n_samples, n_features)
+        Data chunked by rows.
+    y : array-like or dask.array.Array of shape (n_samples,) or (n_samples, n_outputs)
+        Targets.
+
+    Returns
+    -------
+    estimator : ConvexGatedReLURegressor
+        Fitted.
+    """
+    import dask.array as da
+
+    from ..distributed import dask_gated_regression
+
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-D dask array for X, got {X.ndim} dimensions.")
+    if X.shape[0] < 2:
+        raise ValueError(f"n_samples={X.shape[0]}: at least 2 samples are needed.")
+    if not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
+    if not bool(da.isfinite(X).all().compute()):  # one boolean crosses the wire
+        raise ValueError("Input X contains NaN or infinity.")
+    dtype = np.dtype(estimator.dtype) if estimator.dtype is not None else (
+        np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
+    )
+    result = dask_gated_regression(
+        X,
+        y,
+        alpha=estimator.alpha,
+        penalty=estimator._penalty(),
+        n_arrangements=estimator.n_arrangements,
+        fit_intercept=estimator.fit_intercept,
+        dtype=dtype,
+        tol=estimator.tol,
+        max_iter=estimator.max_iter,
+        random_state=estimator.random_state,
+    )
+    info = result.info
+    estimator.n_features_in_ = X.shape[1]
+    if hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    estimator._y_1d = info["y_1d"]
+    estimator.n_outputs_ = info["n_outputs"]
+    estimator._report(result)
+    estimator._store_solution(result, info["gates"], X.shape[1], info["n_outputs"])
+    estimator.dask_info_ = {k: info[k] for k in ("rounds", "bytes_out", "bytes_in", "n_blocks", "n_samples")}
+    return estimator

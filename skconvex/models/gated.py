@@ -14,7 +14,7 @@ from ..programs.problem import ConvexProblem
 from ..solvers import solve_certified
 from ..solvers.support_newton import support_newton
 from ..solvers.working_set import working_set_solve
-from ._blocked import row_blocked_operator
+from ._blocked import fit_on_cluster, on_cluster, row_blocked_operator
 from ._base import (
     BaseConvexNetwork,
     ClassificationTargets,
@@ -166,7 +166,10 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Scipy sparse matrices and arrays (CSR or CSC;
             other formats are converted to CSR) are accepted and never
-            densified.
+            densified. For the regressor, a dask array chunked by rows with
+            an active ``distributed.Client`` (and no ``sample_weight``) is
+            solved on the cluster, its rows staying on the workers (see
+            :mod:`skconvex.distributed`).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -186,6 +189,9 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         device of ``X``, where :meth:`predict` then runs.
         """
         self._check_adaptive_params()
+        if self._y_numeric and on_cluster(X, sample_weight):
+            # Rows stay on the workers; see skconvex.distributed.
+            return fit_on_cluster(self, X, y)
         xp, device = _array_api.input_namespace(X)
         X, y, sample_weight = _array_api.to_host(X, y, sample_weight)
         if xp is not None:
@@ -348,6 +354,10 @@ class ConvexGatedReLURegressor(RegressionTargets, RegressorMixin, _GatedBase):
         Number of outputs.
     intercept_ : float or ndarray of shape (n_outputs,)
         Output intercept (a float for one-dimensional ``y``).
+    dask_info_ : dict
+        Only after a fit on a dask cluster: solver ``rounds``, bytes of
+        weights sent (``bytes_out``) and of sums received (``bytes_in``),
+        ``n_blocks`` and ``n_samples``.
 
     See Also
     --------

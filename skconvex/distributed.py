@@ -1,0 +1,450 @@
+"""Gated-ReLU regression solved on a dask cluster, the rows never leaving their workers.
+
+When ``X`` is a dask array chunked by rows and a ``distributed.Client``
+is active, :func:`dask_gated_regression` keeps every row block on the worker
+that computed it, together with its activation masks (bit-packed, in a
+:class:`~skconvex.programs.row_blocks.RowBlockOperator`), for the whole fit.
+Each iteration broadcasts the ``d x P x C`` weights, and every block returns
+only sums: the adjoint of its residuals :math:`X_k^\\top D_p (s \\odot r)`
+(``d x P x C``) and a few scalars per output (:math:`\\sum s r`,
+:math:`\\sum s r^2`, :math:`\\sum s r y`). For the squared error these
+determine everything the solver needs, with the intercept minimized out:
+with :math:`b = -\\sum s r / \\sum s`,
+
+.. math:: F = \\tfrac12 \\textstyle\\sum s (r + b)^2
+          = \\tfrac12 (S_2 + 2 b S_1 + b^2 S_0), \\qquad
+          \\mathcal{A}^\\top (s \\odot (r + b)) = G_0 + b\\, \\mathcal{A}^\\top s,
+
+and the duality-gap certificate of the group lasso (the scaled dual point
+:math:`\\theta = -c\\, s \\odot (r + b)`, the same as
+``ConvexProblem.dual_value`` builds in memory) needs only
+:math:`\\sum s (r+b)^2` and :math:`\\sum s (r+b) y`. So the traffic of an
+iteration is :math:`O(dPC)` per block, independent of ``n``; no ``n``-vector
+crosses the network.
+
+The solver is FISTA with gradient restarts on :math:`W` (step from a power
+iteration, itself a few rounds of the same sums), certifying every
+extrapolated point with the sums already computed; the returned point's
+certificate is recomputed in float64. If a worker dies, dask recomputes its
+blocks from their lineage and the fit continues; if it cannot,
+:class:`DaskSolveError` is raised (never an uncertified result).
+
+Gates are drawn exactly as :func:`~skconvex.arrangements.sample_arrangements`
+draws them (same seeds, batches and deduplication), with duplicates found
+from per-block hashes of the patterns, so a fit on the cluster uses the gates
+of the in-memory fit with the same ``random_state``.
+"""
+
+import hashlib
+import time
+
+import numpy as np
+
+from .programs._chunks import seed_sequence
+from .programs.row_blocks import RowBlockOperator, packed_patterns
+from .solvers._result import SolveResult
+
+__all__ = ["DaskSolveError", "active_client", "dask_gated_regression", "is_dask_array"]
+
+
+class DaskSolveError(RuntimeError):
+    """Raised when a solve on a dask cluster loses data it cannot recompute."""
+
+
+def is_dask_array(X):
+    """Whether ``X`` is a dask array.
+
+    Parameters
+    ----------
+    X : object
+        Anything.
+
+    Returns
+    -------
+    is_dask : bool
+        True for a ``dask.array.Array``.
+    """
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover - the dask extra is not installed
+        return False
+    return isinstance(X, da.Array)
+
+
+def active_client():
+    """The active ``distributed.Client`` (the one dask users set up), or None.
+
+    Returns
+    -------
+    client : distributed.Client or None
+        ``distributed.default_client``, None when there is none.
+    """
+    try:
+        from distributed import default_client
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------- worker side
+class _Block:
+    """One row block as a worker keeps it: data, targets, masks."""
+
+    def __init__(self, X, y, operator=None):
+        self.X = X
+        self.y = y
+        self.operator = operator
+
+
+def _make_block(X, y, fit_intercept, dtype):
+    X = np.asarray(X, dtype=dtype)
+    if fit_intercept:
+        X = np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
+    y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+    return _Block(np.ascontiguousarray(X), y)
+
+
+def _block_target_sums(block):
+    y = block.y
+    return np.array([y.shape[0]]), y.sum(axis=0), (y * y).sum(axis=0)
+
+
+def _block_pattern_keys(block, gates):
+    """A 16-byte hash of each gate's pattern on this block, and which patterns are non-zero."""
+    patterns = block.X @ gates.astype(block.X.dtype, copy=False) >= 0
+    packed = np.ascontiguousarray(np.packbits(patterns, axis=0).T)
+    keys = np.array([hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in packed], dtype="S16")
+    return keys, patterns.any(axis=0)
+
+
+def _attach_patterns(block, gates, n_outputs, dtype, inner_block_size):
+    X = block.X
+    packed = packed_patterns(X, gates.astype(X.dtype, copy=False), inner_block_size)
+    op = RowBlockOperator(X, packed, block_size=inner_block_size, n_outputs=n_outputs, dtype=dtype)
+    return _Block(X, block.y, op)
+
+
+def _block_sums(block, W, s, targets, float64):
+    """Adjoint of the weighted residuals and the scalar sums of one block.
+
+    ``targets=False`` drops ``y`` (power iterations: the adjoint of the
+    weighted predictions).
+    """
+    op = block.operator.astype(np.float64) if float64 else block.operator
+    pred = np.asarray(op.forward(W), dtype=np.float64)
+    r = pred - block.y if targets else pred
+    sr = s * r
+    G0 = np.asarray(op.adjoint(sr), dtype=np.float64)
+    y = block.y
+    return G0, sr.sum(axis=0), (sr * r).sum(axis=0), (sr * y).sum(axis=0)
+
+
+def _block_weight_adjoint(block, s):
+    op = block.operator.astype(np.float64)
+    return np.asarray(op.adjoint(np.full((block.X.shape[0], op.n_outputs), s)), dtype=np.float64)
+
+
+# --------------------------------------------------------------- client side
+class _Cluster:
+    """The row blocks on the workers and the rounds of sums over them."""
+
+    def __init__(self, client, blocks):
+        self.client = client
+        self.blocks = blocks
+        self.bytes_out = 0
+        self.bytes_in = 0
+        self.rounds = 0
+
+    def gather(self, futures):
+        try:
+            return self.client.gather(futures)
+        except Exception as exc:  # KilledWorker, CancelledError, lost data...
+            raise DaskSolveError(
+                f"The solve on the dask cluster failed ({type(exc).__name__}: {exc}); no "
+                "result is returned. Retry the fit (dask recomputes lost blocks when their "
+                "inputs can be recomputed), or persist X and y on the cluster first."
+            ) from exc
+
+    def map(self, fn, *args, **kwargs):
+        """``[fn(block, *args) for block in blocks]``, each run where its block lives.
+
+        Tasks are pinned to the worker holding their block: work stealing
+        would otherwise move blocks (rows) to idle workers. A task pinned to
+        a worker that has died is resubmitted unpinned, so the lost block is
+        recomputed from its lineage wherever the scheduler decides.
+        """
+        from distributed import wait
+
+        client = self.client
+        try:
+            holders = client.who_has(self.blocks)
+            alive = set(client.nthreads())
+        except Exception as exc:
+            raise DaskSolveError(f"The dask cluster is unreachable ({type(exc).__name__}: {exc}).") from exc
+
+        def submit(block, pin):
+            where = [w for w in holders.get(block.key, ()) if w in alive][:1] if pin else []
+            pinning = {"workers": where, "allow_other_workers": False} if where else {}
+            future = client.submit(fn, block, *args, pure=False, **pinning, **kwargs)
+            return future, (where[0] if where else None)
+
+        tasks = [submit(b, True) for b in self.blocks]
+        while True:
+            try:
+                wait([f for f, _ in tasks], timeout=2)
+            except TimeoutError:
+                pass
+            pending = {f for f, _ in tasks if not f.done()}
+            if not pending:
+                break
+            alive = set(client.nthreads())
+            for i, (future, worker) in enumerate(tasks):
+                if future in pending and worker is not None and worker not in alive:
+                    future.cancel()
+                    tasks[i] = submit(self.blocks[i], False)
+        return self.gather([f for f, _ in tasks])
+
+    def replace(self, fn, *args, **kwargs):
+        """Apply ``fn`` to every block, keeping the results on the workers."""
+        self.blocks = [self.client.submit(fn, b, *args, pure=False, **kwargs) for b in self.blocks]
+        self.gather(self.client.submit(lambda *b: None, *self.blocks, pure=False))
+
+    def sums(self, W, s, *, targets=True, float64=False):
+        """Global sums of :func:`_block_sums`, reduced in block order."""
+        # W travels inside each task (d x P x C floats per block): one
+        # message per block and round, no separate scatter round trip.
+        self.bytes_out += W.nbytes * len(self.blocks)
+        parts = self.map(_block_sums, W, s, targets, float64)
+        self.rounds += 1
+        self.bytes_in += sum(sum(np.asarray(a).nbytes for a in p) for p in parts)
+        total = [np.zeros_like(a) for a in parts[0]]
+        for part in parts:
+            for acc, a in zip(total, part):
+                acc += a
+        return total
+
+
+def _draw_gates(n_features, n_arrangements, random_state, dtype, batch_size=256):
+    """The gates :func:`~skconvex.arrangements.sample_arrangements` draws, in drawing order."""
+    from .arrangements import _GATE_SAMPLERS
+
+    n_batches = -(-n_arrangements // batch_size)
+    sizes = [batch_size] * (n_batches - 1) + [n_arrangements - batch_size * (n_batches - 1)]
+    seeds = seed_sequence(random_state).spawn(n_batches)
+    gaussian = _GATE_SAMPLERS["gaussian"]
+    return np.concatenate(
+        [gaussian(np.random.default_rng(seed), n_features, size, dtype) for seed, size in zip(seeds, sizes)], axis=1
+    )
+
+
+def _row_chunks(client, X, y):
+    """Futures of the row chunks of ``X`` and ``y`` (chunked alike), computed on the workers."""
+    import dask.array as da
+
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D dask array, got {X.ndim} dimensions.")
+    if X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})
+    if not is_dask_array(y):
+        y = da.from_array(np.asarray(y), chunks=(X.chunks[0],) + ((y.shape[1],) if np.ndim(y) == 2 else ()))
+    else:
+        y = y.rechunk((X.chunks[0],) + ((-1,) if y.ndim == 2 else ()))
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}.")
+    xs = client.compute(list(X.to_delayed().ravel()))
+    ys = client.compute(list(y.to_delayed().ravel()))
+    return xs, ys, y.ndim == 1
+
+
+def dask_gated_regression(
+    X,
+    y,
+    *,
+    alpha,
+    penalty,
+    n_arrangements,
+    fit_intercept=True,
+    dtype=np.float64,
+    tol=1e-4,
+    max_iter=2000,
+    random_state=None,
+    inner_block_size=8192,
+    client=None,
+    callback=None,
+):
+    """Solve the gated-ReLU group lasso for the squared error on a dask cluster.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        Data, chunked by rows (column chunks are merged).
+    y : dask.array.Array or ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (rechunked like the rows of ``X``).
+    alpha : float
+        Penalty strength relative to the weighted standard deviation of
+        ``y``, as the estimators' ``alpha``.
+    penalty : BlockPenalty
+        The block norm (``GroupL2`` or ``GroupNuclear``).
+    n_arrangements : int
+        Gates drawn (deduplicated like ``sample_arrangements``).
+    fit_intercept : bool, default=True
+        Hidden biases (a ones column, appended on the workers) and a free
+        output intercept.
+    dtype : {np.float32, np.float64}, default=np.float64
+        Compute dtype of the products on the workers; sums and the final
+        certificate are float64.
+    tol : float, default=1e-4
+        Target relative certified gap.
+    max_iter : int, default=2000
+        Maximum FISTA iterations (one round of sums each).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the gates.
+    inner_block_size : int, default=8192
+        Rows per block of each worker's
+        :class:`~skconvex.programs.row_blocks.RowBlockOperator`.
+    client : distributed.Client, default=None
+        The client; the active one when None.
+    callback : callable, default=None
+        Called as ``callback(iteration)`` after every iteration (tests use
+        it to kill a worker mid-fit).
+
+    Returns
+    -------
+    result : SolveResult
+        Coefficients of shape ``(n_features + fit_intercept, n_patterns,
+        n_outputs)``, intercept, float64 certificate; ``info`` holds the
+        ``gates``, ``alpha`` (absolute), ``y_1d``, ``rounds``, and the bytes
+        of weights sent (``bytes_out``) and of sums received (``bytes_in``).
+
+    Raises
+    ------
+    DaskSolveError
+        If the cluster loses data it cannot recompute.
+    ValueError
+        If no client is active, or ``X`` and ``y`` do not match.
+    """
+    t0 = time.perf_counter()
+    client = client or active_client()
+    if client is None:
+        raise ValueError("dask_gated_regression needs an active distributed.Client.")
+    dtype = np.dtype(dtype)
+    xs, ys, y_1d = _row_chunks(client, X, y)
+    cluster = _Cluster(client, [client.submit(_make_block, xk, yk, fit_intercept, dtype, pure=False)
+                                for xk, yk in zip(xs, ys)])
+    del xs, ys
+    counts, ysum, yy = (sum(p) for p in zip(*cluster.map(_block_target_sums)))
+    n = int(counts[0])
+    n_outputs = ysum.shape[0]
+    d = X.shape[1] + int(fit_intercept)
+    s = 1.0 / n  # uniform weights, normalized to sum to one as in the estimators
+    mean = ysum / n
+    scale = float(np.sqrt(np.mean(yy / n - mean**2)))
+    alpha_abs = float(alpha) * (scale if scale > 0 else 1.0)
+
+    # Gates: the in-memory draws; duplicates and all-zero patterns found from
+    # per-block hashes (first occurrence kept, as in sample_arrangements).
+    gates_all = _draw_gates(d, int(n_arrangements), random_state, dtype)
+    keys_and_nonzero = cluster.map(_block_pattern_keys, gates_all)
+    keys = np.stack([k for k, _ in keys_and_nonzero], axis=1)
+    nonzero = np.any([nz for _, nz in keys_and_nonzero], axis=0)
+    seen, keep = set(), []
+    for j in range(keys.shape[0]):
+        key = keys[j].tobytes()
+        if key not in seen:
+            seen.add(key)
+            if nonzero[j]:
+                keep.append(j)
+    gates = np.ascontiguousarray(gates_all[:, keep])
+    P = gates.shape[1]
+    cluster.replace(_attach_patterns, gates, n_outputs, dtype, inner_block_size)
+
+    # Constants: A^T s (the intercept's direction) and the target sums.
+    A1 = np.zeros((d, P, n_outputs))
+    for part in cluster.map(_block_weight_adjoint, s):
+        A1 += part
+    shape = (d, P, n_outputs)
+
+    def evaluate(W, float64=False):
+        G0, S1, S2, S3 = cluster.sums(W, s, float64=float64)
+        b = -S1 / (n * s) if fit_intercept else np.zeros(n_outputs)
+        quad = S2 + 2 * b * S1 + b * b * (n * s)  # sum s (r + b)^2, per output
+        lin = -(S3 + b * ysum * s)  # sum theta y at c = 1, theta = -s (r + b)
+        G = G0 + (b[None, None, :] * A1 if fit_intercept else 0.0)
+        smooth = 0.5 * float(quad.sum())
+        primal = smooth + alpha_abs * penalty.value(W)
+        dn = penalty.dual_norm(G)
+        c_max = np.inf if dn == 0 else alpha_abs / dn
+        q, li = float(quad.sum()), float(lin.sum())
+        if q <= 0:
+            dual = 0.0
+        else:
+            c = float(np.clip(li / q, 0.0, c_max))
+            dual = c * li - 0.5 * c * c * q
+        return primal, dual, b, G
+
+    # Step: power iteration on A^T S A (its top eigenvalue bounds the
+    # curvature of the intercept-reduced loss too).
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal(shape)
+    V /= np.linalg.norm(V)
+    lip = 0.0
+    for _ in range(15):
+        G0 = cluster.sums(V, s, targets=False)[0]
+        lip = float(np.linalg.norm(G0))
+        if lip == 0:
+            break
+        V = G0 / lip
+    L = 1.1 * lip if lip > 0 else 1.0
+
+    W = np.zeros(shape)
+    U, t = W, 1.0
+    best = (np.inf, None, None)
+    best_dual = -np.inf
+    converged, it = False, 0
+    for it in range(1, max_iter + 1):
+        primal, dual, b, G = evaluate(U)
+        best_dual = max(best_dual, dual)
+        if primal < best[0]:
+            best = (primal, U, b)
+        if best[0] - best_dual <= tol * abs(best[0]):
+            converged = True
+            break
+        W_new = penalty.prox(U - G / L, alpha_abs / L)
+        if np.vdot(U - W_new, W_new - W) > 0:  # gradient restart (O'Donoghue & Candes)
+            t = 1.0
+        t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
+        U = W_new + ((t - 1) / t_new) * (W_new - W)
+        W, t = W_new, t_new
+        if callback is not None:
+            callback(it)
+    # The returned point's certificate in float64 (the iterations may have
+    # computed in float32); the dual bound is the best seen at any point.
+    _, coef, _ = best
+    primal, dual, b, _ = evaluate(coef, float64=True)
+    best_dual = max(best_dual, dual) if dtype == np.float64 else dual
+    converged = primal - best_dual <= tol * abs(primal)
+    return SolveResult(
+        coef=coef,
+        intercept=np.asarray(b, dtype=np.float64),
+        objective=primal,
+        dual_objective=best_dual,
+        n_iter=it,
+        converged=bool(converged),
+        solver="dask-fista",
+        n_products=2 * cluster.rounds,
+        info=dict(
+            gates=gates,
+            alpha=alpha_abs,
+            y_1d=y_1d,
+            n_samples=n,
+            n_outputs=n_outputs,
+            rounds=cluster.rounds,
+            bytes_out=cluster.bytes_out,
+            bytes_in=cluster.bytes_in,
+            n_blocks=len(cluster.blocks),
+            time=time.perf_counter() - t0,
+        ),
+    )

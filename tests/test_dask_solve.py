@@ -1,0 +1,152 @@
+"""The gated regressor solved on a dask cluster (issue 23): rows stay on the workers.
+
+A ``LocalCluster`` of two single-threaded worker processes is started here.
+A fit on dask arrays must certify the in-memory optimum (same gates,
+objectives within the two certified gaps); the traffic of the solve must be
+the weights and per-block sums, independent of the number of rows; a worker
+killed mid-fit must give either a correct certified fit or a clear error.
+"""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from skconvex import ConvexGatedReLURegressor
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+from skconvex.distributed import DaskSolveError, dask_gated_regression  # noqa: E402
+from skconvex.programs.penalties import GroupL2  # noqa: E402
+
+KW = dict(alpha=5e-2, n_arrangements=20, random_state=0, tol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def _data(n=600, d=4, seed=0, n_outputs=None):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(n)
+    if n_outputs:
+        y = np.column_stack([y * (k + 1) + k for k in range(n_outputs)])
+    return X, y
+
+
+def _assert_same_fit(mem, dk):
+    np.testing.assert_array_equal(mem.gates_, dk.gates_)
+    slack = mem.dual_gap_ + dk.dual_gap_ + 1e-9 * abs(mem.objective_)
+    assert abs(mem.objective_ - dk.objective_) <= slack, (mem.objective_, dk.objective_, slack)
+    assert dk.dual_gap_ <= dk.tol * dk.objective_ * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("n_outputs", [None, 2])
+def test_dask_fit_equals_in_memory_fit(client, n_outputs):
+    X, y = _data(n_outputs=n_outputs)
+    mem = ConvexGatedReLURegressor(**KW).fit(X, y)
+    chunks = (200, X.shape[1])
+    dk = ConvexGatedReLURegressor(**KW).fit(
+        da.from_array(X, chunks=chunks), da.from_array(y, chunks=(200,) + y.shape[1:])
+    )
+    _assert_same_fit(mem, dk)
+    assert dk.predict(X).shape == mem.predict(X).shape
+    assert dk.n_features_in_ == X.shape[1]
+    assert dk.dask_info_["n_blocks"] == 3
+
+
+def test_float32_dask_fit_has_float64_certificate(client):
+    X, y = _data()
+    X32 = X.astype(np.float32)
+    mem = ConvexGatedReLURegressor(**KW).fit(X32, y)
+    dk = ConvexGatedReLURegressor(**KW).fit(da.from_array(X32, chunks=(300, 4)), y)
+    _assert_same_fit(mem, dk)
+
+
+def test_weights_cross_the_wire_not_rows(client):
+    # The same program shape on 4x the rows (same number of chunks): the
+    # bytes per round do not change, and they are O(d P) per block.
+    per_round = []
+    for n in (400, 1600):
+        X, y = _data(n=n)
+        est = ConvexGatedReLURegressor(**KW)
+        with distributed.get_task_stream(client) as stream:
+            est.fit(da.from_array(X, chunks=(n // 2, 4)), da.from_array(y, chunks=n // 2))
+        info = est.dask_info_
+        d, P = est.pattern_weights_.shape[1], est.pattern_weights_.shape[0]
+        per_round.append((info["bytes_out"] + info["bytes_in"]) / info["rounds"])
+        # out: W (d x P x 1 float64) per block; in: its adjoint plus three scalars per block.
+        assert per_round[-1] <= 2 * info["n_blocks"] * (8 * d * P + 64)
+        # every round's task ran where its block was: no block was moved
+        sums = [t for t in stream.data if "_block_sums" in str(t["key"])]
+        assert len(sums) == info["n_blocks"] * info["rounds"]
+        moved = [s for t in sums for s in t["startstops"] if s["action"] == "transfer"]
+        assert not moved
+    assert per_round[0] == pytest.approx(per_round[1], rel=0.05)
+    # a round moves a fraction of what one block of rows would
+    assert per_round[1] < 800 * 4 * 8 / 4
+
+
+def test_reproducible_and_n_jobs_invariant(client):
+    X, y = _data()
+    Xd, yd = da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
+    one = ConvexGatedReLURegressor(n_jobs=1, **KW).fit(Xd, yd)
+    two = ConvexGatedReLURegressor(n_jobs=2, **KW).fit(Xd, yd)
+    np.testing.assert_array_equal(one.gates_, two.gates_)
+    np.testing.assert_array_equal(one.pattern_weights_, two.pattern_weights_)
+    other = ConvexGatedReLURegressor(**{**KW, "random_state": 1}).fit(Xd, yd)
+    assert not np.array_equal(other.gates_, one.gates_)
+
+
+def test_worker_killed_mid_fit_recovers_or_raises(client):
+    X, y = _data()
+    mem = ConvexGatedReLURegressor(**KW).fit(X, y)
+    Xd, yd = da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
+    nanny = client.cluster.workers[sorted(client.cluster.workers)[0]]
+    killed = []
+
+    def kill(iteration):
+        # SIGKILL to the worker process this test's cluster started; its
+        # nanny restarts it empty, with another address.
+        if iteration == 5 and not killed:
+            killed.append(nanny.process.process.pid)
+            os.kill(nanny.process.process.pid, signal.SIGKILL)
+
+    try:
+        result = dask_gated_regression(
+            Xd, yd, alpha=KW["alpha"], penalty=GroupL2(), n_arrangements=20, random_state=0,
+            tol=1e-3, client=client, callback=kill,
+        )
+    except DaskSolveError as exc:
+        assert "dask cluster" in str(exc)
+    else:
+        assert killed
+        assert result.converged
+        np.testing.assert_array_equal(result.info["gates"], mem.gates_)
+        assert abs(result.objective - mem.objective_) <= result.gap + mem.dual_gap_ + 1e-9
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_bad_input_on_dask(client):
+    X, y = _data()
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ConvexGatedReLURegressor(**KW).fit(da.from_array(Xn, chunks=(200, 4)), y)
+    with pytest.raises(ValueError, match="rows"):
+        ConvexGatedReLURegressor(**KW).fit(da.from_array(X, chunks=(200, 4)), y[:-1])
