@@ -171,16 +171,27 @@ def gated_forward(xp, X, fit_intercept, gates, hidden, output, intercept):
     out : array of shape (n_samples, n_outputs)
         Outputs in the dtype of ``X``.
     """
+    from .networks import _row_batches
+
     dtype = X.dtype
     device = get_namespace_and_device(X)[2]
-    if fit_intercept:
-        X = xp.concat([X, xp.ones((X.shape[0], 1), dtype=dtype, device=device)], axis=1)
     gates, hidden, output, intercept = (
         xp.astype(a, dtype) for a in (gates, hidden, output, intercept)
     )
-    # Same two GEMMs as the numpy forward pass; the gate is a 0/1 float mask.
-    act = xp.astype(X @ gates >= 0, dtype) * (X @ xp.permute_dims(hidden, (1, 0)))
-    return act @ output + intercept
+    hidden_t = xp.permute_dims(hidden, (1, 0))
+    n = X.shape[0]
+    outs = []
+    # Row batches as in the numpy forward pass, which also bound the
+    # (batch, n_neurons) intermediates in device memory.
+    for rows in _row_batches(n, hidden.shape[0], xp.finfo(dtype).bits // 8):
+        Xb = X[rows, :]
+        if fit_intercept:
+            ones = xp.ones((Xb.shape[0], 1), dtype=dtype, device=device)
+            Xb = xp.concat([Xb, ones], axis=1)
+        # Same two GEMMs as the numpy forward pass; the gate is a 0/1 float mask.
+        act = xp.astype(Xb @ gates >= 0, dtype) * (Xb @ hidden_t)
+        outs.append(act @ output + intercept)
+    return outs[0] if len(outs) == 1 else xp.concat(outs, axis=0)
 
 
 def take_classes(classes, indices, xp, device):

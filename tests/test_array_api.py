@@ -248,3 +248,19 @@ def test_sklearn_check_values(name, Estimator):
         device_name=device,
         check_sample_weight=True,
     )
+
+
+@pytest.mark.parametrize("name", NAMESPACES)
+def test_predict_in_row_batches(name):
+    # A tiny memory budget splits predict into row batches on the device too.
+    from skconvex import config_context as skconvex_config
+
+    xp, device = _namespace(name)
+    X, y = _regression_data()
+    est = ConvexGatedReLURegressor(n_arrangements=20, random_state=0)
+    with config_context(array_api_dispatch=True):
+        est.fit(_in(xp, device, X), _in(xp, device, y))
+        whole = _to_numpy(est.predict(_in(xp, device, X)))
+        with skconvex_config(max_memory=8 * 1024):
+            batched = _to_numpy(est.predict(_in(xp, device, X)))
+    np.testing.assert_allclose(batched, whole, rtol=1e-12, atol=1e-12)
