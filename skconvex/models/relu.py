@@ -65,7 +65,7 @@ _COMMON_DOC_REST = """
         ``"admm"``: ADMM with one ``d x d`` factorization shared by all cones
         (squared loss only, :func:`~skconvex.solvers.admm.admm`). Deprecated:
         it emits a FutureWarning and will be removed in a future release,
-        since it is 10 to 60 times slower than ``"auglag"`` on the same
+        since it is 15 to 100 times slower than ``"auglag"`` on the same
         squared-loss programs (``benchmarks/bench_admm.py``).
         ``"cvxpy"``: the conic program through CVXPY, Clarabel unless
         ``solver_options["solver"]`` names another installed solver
@@ -450,7 +450,7 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         if solver == "admm":
             warnings.warn(
                 "solver='admm' is deprecated and will be removed in a future release: on "
-                "the same squared-loss programs it is 10 to 60 times slower than the default "
+                "the same squared-loss programs it is 15 to 100 times slower than the default "
                 "solver='auglag' (benchmarks/bench_admm.py). Use solver='auto' or 'auglag'.",
                 FutureWarning,
                 stacklevel=3,
