@@ -261,12 +261,12 @@ def _row_chunks(client, X, y):
         raise ValueError(f"X must be a 2-D dask array, got {X.ndim} dimensions.")
     if X.numblocks[1] != 1:
         X = X.rechunk({1: -1})
+    if np.shape(y)[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {np.shape(y)[0]}.")
     if not is_dask_array(y):
         y = da.from_array(np.asarray(y), chunks=(X.chunks[0],) + ((y.shape[1],) if np.ndim(y) == 2 else ()))
     else:
         y = y.rechunk((X.chunks[0],) + ((-1,) if y.ndim == 2 else ()))
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}.")
     xs = client.compute(list(X.to_delayed().ravel()))
     ys = client.compute(list(y.to_delayed().ravel()))
     return xs, ys, y.ndim == 1
