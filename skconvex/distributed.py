@@ -115,10 +115,10 @@ def _block_target_sums(block):
 
 def _block_pattern_keys(block, gates):
     """A 16-byte hash of each gate's pattern on this block, and which patterns are non-zero."""
-    patterns = block.X @ gates.astype(block.X.dtype, copy=False) >= 0
-    packed = np.ascontiguousarray(np.packbits(patterns, axis=0).T)
+    # Packed 8192 rows at a time: no float chunk x n_arrangements product.
+    packed = np.ascontiguousarray(packed_patterns(block.X, gates.astype(block.X.dtype, copy=False), 8192).T)
     keys = np.array([hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in packed], dtype="S16")
-    return keys, patterns.any(axis=0)
+    return keys, packed.any(axis=1)
 
 
 def _attach_patterns(block, gates, n_outputs, dtype, inner_block_size):
