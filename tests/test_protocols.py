@@ -28,6 +28,7 @@ from skconvex.programs.patches import PatchOperator, extract_patches, image_geom
 from skconvex.programs.penalties import ColumnGroupL2, GroupL2
 from skconvex.programs.problem import ConvexProblem
 from skconvex.programs.ramps import RampOperator
+from skconvex.programs.row_blocks import RowBlockOperator, packed_patterns
 from skconvex.solvers import cvxpy_cone_solve, cvxpy_solve
 from skconvex.solvers.nested import cvxpy_nested_solve
 
@@ -72,6 +73,12 @@ def _pattern_operator():
     return PatternOperator(X, np.hstack([arr.patterns] * 2), signs=[1] * P + [-1] * P, n_outputs=2)
 
 
+def _row_block_operator():
+    X, _, _ = _data()
+    arr = sample_arrangements(X, 6, random_state=0)
+    return RowBlockOperator(X, packed_patterns(X, arr.gates, 8), block_size=8, n_outputs=2)
+
+
 def _patch_operator():
     rng = np.random.default_rng(1)
     images = rng.standard_normal((6, 16))
@@ -100,6 +107,7 @@ OPERATOR_BUILDERS = {
     "PatternOperator": _pattern_operator,
     "PatchOperator": _patch_operator,
     "RampOperator": _ramp_operator,
+    "RowBlockOperator": _row_block_operator,
     "TokenFeatureOperator": _token_operator,
 }
 
