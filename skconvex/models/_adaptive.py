@@ -50,9 +50,10 @@ ADAPTIVE_ATTRIBUTES = """
     n_patterns_ : int
         Number of activation patterns of the program (columns of ``gates_``).
     max_violation_ : float
-        Largest dual norm of a pattern, relative to ``alpha``, over the
-        fitted patterns and the candidates of a last proposal (as
-        ``arrangement="adaptive"`` makes them), at the solution{dual_note}. At most ``1 + tol``
+        Largest dual norm of a pattern, relative to ``alpha``, at the
+        solution{dual_note}: over the fitted patterns and, with
+        ``arrangement="adaptive"``, the patterns dropped during the growth
+        and the candidates of the last proposals. At most ``1 + tol``
         (up to the solver's accuracy on the fitted patterns) means the
         solution is optimal over its patterns and no proposed pattern
         improves it by more than the tolerance.
@@ -262,6 +263,9 @@ class AdaptiveArrangementsMixin:
             tol=self.tol,
             max_rounds=_MAX_ROUNDS if arrangement == "adaptive" else 0,
             round_tol=self._round_tol,
+            # Fixed arrangements report the violation over their own patterns
+            # only: no proposal (it would cost memory of the order of n * 300).
+            n_draws=3 if arrangement == "adaptive" else 0,
             support=support,
             verbose=self.verbose,
         )
