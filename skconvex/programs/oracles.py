@@ -45,7 +45,7 @@ from math import comb
 import numpy as np
 from scipy.optimize import nnls
 
-from .._config import check_memory
+from .._config import check_memory, memory_budget
 from ._geometry import _subsets, cone_facets, face_points, row_space
 
 __all__ = [
@@ -516,7 +516,10 @@ def gated_dual_norms(X, grad, gates, penalty):
     n, C = grad.shape
     K = gates.shape[1]
     out = np.empty(K)
-    step = max(1, _CHUNK_ENTRIES // max(1, n * C))
+    # A chunk holds (n, k) products and masks and an (n, k * C) product: a
+    # fraction of the memory budget, so that a row-blocked fit stays bounded.
+    entries = min(_CHUNK_ENTRIES, memory_budget() // (4 * 8))
+    step = max(1, entries // max(1, n * (C + 2)))
     for start in range(0, K, step):
         U = np.asarray(gates[:, start : start + step], dtype=np.float64)
         masks = np.asarray(X @ U) >= 0  # (n, k)

@@ -37,8 +37,9 @@ class GrowthResult:
         That program.
     gates : ndarray of shape (n_features, n_patterns)
         Gates of the grown arrangement (the initial ones first).
-    patterns : ndarray of shape (n_samples, n_patterns), dtype bool
-        Their activation patterns.
+    patterns : ndarray of shape (n_samples, n_patterns), dtype bool, or None
+        Their activation patterns (None when nothing could grow:
+        ``max_rounds=0`` and ``n_draws=0``).
     max_violation : float
         Largest dual norm, relative to ``alpha``, over the patterns of the
         program, those dropped from it and the candidates of the last
@@ -196,7 +197,10 @@ def grow_patterns(
     X = problem.operator.X
     alpha = float(problem.alpha)
     threshold = alpha * (1.0 + tol)
-    keys, patterns = pattern_keys(X, gates, support)
+    # Keys (and the n x P patterns behind them) are only needed to grow; a
+    # report on fixed patterns stays within the operator's memory.
+    growing = max_rounds > 0 or n_draws > 0
+    keys, patterns = pattern_keys(X, gates, support) if growing else ([], None)
     seen = set(keys)  # every pattern ever in the program
     pool = {}  # dropped patterns: key -> gate
     n_add = max(8, gates.shape[1] // 2) if n_add is None else int(n_add)
