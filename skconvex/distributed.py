@@ -92,31 +92,45 @@ def active_client():
 
 # --------------------------------------------------------------- worker side
 class _Block:
-    """One row block as a worker keeps it: data, targets, masks."""
+    """One row block as a worker keeps it: data, targets, raw row weights (None: all ones), masks."""
 
-    def __init__(self, X, y, operator=None):
+    def __init__(self, X, y, w=None, operator=None):
         self.X = X
         self.y = y
+        self.w = w
         self.operator = operator
 
 
-def _make_block(X, y, fit_intercept, dtype):
+def _make_block(X, y, w, fit_intercept, dtype):
     X = np.asarray(X, dtype=dtype)
     if fit_intercept:
         X = np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
     y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
-    return _Block(np.ascontiguousarray(X), y)
+    if w is not None:
+        w = np.asarray(w, dtype=np.float64).reshape(X.shape[0], 1)
+    return _Block(np.ascontiguousarray(X), y, w)
 
 
 def _block_target_sums(block):
+    """Row count, weight sum, weighted target sums and squares, smallest weight, finiteness."""
     y = block.y
-    return np.array([y.shape[0]]), y.sum(axis=0), (y * y).sum(axis=0)
+    w = np.ones((y.shape[0], 1)) if block.w is None else block.w
+    wmin = float(w.min()) if w.size else np.inf
+    return (
+        np.array([y.shape[0]]), np.array([w.sum()]), (w * y).sum(axis=0), (w * y * y).sum(axis=0),
+        np.array([wmin]), np.array([bool(np.isfinite(w).all())]),
+    )
 
 
 def _block_pattern_keys(block, gates):
-    """A 16-byte hash of each gate's pattern on this block, and which patterns are non-zero."""
+    """A 16-byte hash of each gate's pattern on this block, and which patterns are non-zero.
+
+    Rows of zero weight are left out, as ``sample_arrangements`` keys the
+    patterns on the support of the weights only.
+    """
+    X = block.X if block.w is None else block.X[block.w[:, 0] > 0]
     # Packed 8192 rows at a time: no float chunk x n_arrangements product.
-    packed = np.ascontiguousarray(packed_patterns(block.X, gates.astype(block.X.dtype, copy=False), 8192).T)
+    packed = np.ascontiguousarray(packed_patterns(X, gates.astype(X.dtype, copy=False), 8192).T)
     keys = np.array([hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in packed], dtype="S16")
     return keys, packed.any(axis=1)
 
@@ -125,7 +139,7 @@ def _attach_patterns(block, gates, n_outputs, dtype, inner_block_size):
     X = block.X
     packed = packed_patterns(X, gates.astype(X.dtype, copy=False), inner_block_size)
     op = RowBlockOperator(X, packed, block_size=inner_block_size, n_outputs=n_outputs, dtype=dtype)
-    return _Block(X, block.y, op)
+    return _Block(X, block.y, block.w, op)
 
 
 def _block_sums(block, W, s, targets, float64, blocks=None):
@@ -147,7 +161,7 @@ def _block_sums(block, W, s, targets, float64, blocks=None):
     op = op.astype(np.float64) if float64 else op
     pred = np.asarray(op.forward(W), dtype=np.float64)
     r = pred - block.y if targets else pred
-    sr = s * r
+    sr = s * r if block.w is None else (s * block.w) * r
     G0 = np.asarray(op.adjoint(sr), dtype=np.float64)
     y = block.y
     return G0, sr.sum(axis=0), (sr * r).sum(axis=0), (sr * y).sum(axis=0)
@@ -155,7 +169,10 @@ def _block_sums(block, W, s, targets, float64, blocks=None):
 
 def _block_weight_adjoint(block, s):
     op = block.operator.astype(np.float64)
-    return np.asarray(op.adjoint(np.full((block.X.shape[0], op.n_outputs), s)), dtype=np.float64)
+    sw = np.full((block.X.shape[0], op.n_outputs), s)
+    if block.w is not None:
+        sw = sw * block.w
+    return np.asarray(op.adjoint(sw), dtype=np.float64)
 
 
 # --------------------------------------------------------------- client side
@@ -253,8 +270,11 @@ def _draw_gates(n_features, n_arrangements, random_state, dtype, batch_size=256)
     )
 
 
-def _row_chunks(client, X, y):
-    """Futures of the row chunks of ``X`` and ``y`` (chunked alike), computed on the workers."""
+def _row_chunks(client, X, y, sample_weight=None):
+    """Futures of the row chunks of ``X``, ``y`` and ``sample_weight`` (chunked alike), computed on the workers.
+
+    The weights' futures are Nones when ``sample_weight`` is None.
+    """
     import dask.array as da
 
     if X.ndim != 2:
@@ -269,7 +289,20 @@ def _row_chunks(client, X, y):
         y = y.rechunk((X.chunks[0],) + ((-1,) if y.ndim == 2 else ()))
     xs = client.compute(list(X.to_delayed().ravel()))
     ys = client.compute(list(y.to_delayed().ravel()))
-    return xs, ys, y.ndim == 1
+    if sample_weight is None:
+        ws = [None] * len(xs)
+    else:
+        if np.ndim(sample_weight) != 1 or np.shape(sample_weight)[0] != X.shape[0]:
+            raise ValueError(
+                f"sample_weight must have shape ({X.shape[0]},) like the rows of X, got {np.shape(sample_weight)}."
+            )
+        if is_dask_array(sample_weight):
+            sample_weight = sample_weight.rechunk((X.chunks[0],))
+        else:
+            # A numpy vector is split like X's rows: each piece travels once, to its block.
+            sample_weight = da.from_array(np.asarray(sample_weight, dtype=np.float64), chunks=(X.chunks[0],))
+        ws = client.compute(list(sample_weight.to_delayed().ravel()))
+    return xs, ys, ws, y.ndim == 1
 
 
 def dask_gated_regression(
@@ -278,6 +311,7 @@ def dask_gated_regression(
     *,
     alpha,
     penalty,
+    sample_weight=None,
     n_arrangements,
     fit_intercept=True,
     dtype=np.float64,
@@ -301,6 +335,10 @@ def dask_gated_regression(
         ``y``, as the estimators' ``alpha``.
     penalty : BlockPenalty
         The block norm (``GroupL2`` or ``GroupNuclear``).
+    sample_weight : dask.array.Array or ndarray of shape (n_samples,), default=None
+        Non-negative row weights (rechunked, or split, like the rows of
+        ``X``); they stay on the workers with their rows and are normalized
+        to sum to one, as in the estimators. None: uniform weights.
     n_arrangements : int
         Gates drawn (deduplicated like ``sample_arrangements``).
     fit_intercept : bool, default=True
@@ -338,24 +376,36 @@ def dask_gated_regression(
     DaskSolveError
         If the cluster loses data it cannot recompute.
     ValueError
-        If no client is active, or ``X`` and ``y`` do not match.
+        If no client is active, ``X``, ``y`` and ``sample_weight`` do not
+        match, or ``sample_weight`` is negative, not finite or sums to zero.
     """
     t0 = time.perf_counter()
     client = client or active_client()
     if client is None:
         raise ValueError("dask_gated_regression needs an active distributed.Client.")
     dtype = np.dtype(dtype)
-    xs, ys, y_1d = _row_chunks(client, X, y)
-    cluster = _Cluster(client, [client.submit(_make_block, xk, yk, fit_intercept, dtype, pure=False)
-                                for xk, yk in zip(xs, ys)])
-    del xs, ys
-    counts, ysum, yy = (sum(p) for p in zip(*cluster.map(_block_target_sums)))
+    xs, ys, ws, y_1d = _row_chunks(client, X, y, sample_weight)
+    cluster = _Cluster(client, [client.submit(_make_block, xk, yk, wk, fit_intercept, dtype, pure=False)
+                                for xk, yk, wk in zip(xs, ys, ws)])
+    del xs, ys, ws
+    parts = cluster.map(_block_target_sums)
+    counts, wsum, ysum, yy = (sum(p) for p in list(zip(*parts))[:4])
+    if not all(bool(p[5][0]) for p in parts):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if min(float(p[4][0]) for p in parts) < 0:
+        raise ValueError("sample_weight must be non-negative.")
+    wsum = float(wsum[0])
+    if not wsum > 0:
+        raise ValueError("sample_weight must have a positive sum.")
     n = int(counts[0])
     n_outputs = ysum.shape[0]
     d = X.shape[1] + int(fit_intercept)
-    s = 1.0 / n  # uniform weights, normalized to sum to one as in the estimators
-    mean = ysum / n
-    scale = float(np.sqrt(np.mean(yy / n - mean**2)))
+    # Row weights normalized to sum to one as in the estimators: the workers
+    # multiply their raw weights by s, so sum(s w) = 1 and ysum is sum(s w y).
+    s = 1.0 / wsum
+    ysum = ysum * s
+    mean = ysum
+    scale = float(np.sqrt(max(float(np.mean(yy * s - mean**2)), 0.0)))
     alpha_abs = float(alpha) * (scale if scale > 0 else 1.0)
 
     # Gates: the in-memory draws; duplicates and all-zero patterns found from
@@ -383,9 +433,10 @@ def dask_gated_regression(
 
     def evaluate(W, float64=False, blocks=None):
         G0, S1, S2, S3 = cluster.sums(W, s, float64=float64, blocks=blocks)
-        b = -S1 / (n * s) if fit_intercept else np.zeros(n_outputs)
-        quad = S2 + 2 * b * S1 + b * b * (n * s)  # sum s (r + b)^2, per output
-        lin = -(S3 + b * ysum * s)  # sum theta y at c = 1, theta = -s (r + b)
+        # The weights s w sum to one, hence the 1's of the intercept terms.
+        b = -S1 if fit_intercept else np.zeros(n_outputs)
+        quad = S2 + 2 * b * S1 + b * b  # sum s w (r + b)^2, per output
+        lin = -(S3 + b * ysum)  # sum theta y at c = 1, theta = -s w (r + b)
         A1_ = A1 if blocks is None else A1[:, blocks]
         G = G0 + (b[None, None, :] * A1_ if fit_intercept else 0.0)
         smooth = 0.5 * float(quad.sum())

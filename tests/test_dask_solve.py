@@ -150,3 +150,60 @@ def test_bad_input_on_dask(client):
         ConvexGatedReLURegressor(**KW).fit(da.from_array(Xn, chunks=(200, 4)), y)
     with pytest.raises(ValueError, match="rows"):
         ConvexGatedReLURegressor(**KW).fit(da.from_array(X, chunks=(200, 4)), y[:-1])
+
+
+# ----------------------------------------------------- sample weights (issue 23 follow-up)
+@pytest.mark.parametrize("as_dask", [True, False])
+@pytest.mark.parametrize("n_outputs", [None, 2])
+def test_weighted_dask_fit_equals_in_memory_fit(client, as_dask, n_outputs):
+    X, y = _data(n_outputs=n_outputs)
+    sw = np.random.default_rng(1).uniform(0.2, 3.0, X.shape[0])
+    sw[::7] = 0.0  # zero weights: the gates are deduplicated on the support, as in memory
+    mem = ConvexGatedReLURegressor(**KW).fit(X, y, sample_weight=sw)
+    dk = ConvexGatedReLURegressor(**KW).fit(
+        da.from_array(X, chunks=(200, 4)),
+        da.from_array(y, chunks=(200,) + y.shape[1:]),
+        sample_weight=da.from_array(sw, chunks=150) if as_dask else sw,  # rechunked like X
+    )
+    assert hasattr(dk, "dask_info_")
+    _assert_same_fit(mem, dk)
+    # the weights matter: the unweighted optimum is another one
+    plain = ConvexGatedReLURegressor(**KW).fit(X, y)
+    assert abs(plain.objective_ - mem.objective_) > mem.dual_gap_ + plain.dual_gap_
+
+
+def test_weighted_fit_ships_weights_not_rows(client):
+    per_round = []
+    for n in (400, 1600):
+        X, y = _data(n=n)
+        sw = np.random.default_rng(n).uniform(0.5, 2.0, n)
+        est = ConvexGatedReLURegressor(**KW)
+        with distributed.get_task_stream(client) as stream:
+            est.fit(
+                da.from_array(X, chunks=(n // 2, 4)), da.from_array(y, chunks=n // 2),
+                sample_weight=da.from_array(sw, chunks=n // 2),
+            )
+        info = est.dask_info_
+        d, P = est.pattern_weights_.shape[1], est.pattern_weights_.shape[0]
+        per_round.append((info["bytes_out"] + info["bytes_in"]) / info["rounds"])
+        assert per_round[-1] <= 2 * info["n_blocks"] * (8 * d * P + 64)
+        sums = [t for t in stream.data if "_block_sums" in str(t["key"])]
+        assert len(sums) == info["n_blocks"] * info["rounds"]
+        assert not [s for t in sums for s in t["startstops"] if s["action"] == "transfer"]
+    assert per_round[0] == pytest.approx(per_round[1], rel=0.05)
+
+
+def test_bad_sample_weight_on_dask(client):
+    X, y = _data()
+    Xd = da.from_array(X, chunks=(200, 4))
+    est = ConvexGatedReLURegressor(**KW)
+    with pytest.raises(ValueError, match="sample_weight"):
+        est.fit(Xd, y, sample_weight=np.ones(X.shape[0] - 1))
+    with pytest.raises(ValueError, match="sample_weight.*non-negative"):
+        est.fit(Xd, y, sample_weight=-np.ones(X.shape[0]))
+    with pytest.raises(ValueError, match="sample_weight.*positive sum"):
+        est.fit(Xd, y, sample_weight=np.zeros(X.shape[0]))
+    bad = np.ones(X.shape[0])
+    bad[5] = np.nan
+    with pytest.raises(ValueError, match="sample_weight.*NaN"):
+        est.fit(Xd, y, sample_weight=da.from_array(bad, chunks=200))

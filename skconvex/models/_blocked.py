@@ -76,28 +76,29 @@ def row_blocked_operator(estimator, X_aug, sample_weight, n_outputs, dtype):
     return gates, operator
 
 
-def on_cluster(X, sample_weight):
+def on_cluster(X, sample_weight=None):
     """Whether a fit on ``X`` runs on the dask cluster (see :mod:`skconvex.distributed`).
 
     Parameters
     ----------
     X : object
         Training data.
-    sample_weight : object
-        Row weights (the cluster path takes uniform weights only).
+    sample_weight : object, default=None
+        Row weights: None, a numpy vector (split like the rows of ``X``) or
+        a dask array (rechunked like them) all run on the cluster.
 
     Returns
     -------
     on_cluster : bool
-        True when ``X`` is a dask array, a ``distributed.Client`` is
-        active and ``sample_weight`` is None.
+        True when ``X`` is a dask array and a ``distributed.Client`` is
+        active.
     """
     from ..distributed import active_client, is_dask_array
 
-    return is_dask_array(X) and sample_weight is None and active_client() is not None
+    return is_dask_array(X) and active_client() is not None
 
 
-def fit_on_cluster(estimator, X, y):
+def fit_on_cluster(estimator, X, y, sample_weight=None):
     """Fit a gated regressor on a dask cluster and store its solution.
 
     Parameters
@@ -108,6 +109,8 @@ def fit_on_cluster(estimator, X, y):
         Data chunked by rows.
     y : array-like or dask.array.Array of shape (n_samples,) or (n_samples, n_outputs)
         Targets.
+    sample_weight : array-like or dask.array.Array of shape (n_samples,), default=None
+        Row weights, kept on the workers with their rows.
 
     Returns
     -------
@@ -134,6 +137,7 @@ def fit_on_cluster(estimator, X, y):
         y,
         alpha=estimator.alpha,
         penalty=estimator._penalty(),
+        sample_weight=sample_weight,
         n_arrangements=estimator.n_arrangements,
         fit_intercept=estimator.fit_intercept,
         dtype=dtype,

@@ -167,8 +167,8 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
             Training data. Scipy sparse matrices and arrays (CSR or CSC;
             other formats are converted to CSR) are accepted and never
             densified. For the regressor, a dask array chunked by rows with
-            an active ``distributed.Client`` (and no ``sample_weight``) is
-            solved on the cluster, its rows staying on the workers (see
+            an active ``distributed.Client`` (with ``sample_weight`` None,
+            numpy or a dask array) is solved on the cluster, its rows staying on the workers (see
             :mod:`skconvex.distributed`).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
@@ -191,7 +191,7 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         self._check_adaptive_params()
         if self._y_numeric and on_cluster(X, sample_weight):
             # Rows stay on the workers; see skconvex.distributed.
-            return fit_on_cluster(self, X, y)
+            return fit_on_cluster(self, X, y, sample_weight)
         xp, device = _array_api.input_namespace(X)
         X, y, sample_weight = _array_api.to_host(X, y, sample_weight)
         if xp is not None:
