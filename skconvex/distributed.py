@@ -45,7 +45,7 @@ from .programs._chunks import seed_sequence
 from .programs.row_blocks import RowBlockOperator, packed_patterns
 from .solvers._result import SolveResult
 
-__all__ = ["DaskSolveError", "active_client", "dask_gated_regression", "is_dask_array"]
+__all__ = ["DaskSolveError", "active_client", "dask_gated_classification", "dask_gated_regression", "is_dask_array"]
 
 
 class DaskSolveError(RuntimeError):
@@ -175,6 +175,71 @@ def _block_weight_adjoint(block, s):
     return np.asarray(op.adjoint(sw), dtype=np.float64)
 
 
+def _make_class_block(X, y, w, classes, fit_intercept, dtype):
+    """A row block whose labels are encoded on the worker: +-1 for two classes, one-hot for more."""
+    codes = np.searchsorted(classes, np.asarray(y).ravel())
+    if len(classes) == 2:
+        Y = np.where(codes == 1, 1.0, -1.0)[:, None]
+    else:
+        Y = np.eye(len(classes))[codes]
+    return _make_block(X, Y, w, fit_intercept, dtype)
+
+
+def _block_labels(y):
+    return np.unique(np.asarray(y).ravel())
+
+
+def _restricted(block, blocks):
+    """The block's operator, restricted to a working set of patterns (cached on the block)."""
+    op = block.operator
+    if blocks is None:
+        return op
+    key = np.asarray(blocks).tobytes()
+    cached = getattr(block, "restricted", None)
+    if cached is None or cached[0] != key:
+        cached = (key, op.restrict(blocks))
+        block.restricted = cached
+    return cached[1]
+
+
+def _weights(block, s):
+    n = block.y.shape[0]
+    return np.full(n, s) if block.w is None else s * block.w[:, 0]
+
+
+def _block_intercept_step(block, b, datafit, s, W=None, float64=False, blocks=None):
+    """Datafit value, intercept gradient and Hessian at ``z + b`` (``z = A W``, kept on the block).
+
+    With ``W`` the predictions are recomputed (and kept for the following
+    Newton steps and the gradient round); only ``C + C^2 + 1`` floats return.
+    """
+    if W is not None:
+        op = _restricted(block, blocks)
+        op = op.astype(np.float64) if float64 else op
+        block.z = np.asarray(op.forward(W), dtype=np.float64)
+        block.z_op = op
+    sw = _weights(block, s)
+    full = block.z + b
+    value = datafit.value(full, block.y, sw)
+    grad = datafit.gradient(full, block.y, sw).sum(axis=0)
+    R = datafit.hessian_factor(full, block.y, sw)
+    return np.array([value]), grad, np.einsum("nkc,nkd->cd", R, R)
+
+
+def _block_datafit_gradient(block, b, datafit, s):
+    """``A^T grad`` at ``z + b``; the gradient stays on the block for the dual round."""
+    sw = _weights(block, s)
+    g = np.asarray(datafit.gradient(block.z + b, block.y, sw), dtype=np.float64)
+    block.g = g
+    value = datafit.value(block.z + b, block.y, sw)
+    return np.array([value]), np.asarray(block.z_op.adjoint(g), dtype=np.float64)
+
+
+def _block_dual(block, c, datafit, s):
+    """This block's share of the (row-separable) dual objective at ``theta = -c grad``."""
+    return (np.array([datafit.dual(-c * block.g, block.y, _weights(block, s))]),)
+
+
 # --------------------------------------------------------------- client side
 class _Cluster:
     """The row blocks on the workers and the rounds of sums over them."""
@@ -242,6 +307,18 @@ class _Cluster:
         self.blocks = [self.client.submit(fn, b, *args, pure=False, **kwargs) for b in self.blocks]
         wait(self.blocks)  # not a gather: the blocks stay where they were computed
 
+    def reduce(self, fn, *args, sent=0):
+        """Sums over the blocks of the tuples ``fn(block, *args)`` returns: one round, ``sent`` bytes per block out."""
+        self.bytes_out += sent * len(self.blocks)
+        parts = self.map(fn, *args)
+        self.rounds += 1
+        self.bytes_in += sum(sum(np.asarray(a).nbytes for a in p) for p in parts)
+        total = [np.zeros_like(np.asarray(a, dtype=np.float64)) for a in parts[0]]
+        for part in parts:
+            for acc, a in zip(total, part):
+                acc += a
+        return total
+
     def sums(self, W, s, *, targets=True, float64=False, blocks=None):
         """Global sums of :func:`_block_sums`, reduced in block order."""
         # W travels inside each task (d x P x C floats per block): one
@@ -255,6 +332,78 @@ class _Cluster:
             for acc, a in zip(total, part):
                 acc += a
         return total
+
+
+def _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback):
+    """FISTA with gradient restarts on working sets of blocks; returns ``(best, best_dual, n_iter)``.
+
+    ``evaluate(W, blocks=None)`` returns the primal value, a dual lower bound,
+    the intercept and the gradient ``G`` (restricted to ``blocks`` when given),
+    each a round (or a few) of sums over the cluster. ``best`` is the
+    ``(primal, W, intercept)`` of the best full evaluation.
+    """
+    P = shape[1]
+    # Working sets (as skconvex.solvers.working_set_solve): FISTA on the
+    # blocks that matter, whose rounds cost in proportion to the set, and a
+    # full round to certify and to add the blocks whose dual norm violates.
+    W = np.zeros(shape)
+    primal, dual, b, G = evaluate(W)
+    best, best_dual = (primal, W, b), dual
+    it, size = 0, min(P, 16)
+    while it < max_iter:
+        if best[0] - best_dual <= tol * abs(best[0]):
+            break
+        score = penalty.dual_group_norms(G) / max(alpha_abs, np.finfo(float).tiny)
+        active = np.flatnonzero(penalty.group_norms(W) > 0)
+        score[active] = np.inf
+        size = min(P, max(size, 2 * len(active)))
+        ws = np.sort(np.argsort(-score, kind="stable")[:size])
+        target = max(tol, 0.2 * (best[0] - best_dual) / abs(best[0]))
+        V = np.ascontiguousarray(W[:, ws])
+        U, t, inner_best = V, 1.0, (np.inf, V)
+        while it < max_iter:
+            it += 1
+            p_in, d_in, _, G_in = evaluate(U, blocks=ws)
+            if p_in < inner_best[0]:
+                inner_best = (p_in, U)
+            if p_in - d_in <= target * abs(p_in):
+                break
+            V_new = penalty.prox(U - G_in / L, alpha_abs / L)
+            if np.vdot(U - V_new, V_new - V) > 0:  # gradient restart (O'Donoghue & Candes)
+                t = 1.0
+            t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
+            U = V_new + ((t - 1) / t_new) * (V_new - V)
+            V, t = V_new, t_new
+            if callback is not None:
+                callback(it)
+        W = np.zeros(shape)
+        W[:, ws] = inner_best[1]
+        primal, dual, b, G = evaluate(W)
+        best_dual = max(best_dual, dual)
+        if primal < best[0]:
+            best = (primal, W, b)
+        size = min(P, 2 * size)
+    return best, best_dual, it
+
+
+def _unique_gates(cluster, d, n_arrangements, random_state, dtype):
+    """The gates of the in-memory fit with the same seed, deduplicated from per-block pattern hashes.
+
+    Duplicates and all-zero patterns are found as in ``sample_arrangements``
+    (first occurrence kept); only 16-byte hashes per gate and block travel.
+    """
+    gates_all = _draw_gates(d, int(n_arrangements), random_state, dtype)
+    keys_and_nonzero = cluster.map(_block_pattern_keys, gates_all)
+    keys = np.stack([k for k, _ in keys_and_nonzero], axis=1)
+    nonzero = np.any([nz for _, nz in keys_and_nonzero], axis=0)
+    seen, keep = set(), []
+    for j in range(keys.shape[0]):
+        key = keys[j].tobytes()
+        if key not in seen:
+            seen.add(key)
+            if nonzero[j]:
+                keep.append(j)
+    return np.ascontiguousarray(gates_all[:, keep])
 
 
 def _draw_gates(n_features, n_arrangements, random_state, dtype, batch_size=256):
@@ -408,20 +557,7 @@ def dask_gated_regression(
     scale = float(np.sqrt(max(float(np.mean(yy * s - mean**2)), 0.0)))
     alpha_abs = float(alpha) * (scale if scale > 0 else 1.0)
 
-    # Gates: the in-memory draws; duplicates and all-zero patterns found from
-    # per-block hashes (first occurrence kept, as in sample_arrangements).
-    gates_all = _draw_gates(d, int(n_arrangements), random_state, dtype)
-    keys_and_nonzero = cluster.map(_block_pattern_keys, gates_all)
-    keys = np.stack([k for k, _ in keys_and_nonzero], axis=1)
-    nonzero = np.any([nz for _, nz in keys_and_nonzero], axis=0)
-    seen, keep = set(), []
-    for j in range(keys.shape[0]):
-        key = keys[j].tobytes()
-        if key not in seen:
-            seen.add(key)
-            if nonzero[j]:
-                keep.append(j)
-    gates = np.ascontiguousarray(gates_all[:, keep])
+    gates = _unique_gates(cluster, d, n_arrangements, random_state, dtype)
     P = gates.shape[1]
     cluster.replace(_attach_patterns, gates, n_outputs, dtype, inner_block_size)
 
@@ -465,49 +601,7 @@ def dask_gated_regression(
         V = G0 / lip
     L = 1.1 * lip if lip > 0 else 1.0
 
-    # Working sets (as skconvex.solvers.working_set_solve): FISTA on the
-    # blocks that matter, whose rounds cost in proportion to the set, and a
-    # full round to certify and to add the blocks whose dual norm violates.
-    W = np.zeros(shape)
-    primal, dual, b, G = evaluate(W)
-    best, best_dual = (primal, W, b), dual
-    converged, it, size = False, 0, min(P, 16)
-    while it < max_iter:
-        if best[0] - best_dual <= tol * abs(best[0]):
-            converged = True
-            break
-        score = penalty.dual_group_norms(G) / max(alpha_abs, np.finfo(float).tiny)
-        active = np.flatnonzero(penalty.group_norms(W) > 0)
-        score[active] = np.inf
-        size = min(P, max(size, 2 * len(active)))
-        ws = np.sort(np.argsort(-score, kind="stable")[:size])
-        target = max(tol, 0.2 * (best[0] - best_dual) / abs(best[0]))
-        V = np.ascontiguousarray(W[:, ws])
-        U, t, inner_best = V, 1.0, (np.inf, V)
-        while it < max_iter:
-            it += 1
-            p_in, d_in, _, G_in = evaluate(U, blocks=ws)
-            if p_in < inner_best[0]:
-                inner_best = (p_in, U)
-            if p_in - d_in <= target * abs(p_in):
-                break
-            V_new = penalty.prox(U - G_in / L, alpha_abs / L)
-            if np.vdot(U - V_new, V_new - V) > 0:  # gradient restart (O'Donoghue & Candes)
-                t = 1.0
-            t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
-            U = V_new + ((t - 1) / t_new) * (V_new - V)
-            V, t = V_new, t_new
-            if callback is not None:
-                callback(it)
-        W = np.zeros(shape)
-        W[:, ws] = inner_best[1]
-        primal, dual, b, G = evaluate(W)
-        best_dual = max(best_dual, dual)
-        if primal < best[0]:
-            best = (primal, W, b)
-        size = min(P, 2 * size)
-    if not converged:
-        converged = best[0] - best_dual <= tol * abs(best[0])
+    best, best_dual, it = _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback)
     # The returned point's certificate in float64 (the iterations may have
     # computed in float32); the dual bound is the best seen at any point.
     _, coef, _ = best
@@ -527,6 +621,208 @@ def dask_gated_regression(
             gates=gates,
             alpha=alpha_abs,
             y_1d=y_1d,
+            n_samples=n,
+            n_outputs=n_outputs,
+            rounds=cluster.rounds,
+            bytes_out=cluster.bytes_out,
+            bytes_in=cluster.bytes_in,
+            n_blocks=len(cluster.blocks),
+            time=time.perf_counter() - t0,
+        ),
+    )
+
+
+def dask_gated_classification(
+    X,
+    y,
+    *,
+    alpha,
+    penalty,
+    n_arrangements,
+    loss="log_loss",
+    sample_weight=None,
+    fit_intercept=True,
+    dtype=np.float64,
+    tol=1e-4,
+    max_iter=2000,
+    random_state=None,
+    inner_block_size=8192,
+    client=None,
+    callback=None,
+):
+    """Solve the gated-ReLU group lasso for a classification loss on a dask cluster.
+
+    The labels are found on the client from a reduction (``np.unique`` of
+    each block's labels), then encoded on the workers as the in-memory
+    classifier encodes them (``+-1`` for two classes, one-hot for more); the
+    encoded targets stay with their rows. Every evaluation is a few rounds
+    of sums: damped Newton steps on the intercept (``C`` gradient and
+    ``C x C`` Hessian entries per block, the predictions kept on the
+    workers), then the adjoint of the datafit's gradient (``d x P x C``),
+    then the row-separable dual objective at the scaled dual point
+    ``-c grad`` (one scalar per block), as ``ConvexProblem.dual_value``
+    builds it in memory.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        Data, chunked by rows (column chunks are merged).
+    y : dask.array.Array or ndarray of shape (n_samples,)
+        Class labels (rechunked like the rows of ``X``).
+    alpha : float
+        Penalty strength (classification losses are scale free: used as
+        given, as by the classifier).
+    penalty : BlockPenalty
+        The block norm (``GroupL2`` or ``GroupNuclear``).
+    n_arrangements : int
+        Gates drawn (deduplicated like ``sample_arrangements``).
+    loss : {"log_loss", "squared_error"}, default="log_loss"
+        Logistic (two classes) or multinomial (more) cross-entropy, or the
+        squared error on the encoded labels.
+    sample_weight : dask.array.Array or ndarray of shape (n_samples,), default=None
+        Non-negative row weights, kept on the workers and normalized to sum
+        to one. None: uniform weights.
+    fit_intercept : bool, default=True
+        Hidden biases and a free output intercept.
+    dtype : {np.float32, np.float64}, default=np.float64
+        Compute dtype of the products on the workers; the datafit, sums and
+        the final certificate are float64.
+    tol : float, default=1e-4
+        Target relative certified gap.
+    max_iter : int, default=2000
+        Maximum FISTA iterations.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the gates.
+    inner_block_size : int, default=8192
+        Rows per block of each worker's
+        :class:`~skconvex.programs.row_blocks.RowBlockOperator`.
+    client : distributed.Client, default=None
+        The client; the active one when None.
+    callback : callable, default=None
+        Called as ``callback(iteration)`` after every iteration.
+
+    Returns
+    -------
+    result : SolveResult
+        As :func:`dask_gated_regression`; ``info`` also holds ``classes``.
+
+    Raises
+    ------
+    DaskSolveError
+        If the cluster loses data it cannot recompute.
+    ValueError
+        If no client is active, the inputs do not match, the labels are not
+        classification targets or fewer than two classes are present, or
+        ``sample_weight`` is invalid.
+    """
+    from sklearn.utils.multiclass import check_classification_targets
+
+    from .programs.datafits import Logistic, Multinomial, SquaredError
+
+    t0 = time.perf_counter()
+    client = client or active_client()
+    if client is None:
+        raise ValueError("dask_gated_classification needs an active distributed.Client.")
+    dtype = np.dtype(dtype)
+    if np.ndim(y) != 1:
+        raise ValueError(f"y must be 1-D class labels on the cluster, got shape {np.shape(y)}.")
+    xs, ys, ws, _ = _row_chunks(client, X, y, sample_weight)
+    # Labels: a reduction of each block's distinct labels, never the rows.
+    classes = np.unique(np.concatenate(client.gather(client.map(_block_labels, ys, pure=False))))
+    check_classification_targets(classes)
+    if len(classes) < 2:
+        raise ValueError(
+            "The classifier needs samples of at least 2 classes in the data, but the data "
+            f"contains only one class: {classes[0]!r}."
+        )
+    cluster = _Cluster(client, [client.submit(_make_class_block, xk, yk, wk, classes, fit_intercept, dtype,
+                                              pure=False) for xk, yk, wk in zip(xs, ys, ws)])
+    del xs, ys, ws
+    parts = cluster.map(_block_target_sums)
+    if not all(bool(p[5][0]) for p in parts):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if min(float(p[4][0]) for p in parts) < 0:
+        raise ValueError("sample_weight must be non-negative.")
+    wsum = float(sum(p[1] for p in parts)[0])
+    if not wsum > 0:
+        raise ValueError("sample_weight must have a positive sum.")
+    n = int(sum(p[0] for p in parts)[0])
+    n_outputs = 1 if len(classes) == 2 else len(classes)
+    datafit = SquaredError() if loss == "squared_error" else (Logistic() if len(classes) == 2 else Multinomial())
+    d = X.shape[1] + int(fit_intercept)
+    s = 1.0 / wsum
+    alpha_abs = float(alpha)
+
+    gates = _unique_gates(cluster, d, n_arrangements, random_state, dtype)
+    P = gates.shape[1]
+    cluster.replace(_attach_patterns, gates, n_outputs, dtype, inner_block_size)
+    shape = (d, P, n_outputs)
+    # Softmax is shift invariant: its intercept Hessian is singular along the
+    # ones vector, made invertible as Multinomial.optimal_intercept does.
+    shift = np.ones((n_outputs, n_outputs)) / n_outputs if isinstance(datafit, Multinomial) else 0.0
+    state = {"b": np.zeros(n_outputs)}
+
+    def evaluate(W, float64=False, blocks=None):
+        first = [True]
+
+        def fgh(b):
+            if first[0]:  # the round that also computes (and keeps) z = A W
+                first[0] = False
+                v, g, h = cluster.reduce(_block_intercept_step, b, datafit, s, W, float64, blocks, sent=W.nbytes)
+            else:
+                v, g, h = cluster.reduce(_block_intercept_step, b, datafit, s, sent=b.nbytes)
+            return float(v[0]), g, h + shift
+
+        if fit_intercept:
+            from .programs.datafits import _newton
+
+            b = _newton(fgh, state["b"].copy(), 1.0)
+            if isinstance(datafit, Multinomial):
+                b = b - b.mean()
+            state["b"] = b
+        else:
+            b = np.zeros(n_outputs)
+            fgh(b)
+        value, G = cluster.reduce(_block_datafit_gradient, b, datafit, s, sent=b.nbytes)
+        primal = float(value[0]) + alpha_abs * penalty.value(W)
+        dn = penalty.dual_norm(G)
+        c = 1.0 if dn == 0 else min(1.0, alpha_abs / dn)
+        (dual,) = cluster.reduce(_block_dual, c, datafit, s, sent=8)
+        return primal, float(dual[0]), b, G
+
+    # Step: the datafit's curvature bound times the top eigenvalue of
+    # A^T S A (it bounds the intercept-reduced curvature too).
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal(shape)
+    V /= np.linalg.norm(V)
+    lip = 0.0
+    for _ in range(15):
+        G0 = cluster.sums(V, s, targets=False)[0]
+        lip = float(np.linalg.norm(G0))
+        if lip == 0:
+            break
+        V = G0 / lip
+    L = 1.1 * datafit.lipschitz * lip if lip > 0 else 1.0
+
+    best, best_dual, it = _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback)
+    _, coef, _ = best
+    primal, dual, b, _ = evaluate(coef, float64=True)
+    best_dual = max(best_dual, dual) if dtype == np.float64 else dual
+    converged = primal - best_dual <= tol * abs(primal)
+    return SolveResult(
+        coef=coef,
+        intercept=np.asarray(b, dtype=np.float64),
+        objective=primal,
+        dual_objective=best_dual,
+        n_iter=it,
+        converged=bool(converged),
+        solver="dask-fista",
+        n_products=2 * cluster.rounds,
+        info=dict(
+            gates=gates,
+            alpha=alpha_abs,
+            y_1d=True,
+            classes=classes,
             n_samples=n,
             n_outputs=n_outputs,
             rounds=cluster.rounds,

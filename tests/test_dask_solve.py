@@ -207,3 +207,65 @@ def test_bad_sample_weight_on_dask(client):
     bad[5] = np.nan
     with pytest.raises(ValueError, match="sample_weight.*NaN"):
         est.fit(Xd, y, sample_weight=da.from_array(bad, chunks=200))
+
+
+# ------------------------------------------------------------- classifiers (issue 23 follow-up)
+def _class_data(n=600, d=4, n_classes=2, seed=0):
+    X, y = _data(n=n, d=d, seed=seed)
+    edges = np.quantile(y, np.linspace(0, 1, n_classes + 1)[1:-1])
+    labels = np.array(["ant", "bee", "cat", "dog"])[: n_classes]
+    return X, labels[np.searchsorted(edges, y)]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_dask_classifier_equals_in_memory_fit(client, n_classes, weighted):
+    from skconvex import ConvexGatedReLUClassifier
+
+    X, y = _class_data(n_classes=n_classes)
+    sw = np.random.default_rng(2).uniform(0.2, 3.0, X.shape[0]) if weighted else None
+    kw = dict(alpha=1e-2, n_arrangements=20, random_state=0, tol=1e-3)
+    mem = ConvexGatedReLUClassifier(**kw).fit(X, y, sample_weight=sw)
+    dk = ConvexGatedReLUClassifier(**kw).fit(
+        da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200),
+        sample_weight=None if sw is None else da.from_array(sw, chunks=200),
+    )
+    assert hasattr(dk, "dask_info_")
+    np.testing.assert_array_equal(dk.classes_, mem.classes_)
+    _assert_same_fit(mem, dk)
+    assert np.shape(dk.intercept_) == np.shape(mem.intercept_)
+    assert dk.decision_function(X).shape == mem.decision_function(X).shape
+    assert np.mean(dk.predict(X) == mem.predict(X)) > 0.95
+    np.testing.assert_allclose(dk.predict_proba(X).sum(axis=1), 1.0)
+
+
+def test_dask_classifier_ships_weights_not_rows(client):
+    from skconvex import ConvexGatedReLUClassifier
+
+    per_round = []
+    for n in (400, 1600):
+        X, y = _class_data(n=n, n_classes=3)
+        est = ConvexGatedReLUClassifier(alpha=1e-2, n_arrangements=20, random_state=0, tol=1e-3)
+        with distributed.get_task_stream(client) as stream:
+            est.fit(da.from_array(X, chunks=(n // 2, 4)), da.from_array(y, chunks=n // 2))
+        info = est.dask_info_
+        P, d, C = est.pattern_weights_.shape
+        per_round.append((info["bytes_out"] + info["bytes_in"]) / info["rounds"])
+        # a round moves at most the weights out and an adjoint back per block (plus C^2 Hessian entries)
+        assert per_round[-1] <= 2 * info["n_blocks"] * (8 * d * P * C + 8 * C * C + 64)
+        rounds = [t for t in stream.data if "_block_" in str(t["key"])]
+        assert not [s for t in rounds for s in t["startstops"] if s["action"] == "transfer"]
+    # the bytes of a round do not grow with the rows
+    assert per_round[1] <= 1.5 * per_round[0]
+    assert per_round[1] < 1600 * 4 * 8 / 2
+
+
+def test_dask_classifier_bad_labels(client):
+    from skconvex import ConvexGatedReLUClassifier
+
+    X, y = _data()
+    Xd = da.from_array(X, chunks=(200, 4))
+    with pytest.raises(ValueError, match="continuous|Unknown label"):
+        ConvexGatedReLUClassifier(**KW).fit(Xd, y)
+    with pytest.raises(ValueError, match="2 classes"):
+        ConvexGatedReLUClassifier(**KW).fit(Xd, np.zeros(X.shape[0], dtype=int))

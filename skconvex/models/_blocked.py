@@ -99,11 +99,11 @@ def on_cluster(X, sample_weight=None):
 
 
 def fit_on_cluster(estimator, X, y, sample_weight=None):
-    """Fit a gated regressor on a dask cluster and store its solution.
+    """Fit a gated regressor or classifier on a dask cluster and store its solution.
 
     Parameters
     ----------
-    estimator : ConvexGatedReLURegressor
+    estimator : ConvexGatedReLURegressor or ConvexGatedReLUClassifier
         The estimator (parameters already validated).
     X : dask.array.Array of shape (n_samples, n_features)
         Data chunked by rows.
@@ -114,12 +114,12 @@ def fit_on_cluster(estimator, X, y, sample_weight=None):
 
     Returns
     -------
-    estimator : ConvexGatedReLURegressor
+    estimator : ConvexGatedReLURegressor or ConvexGatedReLUClassifier
         Fitted.
     """
     import dask.array as da
 
-    from ..distributed import dask_gated_regression
+    from ..distributed import dask_gated_classification, dask_gated_regression
 
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D dask array for X, got {X.ndim} dimensions.")
@@ -132,9 +132,13 @@ def fit_on_cluster(estimator, X, y, sample_weight=None):
     dtype = np.dtype(estimator.dtype) if estimator.dtype is not None else (
         np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
     )
-    result = dask_gated_regression(
+    classifier = not estimator._y_numeric
+    solve = dask_gated_classification if classifier else dask_gated_regression
+    extra = {"loss": estimator.loss} if classifier else {}
+    result = solve(
         X,
         y,
+        **extra,
         alpha=estimator.alpha,
         penalty=estimator._penalty(),
         sample_weight=sample_weight,
@@ -149,8 +153,13 @@ def fit_on_cluster(estimator, X, y, sample_weight=None):
     estimator.n_features_in_ = X.shape[1]
     if hasattr(estimator, "feature_names_in_"):
         del estimator.feature_names_in_
-    estimator._y_1d = info["y_1d"]
-    estimator.n_outputs_ = info["n_outputs"]
+    if classifier:
+        # As the in-memory classifier: classes_, and an array intercept_.
+        estimator.classes_ = info["classes"]
+        estimator._y_1d = False
+    else:
+        estimator._y_1d = info["y_1d"]
+        estimator.n_outputs_ = info["n_outputs"]
     estimator._report(result)
     estimator._store_solution(result, info["gates"], X.shape[1], info["n_outputs"])
     estimator.dask_info_ = {k: info[k] for k in ("rounds", "bytes_out", "bytes_in", "n_blocks", "n_samples")}

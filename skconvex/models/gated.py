@@ -166,7 +166,7 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Scipy sparse matrices and arrays (CSR or CSC;
             other formats are converted to CSR) are accepted and never
-            densified. For the regressor, a dask array chunked by rows with
+            densified. A dask array chunked by rows with
             an active ``distributed.Client`` (with ``sample_weight`` None,
             numpy or a dask array) is solved on the cluster, its rows staying on the workers (see
             :mod:`skconvex.distributed`).
@@ -189,7 +189,7 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         device of ``X``, where :meth:`predict` then runs.
         """
         self._check_adaptive_params()
-        if self._y_numeric and on_cluster(X, sample_weight):
+        if on_cluster(X, sample_weight):
             # Rows stay on the workers; see skconvex.distributed.
             return fit_on_cluster(self, X, y, sample_weight)
         xp, device = _array_api.input_namespace(X)
