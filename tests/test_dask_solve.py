@@ -217,14 +217,13 @@ def _class_data(n=600, d=4, n_classes=2, seed=0):
     return X, labels[np.searchsorted(edges, y)]
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("n_classes, weighted", [(2, False), (3, True)])
 def test_dask_classifier_equals_in_memory_fit(client, n_classes, weighted):
     from skconvex import ConvexGatedReLUClassifier
 
     X, y = _class_data(n_classes=n_classes)
     sw = np.random.default_rng(2).uniform(0.2, 3.0, X.shape[0]) if weighted else None
-    kw = dict(alpha=1e-2, n_arrangements=20, random_state=0, tol=1e-3)
+    kw = dict(alpha=1e-2, n_arrangements=20, random_state=0, tol=2e-3)
     mem = ConvexGatedReLUClassifier(**kw).fit(X, y, sample_weight=sw)
     dk = ConvexGatedReLUClassifier(**kw).fit(
         da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200),
@@ -243,9 +242,9 @@ def test_dask_classifier_ships_weights_not_rows(client):
     from skconvex import ConvexGatedReLUClassifier
 
     per_round = []
-    for n in (400, 1600):
+    for n in (200, 800):
         X, y = _class_data(n=n, n_classes=3)
-        est = ConvexGatedReLUClassifier(alpha=1e-2, n_arrangements=20, random_state=0, tol=1e-3)
+        est = ConvexGatedReLUClassifier(alpha=3e-2, n_arrangements=10, random_state=0, tol=1e-2)
         with distributed.get_task_stream(client) as stream:
             est.fit(da.from_array(X, chunks=(n // 2, 4)), da.from_array(y, chunks=n // 2))
         info = est.dask_info_
@@ -257,7 +256,7 @@ def test_dask_classifier_ships_weights_not_rows(client):
         assert not [s for t in rounds for s in t["startstops"] if s["action"] == "transfer"]
     # the bytes of a round do not grow with the rows
     assert per_round[1] <= 1.5 * per_round[0]
-    assert per_round[1] < 1600 * 4 * 8 / 2
+    assert per_round[1] < 800 * 4 * 8 / 2
 
 
 def test_dask_classifier_bad_labels(client):
