@@ -79,7 +79,7 @@ def test_missing_blocks_give_the_restricted_optimum_and_an_honest_gap():
 
 @pytest.mark.parametrize(
     "datafit, penalty, C",
-    [(SquaredError(), GroupNuclear(), 2), (Multinomial(), GroupL2(), 3), (SquaredError(), ColumnGroupL2(), 1)],
+    [(SquaredError(), GroupNuclear(), 2), (Multinomial(), GroupNuclear(), 3), (SquaredError(), ColumnGroupL2(), 1)],
 )
 def test_other_programs_are_left_alone(datafit, penalty, C):
     kind = "multinomial" if isinstance(datafit, Multinomial) else "squared"
