@@ -128,7 +128,13 @@ class _DataCurvature:
 
     def block_diagonals(self, A):
         """Diagonals of the blocks of :math:`A^\\top H A`, shape (d, P, C)."""
-        return np.stack([A.block_gram_diagonals(self.diag[:, c]).T for c in range(self.C)], axis=2)
+        if self.H is None or A.sparse:
+            return np.stack([A.block_gram_diagonals(self.diag[:, c]).T for c in range(self.C)], axis=2)
+        # One GEMM for all outputs: masks scaled by each output's curvature.
+        n, P = A.masks.shape
+        scaled = (A.masks * A.masks)[:, :, None] * self.diag[:, None, :]
+        D = scaled.reshape(n, P * self.C).T @ (A.X * A.X)
+        return np.ascontiguousarray(D.reshape(P, self.C, -1).transpose(2, 0, 1)).astype(A.dtype, copy=False)
 
 
 def _pcg(matvec, rhs, precond, *, rtol, max_iter):
