@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from conftest import make_problem_data
 from skconvex import sample_arrangements
@@ -160,18 +161,21 @@ def test_multi_output_newton_on_the_optimal_support_certifies_in_few_steps(kind,
     np.testing.assert_array_equal(_support(problem, W), _support(problem, ref.coef))
 
 
-def _multinomial_problem(seed, C, alpha, n=60, n_patterns=10, weights=False):
+def _multinomial_problem(seed, C, alpha, n=60, n_patterns=10, weights=False, sparse=False):
     rng = np.random.default_rng(seed)
     X, y = make_problem_data(rng, n=n, d=4, n_outputs=C, kind="multinomial")
     patterns = sample_arrangements(X, n_patterns, random_state=seed).patterns
-    op = PatternOperator(X, patterns, n_outputs=y.shape[1])
+    op = PatternOperator(sp.csr_matrix(X) if sparse else X, patterns, n_outputs=y.shape[1])
     s = rng.random(n) + 0.2 if weights else np.ones(n)
     return ConvexProblem(op, Multinomial(), GroupL2(), y, s / s.sum(), alpha)
 
 
-@pytest.mark.parametrize("seed, C, alpha, weights", [(0, 3, 0.01, False), (1, 4, 0.005, True), (2, 3, 0.02, True)])
-def test_multinomial_polish_matches_cvxpy(seed, C, alpha, weights):
-    problem = _multinomial_problem(seed, C, alpha, weights=weights)
+@pytest.mark.parametrize(
+    "seed, C, alpha, weights, sparse",
+    [(0, 3, 0.01, False, False), (1, 4, 0.005, True, False), (2, 3, 0.02, True, False), (3, 4, 0.01, False, True)],
+)
+def test_multinomial_polish_matches_cvxpy(seed, C, alpha, weights, sparse):
+    problem = _multinomial_problem(seed, C, alpha, weights=weights, sparse=sparse)
     assert problem.coef_shape[2] == C
     ref = cvxpy_solve(problem, solver_options={"tol_gap_rel": 1e-10, "tol_gap_abs": 1e-12})
     res = fista(problem, tol=1e-7, max_iter=50000, polish=support_newton)

@@ -34,13 +34,21 @@ def _applicable(problem):
     """Euclidean block norms over a pattern operator.
 
     Frobenius blocks (:class:`~skconvex.programs.penalties.GroupL2` itself)
-    take any number of outputs; its subclasses only coincide with a Euclidean
-    norm for one output (the nuclear norm of a column is its length).
+    take any number of outputs over a
+    :class:`~skconvex.programs.operators.PatternOperator`; its subclasses
+    only coincide with a Euclidean norm for one output (the nuclear norm of a
+    column is its length).
     """
+    from ..programs.operators import PatternOperator
     from ..programs.penalties import ColumnGroupL2, GroupL2
 
     op = problem.operator
     C = op.coef_shape[2]
+    # Several outputs need the blocks' own products with the full C x C
+    # curvature, which only the in-memory operator forms (row-blocked ones
+    # stay with the first-order method).
+    if C > 1 and not isinstance(op, PatternOperator):
+        return False
     penalty = problem.penalty
     return (
         supports_restrict(problem)
