@@ -22,6 +22,45 @@ from .._config import check_memory
 __all__ = ["PatternOperator"]
 
 
+def power_lipschitz(operator, sample_weight=None, *, n_iter=20, random_state=0):
+    """Estimate :math:`\\|S^{1/2}\\mathcal{A}\\|_2^2` of an operator by power iteration.
+
+    Shared by the operators whose ``lipschitz`` is the largest eigenvalue of
+    :math:`\\mathcal{A}^\\top S \\mathcal{A}` with nothing cheaper known.
+
+    Parameters
+    ----------
+    operator : Operator
+        Has ``coef_shape``, ``dtype``, ``forward`` and ``adjoint``.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Row weights :math:`S`; ones when None.
+    n_iter : int, default=20
+        Power iterations (each costs one forward and one adjoint).
+    random_state : int, default=0
+        Seed of the start vector.
+
+    Returns
+    -------
+    lipschitz : float
+        The estimate.
+    """
+    rng = np.random.default_rng(random_state)
+    W = rng.standard_normal(operator.coef_shape).astype(operator.dtype)
+    W /= np.linalg.norm(W)
+    s = None if sample_weight is None else np.asarray(sample_weight, operator.dtype)
+    value = 0.0
+    for _ in range(n_iter):
+        R = operator.forward(W)
+        if s is not None:
+            R *= s[:, None]
+        V = operator.adjoint(R)
+        value = float(np.linalg.norm(V))
+        if value == 0.0:
+            return 0.0
+        W = V / value
+    return value
+
+
 def _as_operand(X, dtype):
     """``X`` as the operator keeps it: C-contiguous, or CSR when sparse.
 
@@ -275,21 +314,7 @@ class PatternOperator:
         lipschitz : float
             Estimate of the largest eigenvalue of :math:`\\mathcal{A}^\\top S\\mathcal{A}`.
         """
-        rng = np.random.default_rng(random_state)
-        W = rng.standard_normal(self.coef_shape).astype(self.dtype)
-        W /= np.linalg.norm(W)
-        s = None if sample_weight is None else np.asarray(sample_weight, self.dtype)
-        value = 0.0
-        for _ in range(n_iter):
-            R = self.forward(W)
-            if s is not None:
-                R *= s[:, None]
-            V = self.adjoint(R)
-            value = float(np.linalg.norm(V))
-            if value == 0.0:
-                return 0.0
-            W = V / value
-        return value
+        return power_lipschitz(self, sample_weight, n_iter=n_iter, random_state=random_state)
 
     def restrict(self, blocks):
         """Operator on a subset of the pattern blocks (a working set).

@@ -43,6 +43,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._config import check_memory, memory_budget
 from ._chunks import row_batches
+from .operators import power_lipschitz
 
 __all__ = [
     "ImageGeometry",
@@ -606,21 +607,7 @@ class PatchOperator:
         lipschitz : float
             Estimate of the largest eigenvalue of :math:`\\mathcal{A}^\\top S\\mathcal{A}`.
         """
-        rng = np.random.default_rng(random_state)
-        W = rng.standard_normal(self.coef_shape).astype(self.dtype)
-        W /= np.linalg.norm(W)
-        s = None if sample_weight is None else np.asarray(sample_weight, self.dtype)
-        value = 0.0
-        for _ in range(n_iter):
-            R = self.forward(W)
-            if s is not None:
-                R *= s[:, None]
-            V = self.adjoint(R)
-            value = float(np.linalg.norm(V))
-            if value == 0.0:
-                return 0.0
-            W = V / value
-        return value
+        return power_lipschitz(self, sample_weight, n_iter=n_iter, random_state=random_state)
 
     # ------------------------------------------------------------ views
     def _copy(self, **changes):
