@@ -343,6 +343,51 @@ class _Cluster:
         return total
 
 
+def _certified_fista(cluster, evaluate, shape, s, curvature, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, info):
+    """FISTA with working sets on the cluster, then the returned point's float64 certificate.
+
+    The step is ``1 / (1.1 * curvature * lambda_max(A^T S A))``, the
+    eigenvalue by power iteration on the cluster (one round per step).
+    """
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal(shape)
+    V /= np.linalg.norm(V)
+    lip = 0.0
+    for _ in range(15):
+        G0 = cluster.sums(V, s, targets=False)[0]
+        lip = float(np.linalg.norm(G0))
+        if lip == 0:
+            break
+        V = G0 / lip
+    L = 1.1 * curvature * lip if lip > 0 else 1.0
+
+    best, best_dual, it = _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback)
+    # The returned point's certificate in float64 (the iterations may have
+    # computed in float32); the dual bound is the best seen at any point.
+    _, coef, _ = best
+    primal, dual, b, _ = evaluate(coef, float64=True)
+    best_dual = max(best_dual, dual) if dtype == np.float64 else dual
+    converged = primal - best_dual <= tol * abs(primal)
+    return SolveResult(
+        coef=coef,
+        intercept=np.asarray(b, dtype=np.float64),
+        objective=primal,
+        dual_objective=best_dual,
+        n_iter=it,
+        converged=bool(converged),
+        solver="dask-fista",
+        n_products=2 * cluster.rounds,
+        info=dict(
+            info,
+            rounds=cluster.rounds,
+            bytes_out=cluster.bytes_out,
+            bytes_in=cluster.bytes_in,
+            n_blocks=len(cluster.blocks),
+            time=time.perf_counter() - t0,
+        ),
+    )
+
+
 def _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback):
     """FISTA with gradient restarts on working sets of blocks; returns ``(best, best_dual, n_iter)``.
 
@@ -596,48 +641,11 @@ def dask_gated_regression(
             dual = c * li - 0.5 * c * c * q
         return primal, dual, b, G
 
-    # Step: power iteration on A^T S A (its top eigenvalue bounds the
-    # curvature of the intercept-reduced loss too).
-    rng = np.random.default_rng(0)
-    V = rng.standard_normal(shape)
-    V /= np.linalg.norm(V)
-    lip = 0.0
-    for _ in range(15):
-        G0 = cluster.sums(V, s, targets=False)[0]
-        lip = float(np.linalg.norm(G0))
-        if lip == 0:
-            break
-        V = G0 / lip
-    L = 1.1 * lip if lip > 0 else 1.0
-
-    best, best_dual, it = _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback)
-    # The returned point's certificate in float64 (the iterations may have
-    # computed in float32); the dual bound is the best seen at any point.
-    _, coef, _ = best
-    primal, dual, b, _ = evaluate(coef, float64=True)
-    best_dual = max(best_dual, dual) if dtype == np.float64 else dual
-    converged = primal - best_dual <= tol * abs(primal)
-    return SolveResult(
-        coef=coef,
-        intercept=np.asarray(b, dtype=np.float64),
-        objective=primal,
-        dual_objective=best_dual,
-        n_iter=it,
-        converged=bool(converged),
-        solver="dask-fista",
-        n_products=2 * cluster.rounds,
-        info=dict(
-            gates=gates,
-            alpha=alpha_abs,
-            y_1d=y_1d,
-            n_samples=n,
-            n_outputs=n_outputs,
-            rounds=cluster.rounds,
-            bytes_out=cluster.bytes_out,
-            bytes_in=cluster.bytes_in,
-            n_blocks=len(cluster.blocks),
-            time=time.perf_counter() - t0,
-        ),
+    # Step: the top eigenvalue of A^T S A bounds the curvature of the
+    # intercept-reduced squared loss too.
+    return _certified_fista(
+        cluster, evaluate, shape, s, 1.0, penalty, alpha_abs, tol, max_iter, callback, dtype, t0,
+        dict(gates=gates, alpha=alpha_abs, y_1d=y_1d, n_samples=n, n_outputs=n_outputs),
     )
 
 
@@ -831,43 +839,7 @@ def dask_gated_classification(
 
     # Step: the datafit's curvature bound times the top eigenvalue of
     # A^T S A (it bounds the intercept-reduced curvature too).
-    rng = np.random.default_rng(0)
-    V = rng.standard_normal(shape)
-    V /= np.linalg.norm(V)
-    lip = 0.0
-    for _ in range(15):
-        G0 = cluster.sums(V, s, targets=False)[0]
-        lip = float(np.linalg.norm(G0))
-        if lip == 0:
-            break
-        V = G0 / lip
-    L = 1.1 * datafit.lipschitz * lip if lip > 0 else 1.0
-
-    best, best_dual, it = _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback)
-    _, coef, _ = best
-    primal, dual, b, _ = evaluate(coef, float64=True)
-    best_dual = max(best_dual, dual) if dtype == np.float64 else dual
-    converged = primal - best_dual <= tol * abs(primal)
-    return SolveResult(
-        coef=coef,
-        intercept=np.asarray(b, dtype=np.float64),
-        objective=primal,
-        dual_objective=best_dual,
-        n_iter=it,
-        converged=bool(converged),
-        solver="dask-fista",
-        n_products=2 * cluster.rounds,
-        info=dict(
-            gates=gates,
-            alpha=alpha_abs,
-            y_1d=True,
-            classes=classes,
-            n_samples=n,
-            n_outputs=n_outputs,
-            rounds=cluster.rounds,
-            bytes_out=cluster.bytes_out,
-            bytes_in=cluster.bytes_in,
-            n_blocks=len(cluster.blocks),
-            time=time.perf_counter() - t0,
-        ),
+    return _certified_fista(
+        cluster, evaluate, shape, s, datafit.lipschitz, penalty, alpha_abs, tol, max_iter, callback, dtype, t0,
+        dict(gates=gates, alpha=alpha_abs, y_1d=True, classes=classes, n_samples=n, n_outputs=n_outputs),
     )

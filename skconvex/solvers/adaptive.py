@@ -214,7 +214,6 @@ def grow_patterns(
         W = np.asarray(result.coef)
         _, _, grad = problem.smooth(problem.operator.forward(W), result.intercept)
         theta = -np.asarray(grad, dtype=np.float64)
-        in_program = set(keys)
         pool_gates = (
             np.column_stack(list(pool.values())).astype(np.float64) if pool else np.zeros((X.shape[1], 0))
         )
