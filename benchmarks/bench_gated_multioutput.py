@@ -13,7 +13,7 @@ Columns: fit time (best of ``--repeat``), FISTA iterations (``n_iter_``),
 certified relative gap, objective, test accuracy.
 
 Run ``python benchmarks/bench_gated_multioutput.py`` (``--repeat 1`` for a
-quick run).
+shorter run; ``--quick`` is a smoke run on 300 rows, Frobenius only).
 """
 
 import argparse
@@ -57,8 +57,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--penalties", nargs="+", default=["frobenius", "nuclear"])
     parser.add_argument("--tols", nargs="+", type=float, default=[ConvexGatedReLUClassifier().tol, 1e-6])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 300 rows, one fit each")
     args = parser.parse_args()
     X, y = load_digits(return_X_y=True)
+    if args.quick:
+        X, y = X[:400], y[:400]
+        args.repeat, args.penalties, args.tols = 1, ["frobenius"], args.tols[:1]
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
