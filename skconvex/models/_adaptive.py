@@ -3,7 +3,7 @@
 The estimators keep their own fit; after the fixed-pattern solve they hand
 the program to :meth:`AdaptiveArrangementsMixin._grow`, which runs
 :func:`skconvex.solvers.adaptive.grow_patterns` with the proposals of
-:func:`skconvex.arrangements.propose_gates` and the dual norms of the
+:func:`~skconvex.propose_gates` and the dual norms of the
 program, and stores ``n_patterns_``, ``max_violation_`` and
 ``violating_gate_``.
 """

@@ -77,7 +77,7 @@ def row_blocked_operator(estimator, X_aug, sample_weight, n_outputs, dtype):
 
 
 def on_cluster(X, sample_weight=None):
-    """Whether a fit on ``X`` runs on the dask cluster (see :mod:`skconvex.distributed`).
+    """Whether a fit on ``X`` runs on the dask cluster (see ``skconvex.distributed``).
 
     Parameters
     ----------

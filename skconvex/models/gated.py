@@ -169,7 +169,7 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
             densified. A dask array chunked by rows with
             an active ``distributed.Client`` (with ``sample_weight`` None,
             numpy or a dask array) is solved on the cluster, its rows staying on the workers (see
-            :mod:`skconvex.distributed`).
+            ``skconvex.distributed``).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None

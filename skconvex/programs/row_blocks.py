@@ -3,7 +3,7 @@
 :class:`~skconvex.programs.operators.PatternOperator` holds the masks as an
 ``n x P`` float array and forms ``n x P x C`` products: at a million rows and
 200 patterns that is gigabytes, where ``X`` itself is a fifth of one.
-:class:`RowBlockOperator` computes the same map
+:class:`~skconvex.programs.row_blocks.RowBlockOperator` computes the same map
 
 .. math:: \\mathcal{A}(W) = \\sum_p D_p X W_p,
           \\qquad \\mathcal{A}^\\top(R)_p = X^\\top D_p R,
@@ -34,7 +34,7 @@ __all__ = ["RowBlockOperator", "block_bytes_per_row", "packed_patterns"]
 
 
 def block_bytes_per_row(n_features, n_patterns, n_outputs, itemsize):
-    """Count the bytes of working memory one row of a block costs in :class:`RowBlockOperator`.
+    """Count the bytes of working memory one row of a block costs in :class:`~skconvex.programs.row_blocks.RowBlockOperator`.
 
     Parameters
     ----------

@@ -6,7 +6,7 @@ outside it lowers the objective exactly when its dual constraint is
 violated, :math:`R^\\circ(X^\\top D\\,\\Theta) > \\alpha` (gated program) or
 :math:`\\max_{u \\in K_D}\\|\\Theta^\\top D X u\\| > \\alpha` (exact program,
 :math:`K_D` the cone of the pattern), with :math:`\\Theta = -\\nabla F` at the
-solution. :func:`grow_patterns` is column generation on patterns: propose
+solution. :func:`~skconvex.solvers.adaptive.grow_patterns` is column generation on patterns: propose
 candidate gates, evaluate their dual norms at once, add the most violated
 new patterns, re-solve warm, and stop when no candidate violates its
 constraint by more than ``alpha * (1 + tol)`` or the budget is spent.
@@ -27,7 +27,7 @@ __all__ = ["GrowthResult", "grow_patterns", "pattern_keys"]
 
 @dataclass
 class GrowthResult:
-    """Outcome of :func:`grow_patterns`.
+    """Outcome of :func:`~skconvex.solvers.adaptive.grow_patterns`.
 
     Parameters
     ----------
@@ -156,7 +156,7 @@ def grow_patterns(
     propose : callable
         ``propose(theta, coef, round) -> ndarray of shape (n_features, k)``:
         candidate gates at dual point ``theta`` (see
-        :func:`skconvex.arrangements.propose_gates`).
+        :func:`~skconvex.propose_gates`).
     violation : callable
         ``violation(theta, gates) -> ndarray of shape (k,)``: dual norm of the
         pattern of each gate.
@@ -174,7 +174,7 @@ def grow_patterns(
         Rows that count when comparing patterns.
     margin : float, default=1e-6
         Candidates with a training row closer than ``margin`` (relative) to
-        their hyperplane are not added (see :func:`_margins_ok`).
+        their hyperplane are not added (see ``_margins_ok``).
     n_draws : int, default=3
         Proposals drawn at one solution before declaring that no pattern
         violates its constraint.
