@@ -19,6 +19,24 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     _BLAS_LIMIT = threadpool_limits(1)
 
 
+@pytest.fixture(scope="module")
+def client():
+    """A dask ``Client`` on a ``LocalCluster`` of 2 single-threaded worker processes."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

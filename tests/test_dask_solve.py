@@ -24,22 +24,6 @@ from skconvex.programs.penalties import GroupL2  # noqa: E402
 KW = dict(alpha=5e-2, n_arrangements=20, random_state=0, tol=1e-3)
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=40,
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def _data(n=600, d=4, seed=0, n_outputs=None):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
