@@ -362,6 +362,41 @@ class PatternOperator:
         new.coef_shape = self.coef_shape
         return new
 
+    def densified(self):
+        """The same operator over a dense copy of a sparse ``X``.
+
+        Solvers whose exact steps need dense row products of ``X`` (the
+        exact Newton systems of the augmented Lagrangian) ask for this copy
+        when ``X`` is sparse but small; large sparse data keeps the sparse
+        operator and its matrix-free solvers.
+
+        Returns
+        -------
+        operator : PatternOperator
+            ``self`` when ``X`` is already dense; otherwise a copy with a
+            C-contiguous dense ``X`` (same dtype) that shares the masks,
+            signs and shapes, so that it computes the same products up to
+            rounding.
+
+        Raises
+        ------
+        MemoryBudgetError
+            If the dense copy of ``X`` exceeds the memory budget
+            (:func:`skconvex.set_config`).
+        """
+        if not self.sparse:
+            return self
+        n, d = self.X.shape
+        check_memory(
+            self.dtype.itemsize * n * d,
+            what=f"A dense copy of the sparse X ({n} x {d})",
+            lower="the number of samples or features (or keep X sparse)",
+        )
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.X = np.ascontiguousarray(self.X.toarray(), dtype=self.dtype)
+        return new
+
     def aslinearoperator(self):
         """A :class:`scipy.sparse.linalg.LinearOperator` on flattened arrays.
 

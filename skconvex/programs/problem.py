@@ -317,6 +317,39 @@ class ConvexProblem:
         """
         return self._with_operator(self.operator.astype(dtype))
 
+    def densified(self):
+        """Return the same problem over a dense copy of the operator's sparse ``X``.
+
+        Solvers call this when their exact steps need dense products of
+        ``X`` and the problem is small enough (they decide; this method only
+        refuses copies beyond the memory budget).
+
+        Returns
+        -------
+        problem : ConvexProblem
+            ``self`` when the operator is not sparse; otherwise a view whose
+            operator is :meth:`PatternOperator.densified
+            <skconvex.programs.operators.PatternOperator.densified>`, sharing
+            the datafit, penalty, targets, weights (and, for cone-constrained
+            programs, the cones).
+
+        Raises
+        ------
+        TypeError
+            If the operator is sparse but has no dense counterpart.
+        MemoryBudgetError
+            If the dense copy exceeds the memory budget.
+        """
+        operator = self.operator
+        if not getattr(operator, "sparse", False):
+            return self
+        if not hasattr(operator, "densified"):
+            raise TypeError(
+                f"{type(operator).__name__} has no densified(): this program cannot "
+                "be solved on a dense copy of X."
+            )
+        return self._with_operator(operator.densified())
+
     @property
     def supports_restrict(self):
         """Whether :meth:`restrict` applies: the operator's flag (subclasses may turn it off)."""
