@@ -60,7 +60,9 @@ _COMMON_DOC_REST = """
         ``"auglag"``: augmented Lagrangian with semismooth Newton steps,
         solved exactly through a Woodbury factorization with ``n_samples *
         n_outputs`` rows, or by matrix-free conjugate gradient when that
-        system would exceed 200 MiB
+        system would exceed 200 MiB (sparse ``X``: exact systems on a dense
+        copy of ``X`` when they and the copy fit in 200 MiB and the memory
+        budget, matrix-free on the sparse ``X`` otherwise)
         (:func:`~skconvex.solvers.auglag.augmented_lagrangian`).
         ``"admm"``: ADMM with one ``d x d`` factorization shared by all cones
         (squared loss only, :func:`~skconvex.solvers.admm.admm`). Deprecated:
@@ -236,34 +238,34 @@ _VECTOR_OUTPUTS = """
 def _sparse_solver_options(solver, options):
     """Options of ``solver`` for sparse ``X``, or a ValueError when it needs dense ``X``.
 
-    The exact Newton variant of the augmented Lagrangian forms ``d x d``
-    blocks and dense row products of ``X`` (and ADMM factorizes ``X^T X``),
-    which for the wide data sparse matrices usually hold is far larger than
-    ``X``; its matrix-free variant (``inner="newton-cg"``), the FISTA variant
-    and CVXPY's conic solvers only need sparse products.
+    ADMM factorizes ``X^T X``, so it refuses sparse ``X``. The augmented
+    Lagrangian's default inner solver decides by size: its exact Newton
+    systems run on a dense copy of a small sparse ``X`` and matrix-free
+    (sparse products only) otherwise, so an explicit ``inner="newton"``,
+    which promises the exact systems whatever the size, is refused.
     """
     if solver == "admm":
         raise ValueError(
             "solver='admm' needs dense X (it factorizes X^T X); got a sparse matrix. "
             "Use solver='auto' (or 'auglag', 'cvxpy') for sparse X, or densify X."
         )
-    if solver == "auglag":
-        inner = options.get("inner", "newton-cg")
-        if inner == "newton":
-            raise ValueError(
-                "solver='auglag' with solver_options['inner']='newton' needs dense X (its "
-                "exact Newton systems hold dense row products of X); got a sparse matrix. "
-                "Use inner='newton-cg' (the default for sparse X) or 'fista', or densify X."
-            )
-        options = {**options, "inner": inner}
+    if solver == "auglag" and options.get("inner") == "newton":
+        raise ValueError(
+            "solver='auglag' with solver_options['inner']='newton' needs dense X (its "
+            "exact Newton systems hold dense row products of X); got a sparse matrix. "
+            "Leave 'inner' unset (exact Newton systems on a dense copy of X when they fit "
+            "in 200 MiB and the memory budget, matrix-free otherwise), use "
+            "inner='newton-cg' or 'fista', or densify X."
+        )
     return options
 
 
 class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwork):
     """Fit, recovery and prediction of exact two-layer ReLU networks."""
 
-    # Sparse X is solved by the matrix-free Newton variant of the augmented
-    # Lagrangian (or CVXPY), whose products all run on the sparse matrix.
+    # Sparse X is solved by the augmented Lagrangian (exact Newton systems on
+    # a dense copy when they are small, matrix-free sparse products
+    # otherwise) or by CVXPY.
     _accept_sparse = ["csr", "csc"]
 
     # Blocks [V, W]; cone signs, multipliers and constraint values per block.
@@ -286,8 +288,10 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Scipy sparse matrices and arrays (CSR or CSC;
-            other formats are converted to CSR) are accepted and never
-            densified.
+            other formats are converted to CSR) are accepted; the default
+            solver copies them densely only when its exact Newton systems
+            fit in 200 MiB and the memory budget, and never densifies
+            larger ones.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
