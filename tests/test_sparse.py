@@ -178,3 +178,97 @@ def test_sparse_fit_never_densifies():
         tracemalloc.stop()
     print(f"peak traced memory {peak / 2**20:.1f} MiB (dense X would be {dense_bytes / 2**20:.0f} MiB)")
     assert peak < dense_bytes / 10
+
+
+def _midpoint_bound(dense, sparse, curvature):
+    """Right side of :math:`\\sum_i s_i m_i (z^d_i - z^s_i)^2 \\le 4 (g_d + g_s)`.
+
+    Both fits are feasible points of the same convex program with
+    objectives within their gaps ``g`` of the optimum, so their midpoint
+    (feasible: the cones are convex) is no better than the optimum; along
+    the segment each row's loss has curvature at least ``m_i`` (``s_i`` the
+    normalized row weight), which bounds the distance of the predictions.
+    """
+    return 4 * (dense.dual_gap_ + sparse.dual_gap_) + 1e-10 * max(1.0, abs(dense.objective_))
+
+
+@pytest.mark.parametrize("tol", [None, 1e-6])
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_relu_sparse_default_fit_certifies_like_dense(kind, tol):
+    # Small sparse X (issue 18): the default solver runs its exact Newton
+    # systems on a dense copy, so the fit certifies like the dense one; the
+    # matrix-free variant stopped short of tol=1e-6 on this data (relative
+    # gaps 9e-6 and 3e-5 after 500 Newton steps).
+    X, Xs, y = _data(n=60, d=6)
+    if kind == "regressor":
+        Est, target = ConvexReLURegressor, y
+    else:
+        Est, target = ConvexReLUClassifier, (y > np.median(y)).astype(int)
+    fits = {}
+    for name, data in (("dense", X), ("sparse", Xs)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            est = Est(random_state=0) if tol is None else Est(random_state=0, tol=tol)
+            fits[name] = est.fit(data, target)
+    dense, sparse = fits["dense"], fits["sparse"]
+    for est in (dense, sparse):
+        assert est.dual_gap_ <= est.tol * abs(est.objective_)
+    _assert_same_fit(dense, sparse, X)
+    if kind == "regressor":
+        z_d, z_s = dense.predict(X), sparse.predict(X)
+        curvature = np.ones(len(X))  # half squared error
+    else:
+        z_d, z_s = dense.decision_function(X), sparse.decision_function(X)
+        # sigma' is quasi-concave: its minimum on a segment is at an end.
+        p_d, p_s = dense.predict_proba(X)[:, 1], sparse.predict_proba(X)[:, 1]
+        curvature = np.minimum(p_d * (1 - p_d), p_s * (1 - p_s))
+        np.testing.assert_array_equal(sparse.predict(Xs), sparse.predict(X))
+    distance = np.mean(curvature * (z_d - z_s) ** 2)
+    assert distance <= _midpoint_bound(dense, sparse, curvature)
+    np.testing.assert_allclose(sparse.predict(Xs), sparse.predict(X), rtol=1e-12, atol=1e-12)
+
+
+def test_newton_densifies_only_small_sparse_problems():
+    from skconvex import config_context
+    from skconvex.programs.cones import ConeConstrainedProblem
+    from skconvex.programs.datafits import SquaredError
+    from skconvex.programs.penalties import ColumnGroupL2
+    from skconvex.solvers.auglag import _dense_for_newton
+
+    def problem(n, d, P=2):
+        rng = np.random.default_rng(0)
+        Xs = sp.random(n, d, density=0.01, format="csr", random_state=0)
+        masks = rng.random((n, P)) > 0.5
+        op = PatternOperator(Xs, np.hstack([masks, masks]), signs=[1] * P + [-1] * P)
+        return ConeConstrainedProblem(
+            op, SquaredError(), ColumnGroupL2(), rng.standard_normal(n), np.full(n, 1 / n), 0.1
+        )
+
+    small = problem(60, 6)
+    dense = _dense_for_newton(small)
+    assert not dense.operator.sparse and small.operator.sparse
+    np.testing.assert_array_equal(dense.operator.X, small.operator.X.toarray())
+    np.testing.assert_array_equal(dense.cone_signs, small.cone_signs)
+    W = np.random.default_rng(1).standard_normal(small.coef_shape)
+    np.testing.assert_allclose(dense.objective(W)[0], small.objective(W)[0], rtol=1e-12)
+    # Over the memory budget, or over the 200 MiB cap (n^2 doubles of the
+    # squared loss's system: 288 MB at n = 6000), X stays sparse.
+    with config_context(max_memory=10_000):
+        assert _dense_for_newton(small) is small
+    large = problem(6000, 20)
+    assert _dense_for_newton(large) is large
+    assert dense.densified() is dense
+
+
+def test_pattern_operator_densified_matches_sparse():
+    rng = np.random.default_rng(2)
+    X, Xs, _ = _data(n=40, d=5)
+    masks = rng.random((40, 7)) > 0.5
+    sparse = PatternOperator(Xs, masks, n_outputs=2)
+    dense = sparse.densified()
+    assert sparse.sparse and not dense.sparse and dense.densified() is dense
+    assert dense.masks is sparse.masks and dense.coef_shape == sparse.coef_shape
+    W = rng.standard_normal(sparse.coef_shape)
+    R = rng.standard_normal((40, 2))
+    np.testing.assert_allclose(dense.forward(W), sparse.forward(W), atol=1e-12)
+    np.testing.assert_allclose(dense.adjoint(R), sparse.adjoint(R), atol=1e-12)
