@@ -262,7 +262,7 @@ def test_newton_densifies_only_small_sparse_problems():
 
 def test_pattern_operator_densified_matches_sparse():
     rng = np.random.default_rng(2)
-    X, Xs, _ = _data(n=40, d=5)
+    _, Xs, _ = _data(n=40, d=5)
     masks = rng.random((40, 7)) > 0.5
     sparse = PatternOperator(Xs, masks, n_outputs=2)
     dense = sparse.densified()
