@@ -38,6 +38,10 @@ evaluation runs damped Newton steps on the intercept (``C`` gradient and
 round for the row-separable dual objective, so the certificate is the one
 ``ConvexProblem`` computes in memory; inner iterations take one Newton step.
 
+A warm start passes the previous ``gates`` (then none are drawn) and
+``coef_init``, the first iterate of the solve (and, for classifiers, the
+first intercept of its Newton steps).
+
 Gates are drawn exactly as :func:`~skconvex.arrangements.sample_arrangements`
 draws them (same seeds, batches and deduplication), with duplicates found
 from per-block hashes of the patterns, so a fit on the cluster uses the gates

@@ -258,7 +258,7 @@ def test_dask_classifier_bad_labels(client):
 def test_warm_start_on_dask_reuses_gates_and_solution(client):
     X, y = _data()
     Xd, yd = da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
-    kw = {**KW, "tol": 1e-4}
+    kw = KW
     est = ConvexGatedReLURegressor(warm_start=True, **{**kw, "alpha": 1e-1}).fit(Xd, yd)
     gates = est.gates_.copy()
     cold_rounds = est.dask_info_["rounds"]
@@ -281,20 +281,20 @@ def test_warm_start_on_dask_reuses_gates_and_solution(client):
 def test_warm_start_classifier_on_dask(client):
     from skconvex import ConvexGatedReLUClassifier
 
-    X, y = _class_data(n_classes=3)
+    X, y = _class_data(n=400, n_classes=3)
     Xd, yd = da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
-    kw = {"n_arrangements": 20, "random_state": 0, "tol": 2e-3}
-    est = ConvexGatedReLUClassifier(alpha=3e-2, warm_start=True, **kw).fit(Xd, yd)
+    kw = {"n_arrangements": 10, "random_state": 0, "tol": 1e-2}
+    est = ConvexGatedReLUClassifier(alpha=1e-1, warm_start=True, **kw).fit(Xd, yd)
     gates = est.gates_.copy()
-    est.set_params(alpha=1e-2).fit(Xd, yd)
+    est.set_params(alpha=5e-2).fit(Xd, yd)
     np.testing.assert_array_equal(est.gates_, gates)
-    mem = ConvexGatedReLUClassifier(alpha=1e-2, **kw).fit(X, y)
+    mem = ConvexGatedReLUClassifier(alpha=5e-2, **kw).fit(X, y)
     _assert_same_fit(mem, est)
     # Two classes now: the gates are reused, the 3-output solution is not a start.
     y2 = np.where(y == "cat", "bee", y)
     est.fit(Xd, da.from_array(y2, chunks=200))
     np.testing.assert_array_equal(est.gates_, gates)
-    mem2 = ConvexGatedReLUClassifier(alpha=1e-2, **kw).fit(X, y2)
+    mem2 = ConvexGatedReLUClassifier(alpha=5e-2, **kw).fit(X, y2)
     _assert_same_fit(mem2, est)
 
 
@@ -311,10 +311,10 @@ def test_adaptive_arrangement_on_dask_raises(client):
 def test_classifier_worker_killed_mid_fit_recovers_or_raises(client):
     from skconvex.distributed import dask_gated_classification
 
-    X, y = _class_data(n_classes=3)
-    kw = {"alpha": 1e-2, "n_arrangements": 20, "random_state": 0, "tol": 2e-3}
     from skconvex import ConvexGatedReLUClassifier
 
+    X, y = _class_data(n=400, n_classes=3)
+    kw = {"alpha": 5e-2, "n_arrangements": 10, "random_state": 0, "tol": 1e-2}
     mem = ConvexGatedReLUClassifier(**kw).fit(X, y)
     Xd, yd = da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
     client.wait_for_workers(2, timeout=60)
@@ -331,7 +331,7 @@ def test_classifier_worker_killed_mid_fit_recovers_or_raises(client):
             Xd, yd, penalty=mem._penalty(), client=client, callback=kill, **kw,
         )
     except DaskSolveError as exc:
-        assert "dask cluster" in str(exc)
+        assert killed and "dask cluster" in str(exc)
     else:
         assert killed
         assert result.converged
