@@ -338,3 +338,14 @@ def test_classifier_worker_killed_mid_fit_recovers_or_raises(client):
         np.testing.assert_array_equal(result.info["gates"], mem.gates_)
         assert abs(result.objective - mem.objective_) <= result.gap + mem.dual_gap_ + 1e-9
     client.wait_for_workers(2, timeout=60)
+
+
+def test_int_block_size_sets_the_workers_row_blocks(client):
+    # Chunks of 200 rows in blocks of 48: the blocked products on the workers
+    # certify the in-memory optimum.
+    X, y = _data()
+    mem = ConvexGatedReLURegressor(**KW).fit(X, y)
+    dk = ConvexGatedReLURegressor(block_size=48, **KW).fit(
+        da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
+    )
+    _assert_same_fit(mem, dk)
