@@ -26,7 +26,8 @@ in the same run: time, certified objective, rounds and bytes moved.
 
 Run ``python benchmarks/bench_scale.py`` (n = 10^4, 10^5 and the sparse
 problem), ``--million`` to add n = 10^6 (minutes), ``--dask 100000`` for the
-cluster comparison, ``--quick`` for a smoke run.
+cluster comparison, ``--quick`` for a smoke run; ``--sizes`` picks the n of
+part 1 and ``--n-jobs`` the threads over row blocks.
 """
 
 import argparse
@@ -83,7 +84,7 @@ def anchors_data(n, d, seed=0, chunk=100_000):
     return X, y, gates
 
 
-def child_gated(n, mode, block_size, P, tol):
+def child_gated(n, mode, block_size, P, tol, n_jobs=None):
     d = 50
     X, y, gates = anchors_data(n, d)
     gates = gates[:, :P]
@@ -93,7 +94,7 @@ def child_gated(n, mode, block_size, P, tol):
         op = _counting(PatternOperator)(X, X @ gates >= 0, dtype=np.float32)
     else:
         op = _counting(RowBlockOperator)(X, packed_patterns(X, gates, block_size), block_size=block_size,
-                                         dtype=np.float32)
+                                         dtype=np.float32, n_jobs=n_jobs)
     problem = ConvexProblem(op, SquaredError(), GroupL2(), y[:, None], np.ones(n), 1.0, fit_intercept=False)
     problem.alpha = 0.1 * problem.astype(np.float64).alpha_max()
     PASSES[0] = 0
@@ -109,7 +110,7 @@ def child_gated(n, mode, block_size, P, tol):
     )))
 
 
-def child_dask(n, P, tol):
+def child_dask(n, P, tol, n_jobs=None):
     """The estimator in memory (row blocks) and on a 2-worker LocalCluster, same run."""
     import dask.array as da
     import distributed
@@ -120,7 +121,7 @@ def child_dask(n, P, tol):
     kw = dict(n_arrangements=P, tol=tol, random_state=0, dtype="float32", fit_intercept=False)
     alpha = 0.1 * ConvexGatedReLURegressor(**kw)._alpha_max(X, y)
     t0 = time.perf_counter()
-    mem = ConvexGatedReLURegressor(alpha=alpha, block_size=8192, **kw).fit(X, y)
+    mem = ConvexGatedReLURegressor(alpha=alpha, block_size=8192, n_jobs=n_jobs, **kw).fit(X, y)
     t_mem = time.perf_counter() - t0
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None, silence_logs=40) as cluster, distributed.Client(cluster):
@@ -165,7 +166,7 @@ def sparse_problem(n, d, density, seed=0):
     return X, y
 
 
-def run_sparse(n, d, density, quick=False):
+def run_sparse(n, d, density, quick=False, n_jobs=None):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
@@ -177,7 +178,7 @@ def run_sparse(n, d, density, quick=False):
     rows = []
     models = [
         (f"ConvexGatedReLUClassifier(P={20 if quick else 100})",
-         ConvexGatedReLUClassifier(n_arrangements=20 if quick else 100, random_state=0)),
+         ConvexGatedReLUClassifier(n_arrangements=20 if quick else 100, random_state=0, n_jobs=n_jobs)),
         ("LogisticRegression()", LogisticRegression(max_iter=1000)),
         ("MLPClassifier(early_stopping)", MLPClassifier(early_stopping=True, random_state=0,
                                                         max_iter=20 if quick else 200)),
@@ -200,17 +201,23 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smoke run (small n, small sparse problem)")
     parser.add_argument("--million", action="store_true", help="add n = 10^6 (blocked only; minutes)")
     parser.add_argument("--block-size", type=int, default=8192)
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="threads over row blocks (blocked operator, in-memory estimator fits) and n_jobs of "
+                             "the sparse ConvexGatedReLUClassifier; default None (one)")
+    parser.add_argument("--sizes", type=str, default=None,
+                        help="comma-separated n of the rows part (default 10000,100000; --quick 500,2000)")
     parser.add_argument("--skip-sparse", action="store_true")
     parser.add_argument("--skip-rows", action="store_true")
     parser.add_argument("--dask", type=int, default=None, metavar="N",
                         help="also fit n=N rows on a 2-worker LocalCluster against the in-memory fit")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        n, mode, block, P, tol = args.child
+        n, mode, block, P, tol, n_jobs = args.child
+        n_jobs = None if n_jobs == "None" else int(n_jobs)
         if mode == "dask":
-            return child_dask(int(n), int(P), float(tol))
-        return child_gated(int(n), mode, int(block), int(P), float(tol))
+            return child_dask(int(n), int(P), float(tol), n_jobs)
+        return child_gated(int(n), mode, int(block), int(P), float(tol), n_jobs)
 
     from threadpoolctl import threadpool_info
 
@@ -219,24 +226,26 @@ def main():
     print("# BLAS:", [(i["internal_api"], i["num_threads"], i.get("architecture")) for i in threadpool_info()])
     P, tol = (20, 1e-4) if args.quick else (200, 1e-4)
     sizes = [500, 2000] if args.quick else [10_000, 100_000]
+    if args.sizes:
+        sizes = [int(v) for v in args.sizes.split(",") if v]
     runs = [] if args.skip_rows else [(n, m) for n in sizes for m in ("whole", "blocked")]
     if args.million:
         runs.append((1_000_000, "blocked"))
     print(f"\n## Gated regression, anchors generator, d=50, P={P}, lambda=0.1 lambda_max, tol={tol}, float32, "
-          f"block_size={args.block_size}\n")
+          f"block_size={args.block_size}, n_jobs={args.n_jobs}\n")
     print("| n | operator | time (s) | peak RSS (MiB) | traced solve peak (MiB) | rel. gap | passes | "
           "objective | time / time(previous n, same operator) |")
     print("|---|---|---|---|---|---|---|---|---|")
     previous = {}
     for n, mode in runs:
-        r = run_child(n, mode, args.block_size, P, tol)
+        r = run_child(n, mode, args.block_size, P, tol, args.n_jobs)
         ratio = "" if mode not in previous else f"{r['time'] / previous[mode]:.2f}"
         previous[mode] = r["time"]
         print(f"| {n} | {mode} | {r['time']:.2f} | {r['rss'] / 2**20:.0f} | {r['traced'] / 2**20:.0f} | "
               f"{r['gap']:.1e} | {r['passes']} | {r['objective']:.6g} | {ratio} |", flush=True)
     dask_n = args.dask
     if dask_n:
-        r = run_child(dask_n, "dask", 0, P, tol)
+        r = run_child(dask_n, "dask", 0, P, tol, args.n_jobs)
         print(f"\n## Estimator (alpha = 0.1 alpha_max, no intercept, float32) in memory vs 2-worker LocalCluster, "
               f"n={dask_n}, 4 row chunks\n")
         print("| where | time (s) | objective | certified rel. gap | rounds | bytes moved in the solve |")
@@ -248,7 +257,7 @@ def main():
     if args.skip_sparse:
         return None
     n, d, density = (600, 600, 0.01) if args.quick else (20000, 20000, 0.0025)
-    nnz, rows = run_sparse(n, d, density, args.quick)
+    nnz, rows = run_sparse(n, d, density, args.quick, args.n_jobs)
     print(f"\n## Sparse classification, n={n}, d={d}, nnz={nnz} ({100 * nnz / (n * d):.2f} %), 75/25 split\n")
     print("| model | fit time (s) | traced peak (MiB) | test accuracy | certified rel. gap |")
     print("|---|---|---|---|---|")

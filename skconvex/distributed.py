@@ -38,6 +38,10 @@ evaluation runs damped Newton steps on the intercept (``C`` gradient and
 round for the row-separable dual objective, so the certificate is the one
 ``ConvexProblem`` computes in memory; inner iterations take one Newton step.
 
+A warm start passes the previous ``gates`` (then none are drawn) and
+``coef_init``, the first iterate of the solve (and, for classifiers, the
+first intercept of its Newton steps).
+
 Gates are drawn exactly as :func:`~skconvex.arrangements.sample_arrangements`
 draws them (same seeds, batches and deduplication), with duplicates found
 from per-block hashes of the patterns, so a fit on the cluster uses the gates
@@ -343,11 +347,15 @@ class _Cluster:
         return total
 
 
-def _certified_fista(cluster, evaluate, shape, s, curvature, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, info):
+def _certified_fista(
+    cluster, evaluate, shape, s, curvature, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, info,
+    coef_init=None,
+):
     """FISTA with working sets on the cluster, then the returned point's float64 certificate.
 
     The step is ``1 / (1.1 * curvature * lambda_max(A^T S A))``, the
     eigenvalue by power iteration on the cluster (one round per step).
+    ``coef_init`` (a warm start) is the first iterate.
     """
     rng = np.random.default_rng(0)
     V = rng.standard_normal(shape)
@@ -361,7 +369,9 @@ def _certified_fista(cluster, evaluate, shape, s, curvature, penalty, alpha_abs,
         V = G0 / lip
     L = 1.1 * curvature * lip if lip > 0 else 1.0
 
-    best, best_dual, it = _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback)
+    best, best_dual, it = _fista_working_sets(
+        evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback, coef_init
+    )
     # The returned point's certificate in float64 (the iterations may have
     # computed in float32); the dual bound is the best seen at any point.
     _, coef, _ = best
@@ -388,8 +398,11 @@ def _certified_fista(cluster, evaluate, shape, s, curvature, penalty, alpha_abs,
     )
 
 
-def _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback):
+def _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback, coef_init=None):
     """FISTA with gradient restarts on working sets of blocks; returns ``(best, best_dual, n_iter)``.
+
+    Starts from ``coef_init`` when given (its non-zero blocks start in the
+    working set), from zero otherwise.
 
     ``evaluate(W, blocks=None)`` returns the primal value, a dual lower bound,
     the intercept and the gradient ``G`` (restricted to ``blocks`` when given),
@@ -400,7 +413,7 @@ def _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, c
     # Working sets (as skconvex.solvers.working_set_solve): FISTA on the
     # blocks that matter, whose rounds cost in proportion to the set, and a
     # full round to certify and to add the blocks whose dual norm violates.
-    W = np.zeros(shape)
+    W = np.zeros(shape) if coef_init is None else np.array(coef_init, dtype=np.float64)
     primal, dual, b, G = evaluate(W)
     best, best_dual = (primal, W, b), dual
     it, size = 0, min(P, 16)
@@ -458,6 +471,22 @@ def _unique_gates(cluster, d, n_arrangements, random_state, dtype):
             if nonzero[j]:
                 keep.append(j)
     return np.ascontiguousarray(gates_all[:, keep])
+
+
+def _start(cluster, gates, coef_init, d, n_outputs, n_arrangements, random_state, dtype):
+    """The gates of the solve and its first iterate: given ones (a warm start) or drawn ones and None."""
+    if gates is None:
+        return _unique_gates(cluster, d, n_arrangements, random_state, dtype), None
+    gates = np.ascontiguousarray(gates, dtype=dtype)
+    if gates.ndim != 2 or gates.shape[0] != d:
+        raise ValueError(f"gates must have shape ({d}, n_patterns), got {gates.shape}.")
+    if coef_init is not None:
+        coef_init = np.asarray(coef_init, dtype=np.float64)
+        if coef_init.shape != (d, gates.shape[1], n_outputs):
+            # As in memory: a previous solution of another shape (other
+            # outputs or classes) is no starting point; the gates still are.
+            coef_init = None
+    return gates, coef_init
 
 
 def _draw_gates(n_features, n_arrangements, random_state, dtype, batch_size=256):
@@ -524,6 +553,9 @@ def dask_gated_regression(
     inner_block_size=8192,
     client=None,
     callback=None,
+    gates=None,
+    coef_init=None,
+    intercept_init=None,
 ):
     """Solve the gated-ReLU group lasso for the squared error on a dask cluster.
 
@@ -565,6 +597,15 @@ def dask_gated_regression(
     callback : callable, default=None
         Called as ``callback(iteration)`` after every iteration (tests use
         it to kill a worker mid-fit).
+    gates : ndarray of shape (n_features + fit_intercept, n_patterns), default=None
+        Gates to use instead of drawing ``n_arrangements`` (a warm start
+        reuses the previous fit's); they are not deduplicated.
+    coef_init : ndarray of shape (n_features + fit_intercept, n_patterns, n_outputs), default=None
+        First iterate (a warm start: the previous solution on ``gates``).
+        Ignored unless ``gates`` is given and its shape matches.
+    intercept_init : ndarray of shape (n_outputs,), default=None
+        Unused: the squared error's intercept is minimized out in closed
+        form (accepted for symmetry with :func:`dask_gated_classification`).
 
     Returns
     -------
@@ -611,7 +652,7 @@ def dask_gated_regression(
     scale = float(np.sqrt(max(float(np.mean(yy * s - mean**2)), 0.0)))
     alpha_abs = float(alpha) * (scale if scale > 0 else 1.0)
 
-    gates = _unique_gates(cluster, d, n_arrangements, random_state, dtype)
+    gates, coef_init = _start(cluster, gates, coef_init, d, n_outputs, n_arrangements, random_state, dtype)
     P = gates.shape[1]
     cluster.replace(_attach_patterns, gates, n_outputs, dtype, inner_block_size)
 
@@ -646,6 +687,7 @@ def dask_gated_regression(
     return _certified_fista(
         cluster, evaluate, shape, s, 1.0, penalty, alpha_abs, tol, max_iter, callback, dtype, t0,
         dict(gates=gates, alpha=alpha_abs, y_1d=y_1d, n_samples=n, n_outputs=n_outputs),
+        coef_init=coef_init,
     )
 
 
@@ -666,6 +708,9 @@ def dask_gated_classification(
     inner_block_size=8192,
     client=None,
     callback=None,
+    gates=None,
+    coef_init=None,
+    intercept_init=None,
 ):
     """Solve the gated-ReLU group lasso for a classification loss on a dask cluster.
 
@@ -717,6 +762,14 @@ def dask_gated_classification(
         The client; the active one when None.
     callback : callable, default=None
         Called as ``callback(iteration)`` after every iteration.
+    gates : ndarray of shape (n_features + fit_intercept, n_patterns), default=None
+        Gates to use instead of drawing ``n_arrangements`` (a warm start
+        reuses the previous fit's); they are not deduplicated.
+    coef_init : ndarray of shape (n_features + fit_intercept, n_patterns, n_outputs), default=None
+        First iterate (a warm start: the previous solution on ``gates``).
+        Ignored unless ``gates`` is given and its shape matches.
+    intercept_init : ndarray of shape (n_outputs,), default=None
+        First intercept of the Newton steps on the intercept (a warm start).
 
     Returns
     -------
@@ -770,14 +823,17 @@ def dask_gated_classification(
     s = 1.0 / wsum
     alpha_abs = float(alpha)
 
-    gates = _unique_gates(cluster, d, n_arrangements, random_state, dtype)
+    gates, coef_init = _start(cluster, gates, coef_init, d, n_outputs, n_arrangements, random_state, dtype)
     P = gates.shape[1]
     cluster.replace(_attach_patterns, gates, n_outputs, dtype, inner_block_size)
     shape = (d, P, n_outputs)
     # Softmax is shift invariant: its intercept Hessian is singular along the
     # ones vector, made invertible as Multinomial.optimal_intercept does.
     shift = np.ones((n_outputs, n_outputs)) / n_outputs if isinstance(datafit, Multinomial) else 0.0
-    state = {"b": np.zeros(n_outputs)}
+    b0 = np.zeros(n_outputs)
+    if coef_init is not None and intercept_init is not None and np.size(intercept_init) == n_outputs:
+        b0 = np.array(intercept_init, dtype=np.float64).reshape(n_outputs)
+    state = {"b": b0}
     # Scalings of the dual point tried by the inner iterations in the same
     # round as the gradient (the feasible bound c_max is only known after it):
     # the largest feasible one gives their (slightly loose) stopping gap.
@@ -842,4 +898,5 @@ def dask_gated_classification(
     return _certified_fista(
         cluster, evaluate, shape, s, datafit.lipschitz, penalty, alpha_abs, tol, max_iter, callback, dtype, t0,
         dict(gates=gates, alpha=alpha_abs, y_1d=True, classes=classes, n_samples=n, n_outputs=n_outputs),
+        coef_init=coef_init,
     )

@@ -252,3 +252,100 @@ def test_dask_classifier_bad_labels(client):
         ConvexGatedReLUClassifier(**KW).fit(Xd, y)
     with pytest.raises(ValueError, match="2 classes"):
         ConvexGatedReLUClassifier(**KW).fit(Xd, np.zeros(X.shape[0], dtype=int))
+
+
+# ------------------------------------------------------- warm start, adaptive (issue 23 audit)
+def test_warm_start_on_dask_reuses_gates_and_solution(client):
+    X, y = _data()
+    Xd, yd = da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
+    kw = KW
+    est = ConvexGatedReLURegressor(warm_start=True, **{**kw, "alpha": 1e-1}).fit(Xd, yd)
+    gates = est.gates_.copy()
+    cold_rounds = est.dask_info_["rounds"]
+    # Refit at the same alpha: the previous solution is already certified.
+    est.fit(Xd, yd)
+    np.testing.assert_array_equal(est.gates_, gates)
+    assert est.n_iter_ == 0
+    assert est.dask_info_["rounds"] < cold_rounds
+    # Another alpha: same gates, and the in-memory optimum on them.
+    est.set_params(alpha=3e-2).fit(Xd, yd)
+    np.testing.assert_array_equal(est.gates_, gates)
+    mem = ConvexGatedReLURegressor(**{**kw, "alpha": 3e-2}).fit(X, y)
+    np.testing.assert_array_equal(mem.gates_, gates)  # same seed: the same gates
+    _assert_same_fit(mem, est)
+    # Without warm_start the solve starts from zero again.
+    cold = ConvexGatedReLURegressor(**{**kw, "alpha": 1e-1}).fit(Xd, yd)
+    assert cold.dask_info_["rounds"] == cold_rounds
+
+
+def test_warm_start_classifier_on_dask(client):
+    from skconvex import ConvexGatedReLUClassifier
+
+    X, y = _class_data(n=400, n_classes=3)
+    Xd, yd = da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
+    kw = {"n_arrangements": 10, "random_state": 0, "tol": 1e-2}
+    est = ConvexGatedReLUClassifier(alpha=1e-1, warm_start=True, **kw).fit(Xd, yd)
+    gates = est.gates_.copy()
+    est.set_params(alpha=5e-2).fit(Xd, yd)
+    np.testing.assert_array_equal(est.gates_, gates)
+    mem = ConvexGatedReLUClassifier(alpha=5e-2, **kw).fit(X, y)
+    _assert_same_fit(mem, est)
+    # Two classes now: the gates are reused, the 3-output solution is not a start.
+    y2 = np.where(y == "cat", "bee", y)
+    est.fit(Xd, da.from_array(y2, chunks=200))
+    np.testing.assert_array_equal(est.gates_, gates)
+    mem2 = ConvexGatedReLUClassifier(alpha=5e-2, **kw).fit(X, y2)
+    _assert_same_fit(mem2, est)
+
+
+def test_adaptive_arrangement_on_dask_raises(client):
+    from skconvex import ConvexGatedReLUClassifier
+
+    X, y = _class_data()
+    Xd = da.from_array(X, chunks=(200, 4))
+    for Est, target in ((ConvexGatedReLURegressor, _data()[1]), (ConvexGatedReLUClassifier, y)):
+        with pytest.raises(ValueError, match="arrangement='adaptive'.*dask"):
+            Est(arrangement="adaptive", n_arrangements=10).fit(Xd, target)
+
+
+def test_classifier_worker_killed_mid_fit_recovers_or_raises(client):
+    from skconvex.distributed import dask_gated_classification
+
+    from skconvex import ConvexGatedReLUClassifier
+
+    X, y = _class_data(n=400, n_classes=3)
+    kw = {"alpha": 5e-2, "n_arrangements": 10, "random_state": 0, "tol": 1e-2}
+    mem = ConvexGatedReLUClassifier(**kw).fit(X, y)
+    Xd, yd = da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
+    client.wait_for_workers(2, timeout=60)
+    nanny = client.cluster.workers[sorted(client.cluster.workers)[-1]]
+    killed = []
+
+    def kill(iteration):
+        if iteration == 3 and not killed:
+            killed.append(nanny.process.process.pid)
+            os.kill(nanny.process.process.pid, signal.SIGKILL)
+
+    try:
+        result = dask_gated_classification(
+            Xd, yd, penalty=mem._penalty(), client=client, callback=kill, **kw,
+        )
+    except DaskSolveError as exc:
+        assert killed and "dask cluster" in str(exc)
+    else:
+        assert killed
+        assert result.converged
+        np.testing.assert_array_equal(result.info["gates"], mem.gates_)
+        assert abs(result.objective - mem.objective_) <= result.gap + mem.dual_gap_ + 1e-9
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_int_block_size_sets_the_workers_row_blocks(client):
+    # Chunks of 200 rows in blocks of 48: the blocked products on the workers
+    # certify the in-memory optimum.
+    X, y = _data()
+    mem = ConvexGatedReLURegressor(**KW).fit(X, y)
+    dk = ConvexGatedReLURegressor(block_size=48, **KW).fit(
+        da.from_array(X, chunks=(200, 4)), da.from_array(y, chunks=200)
+    )
+    _assert_same_fit(mem, dk)

@@ -234,3 +234,16 @@ def test_operator_rejects_unpacked_patterns():
     dense, blocked, _ = _operators()
     with pytest.raises(ValueError, match="packbits"):
         RowBlockOperator(blocked.X, dense.masks > 0, block_size=8)
+
+
+@pytest.mark.parametrize("P", [16, 17, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_masks_block_unpacks_exactly(P, dtype):
+    # float32 unpacks through a byte -> 8 floats table, the others through
+    # numpy.unpackbits: both must give the patterns, padding bits cut off.
+    dense, blocked, _ = _operators(n=75, P=P, block_size=16, dtype=np.float32)
+    masks = dense.masks > 0
+    for k, s in enumerate(blocked._row_slices()):
+        M = blocked.masks_block(k, dtype)
+        assert M.dtype == dtype and M.shape == (s.stop - s.start, P)
+        np.testing.assert_array_equal(M, masks[s].astype(dtype))

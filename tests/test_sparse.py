@@ -272,3 +272,60 @@ def test_pattern_operator_densified_matches_sparse():
     R = rng.standard_normal((40, 2))
     np.testing.assert_allclose(dense.forward(W), sparse.forward(W), atol=1e-12)
     np.testing.assert_allclose(dense.adjoint(R), sparse.adjoint(R), atol=1e-12)
+
+
+@pytest.mark.parametrize("solver_options", [None, {"inner": "newton-cg"}], ids=["auto", "newton-cg"])
+def test_sparse_exact_fit_never_densifies(solver_options):
+    # X dense would be 229 MiB: far above any size at which the exact solver
+    # may choose to densify a small sparse X (its dense Newton systems are at
+    # least n x d), so the matrix-free path runs and X stays sparse.
+    n, d = 6000, 5000
+    rng = np.random.default_rng(0)
+    X = sp.random(n, d, density=0.001, format="csr", random_state=0, dtype=np.float64)
+    y = np.asarray(X @ rng.standard_normal(d)).ravel() + 0.01 * rng.standard_normal(n)
+    dense_bytes = 8 * n * d
+    tracemalloc.start()
+    try:
+        est = ConvexReLURegressor(
+            n_arrangements=6, max_iter=5, random_state=0, solver_options=solver_options
+        )
+        _fit_quietly(est, X, y)
+        est.predict(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"peak traced memory {peak / 2**20:.1f} MiB (dense X would be {dense_bytes / 2**20:.0f} MiB)")
+    assert peak < dense_bytes / 4
+    assert np.isfinite(est.objective_) and est.dual_gap_ >= 0
+
+
+@pytest.mark.parametrize(
+    "Est, kw",
+    [
+        (ConvexGatedReLURegressor, {"n_arrangements": 30}),
+        (ConvexGatedReLUClassifier, {"n_arrangements": 30}),
+        (ConvexReLURegressor, {"n_arrangements": 8, "tol": 1e-3}),
+        (ConvexReLUClassifier, {"n_arrangements": 8, "tol": 1e-3}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_sparse_n_jobs_invariance_and_reproducibility(Est, kw):
+    # The exact estimators' matrix-free solver once started its curvature
+    # estimate (ARPACK) from a random vector: refits differed.
+    _, Xs, y = _data(n=80, d=6)
+    if Est in (ConvexGatedReLUClassifier, ConvexReLUClassifier):
+        y = (y > np.median(y)).astype(int)
+    Xs = sp.csr_array(Xs)
+    one = _fit_quietly(Est(n_jobs=1, random_state=0, **kw), Xs, y)
+    two = _fit_quietly(Est(n_jobs=2, random_state=0, **kw), Xs, y)
+    again = _fit_quietly(Est(n_jobs=1, random_state=0, **kw), Xs, y)
+    np.testing.assert_array_equal(one.gates_, two.gates_)
+    np.testing.assert_allclose(one.pattern_weights_, two.pattern_weights_, rtol=1e-10, atol=1e-12)
+    assert one.objective_ == pytest.approx(two.objective_, rel=1e-10)
+    # Same seed, same n_jobs: bitwise the same fit.
+    np.testing.assert_array_equal(one.gates_, again.gates_)
+    np.testing.assert_array_equal(one.pattern_weights_, again.pattern_weights_)
+    np.testing.assert_array_equal(one.predict(Xs), again.predict(Xs))
+    # Another seed draws other gates.
+    other = _fit_quietly(Est(n_jobs=1, random_state=1, **kw), Xs, y)
+    assert not np.array_equal(other.gates_, one.gates_)

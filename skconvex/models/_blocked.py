@@ -9,6 +9,8 @@ block, so no unpacked ``n x P`` array is ever formed; the gates are the same
 as the whole-array path's for the same ``random_state``.
 """
 
+from numbers import Integral
+
 import numpy as np
 
 from .._config import choose_block_size
@@ -98,6 +100,17 @@ def on_cluster(X, sample_weight=None):
     return is_dask_array(X) and active_client() is not None
 
 
+def _cluster_warm_start(estimator, d):
+    """``gates``, ``coef_init`` and ``intercept_init`` of a warm-started cluster solve (empty when cold)."""
+    if not (estimator.warm_start and hasattr(estimator, "gates_") and estimator.gates_.shape[0] == d):
+        return {}
+    start = {"gates": np.asarray(estimator.gates_)}
+    # The solve drops them if the outputs (classes) changed; the gates stay.
+    start["coef_init"] = np.asarray(estimator.pattern_weights_).transpose(1, 0, 2)
+    start["intercept_init"] = np.atleast_1d(estimator.intercept_).astype(np.float64)
+    return start
+
+
 def fit_on_cluster(estimator, X, y, sample_weight=None):
     """Fit a gated regressor or classifier on a dask cluster and store its solution.
 
@@ -116,11 +129,29 @@ def fit_on_cluster(estimator, X, y, sample_weight=None):
     -------
     estimator : ConvexGatedReLURegressor or ConvexGatedReLUClassifier
         Fitted.
+
+    Raises
+    ------
+    ValueError
+        If ``arrangement="adaptive"`` (its candidate search needs the rows
+        on the client), or the data are invalid.
+
+    Notes
+    -----
+    With ``warm_start=True`` a refit reuses the previous gates (when the
+    number of features is unchanged) and starts the cluster solve from the
+    previous solution and intercept (when their shapes match), as in memory.
     """
     import dask.array as da
 
     from ..distributed import dask_gated_classification, dask_gated_regression
 
+    if getattr(estimator, "arrangement", "gaussian") == "adaptive":
+        raise ValueError(
+            "arrangement='adaptive' is not supported for a fit on a dask cluster: its "
+            "candidate gates are searched on the rows in memory. Use arrangement='gaussian' "
+            "(with a larger n_arrangements), or fit on a numpy array."
+        )
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D dask array for X, got {X.ndim} dimensions.")
     if X.shape[0] < 2:
@@ -135,6 +166,10 @@ def fit_on_cluster(estimator, X, y, sample_weight=None):
     classifier = not estimator._y_numeric
     solve = dask_gated_classification if classifier else dask_gated_regression
     extra = {"loss": estimator.loss} if classifier else {}
+    extra.update(_cluster_warm_start(estimator, X.shape[1] + int(estimator.fit_intercept)))
+    if isinstance(getattr(estimator, "block_size", None), Integral):
+        # The row blocks of each worker's operator (one dask chunk holds several).
+        extra["inner_block_size"] = int(estimator.block_size)
     result = solve(
         X,
         y,

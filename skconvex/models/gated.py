@@ -65,7 +65,8 @@ _COMMON_DOC_REST = """
     warm_start : bool, default=False
         Reuse the gates and start from the previous solution when refitting
         (e.g. with another ``alpha``). Clones made by ``GridSearchCV`` do not
-        share it.
+        share it. A fit on a dask cluster warm starts the same way: the
+        solve on the workers starts from the previous solution.
     dtype : {None, "float32", "float64"}, default=None
         Compute dtype. None uses float32 when ``X`` is float32 and float64
         otherwise. The certificate is always computed in float64.
@@ -77,7 +78,8 @@ _COMMON_DOC_REST = """
         whole arrays when they fit in the memory budget
         (:func:`skconvex.set_config`) and otherwise picks blocks a quarter of
         the budget in size; None always holds whole arrays (and refuses fits
-        that do not fit); an int sets the rows per block. Results agree
+        that do not fit); an int sets the rows per block (on a dask cluster:
+        the rows per block within each worker's chunks). Results agree
         within the certified gap whatever the choice.
     n_jobs : int, default=None
         Parallel jobs for sampling the arrangements (joblib; any backend) and
@@ -169,7 +171,9 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
             densified. A dask array chunked by rows with
             an active ``distributed.Client`` (with ``sample_weight`` None,
             numpy or a dask array) is solved on the cluster, its rows staying on the workers (see
-            ``skconvex.distributed``).
+            ``skconvex.distributed``); ``warm_start`` applies there too, but
+            ``arrangement="adaptive"`` raises a ValueError (its candidate
+            search needs the rows in memory).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None

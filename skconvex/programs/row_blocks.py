@@ -32,6 +32,23 @@ from .operators import power_lipschitz
 
 __all__ = ["RowBlockOperator", "block_bytes_per_row", "packed_patterns"]
 
+_BIT_TABLES = {}
+
+
+def _bit_table(dtype):
+    """The 8 bits of every byte value as ``dtype`` 0/1, one opaque 8-float record per byte.
+
+    Unpacking by ``take`` on this table writes each packed byte's eight
+    floats with one record copy, straight into the compute dtype: no uint8
+    intermediate and no separate cast (used for float32, where it is faster).
+    """
+    dtype = np.dtype(dtype)
+    table = _BIT_TABLES.get(dtype)
+    if table is None:
+        bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(dtype)
+        table = _BIT_TABLES[dtype] = bits.view(np.dtype((np.void, 8 * dtype.itemsize))).ravel()
+    return table
+
 
 def block_bytes_per_row(n_features, n_patterns, n_outputs, itemsize):
     """Count the bytes of working memory one row of a block costs in :class:`~skconvex.programs.row_blocks.RowBlockOperator`.
@@ -255,8 +272,15 @@ class RowBlockOperator:
             0/1 masks of the block's rows.
         """
         s = self._row_slices()[k]
-        bits = np.unpackbits(self.packed[s], axis=1, count=self.n_patterns)
-        return bits.astype(self.dtype if dtype is None else dtype)
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        if dtype != np.float32:
+            # Measured (benchmarks/README.md, helper-d): the table's 64-byte
+            # float64 records copy slower than unpackbits and a cast.
+            return np.unpackbits(self.packed[s], axis=1, count=self.n_patterns).astype(dtype, copy=False)
+        packed = self.packed[s]
+        masks = _bit_table(dtype).take(packed).view(dtype).reshape(packed.shape[0], 8 * packed.shape[1])
+        # A column slice of the padding bits (a view; BLAS takes its row stride).
+        return masks[:, : self.n_patterns]
 
     def _map(self, fn):
         """``[fn(k) for k in blocks]``, threaded when ``n_jobs`` allows, in block order."""

@@ -552,7 +552,10 @@ def _curvature_scale(problem):
         X = X.astype(np.float64)
         gram = sp.csr_array(X.T @ X.multiply(s[:, None]))
         if gram.shape[0] > 2:
-            top = float(eigsh(gram, k=1, which="LA", return_eigenvectors=False)[0])
+            # A fixed start: ARPACK's own random start changes from call
+            # to call, and with it the step sizes and the fit.
+            v0 = np.random.default_rng(0).standard_normal(gram.shape[0])
+            top = float(eigsh(gram, k=1, which="LA", v0=v0, return_eigenvectors=False)[0])
         else:
             top = float(np.linalg.eigvalsh(gram.toarray())[-1]) if gram.shape[0] else 0.0
         return max(problem.datafit.lipschitz * top, np.finfo(float).tiny)
