@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.externals.array_api_compat import array_namespace
+from sklearn.externals.array_api_compat import device as device_of
 from sklearn.utils._array_api import (
     _is_numpy_namespace,
     _max_precision_float_dtype,
@@ -40,6 +41,7 @@ __all__ = [
     "input_namespace",
     "is_numpy",
     "namespace_of",
+    "device_of",
     "to_numpy",
     "supports_float64",
     "to_host",
