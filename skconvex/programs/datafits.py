@@ -566,7 +566,7 @@ class Logistic(Datafit):
             zc, yc = z[:, c], y[:, c]
             sy = s * yc
 
-            def fgh(bc):
+            def fgh(bc, zc=zc, yc=yc, sy=sy):
                 m = -yc * (zc + float(bc[0]))
                 sig = _xp_expit(xp, m)
                 return (

@@ -19,7 +19,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._config import check_memory
 
-__all__ = ["PatternOperator", "NamespacePatternOperator"]
+__all__ = ["NamespacePatternOperator", "PatternOperator"]
 
 
 def power_lipschitz(operator, sample_weight=None, *, n_iter=20, random_state=0):
