@@ -402,7 +402,7 @@ class ConvexProblem:
         return float(np.vdot(a, b))
 
     def add_intercept(self, pred, intercept):
-        """Predictions plus the (numpy) intercept, in the dtype of ``pred``.
+        """Add the (numpy) intercept to predictions, in the dtype of ``pred``.
 
         Parameters
         ----------
@@ -449,7 +449,7 @@ class ConvexProblem:
         return a
 
     def take_blocks(self, W, blocks):
-        """Blocks ``W[:, blocks]`` (a working set's starting point).
+        """Select the blocks ``W[:, blocks]`` (a working set's starting point).
 
         Parameters
         ----------
@@ -541,11 +541,28 @@ class ConvexProblem:
 class NamespaceProblem(ConvexProblem):
     """A :class:`ConvexProblem` whose arrays live in an array-API namespace.
 
-    Built by :meth:`ConvexProblem.to_namespace`. The operator
+    Built by :meth:`ConvexProblem.to_namespace`, not directly. The operator
     (:class:`~skconvex.programs.operators.NamespacePatternOperator`), the
     datafit, the penalty and the solver helpers compute in ``xp`` on
     ``device``; intercepts and scalars stay on the host (float64 numpy and
     Python floats). The certificate is computed in float64 on ``device``.
+
+    Parameters
+    ----------
+    operator : NamespacePatternOperator
+        The linear map :math:`\\mathcal{A}` in ``xp``.
+    datafit : Datafit
+        The loss :math:`F`.
+    penalty : GroupL2 or GroupNuclear
+        The block penalty :math:`R`.
+    y : array of shape (n_samples, n_outputs)
+        Encoded targets.
+    sample_weight : array of shape (n_samples,)
+        Row weights.
+    alpha : float
+        Penalty strength, >= 0.
+    fit_intercept : bool, default=True
+        Whether the output intercept :math:`b` is free (True) or zero.
 
     Attributes
     ----------
@@ -641,7 +658,7 @@ class NamespaceProblem(ConvexProblem):
         return float(self.xp.sum(a * b))
 
     def add_intercept(self, pred, intercept):
-        """``pred`` plus the numpy intercept, moved to ``device`` in the dtype of ``pred``.
+        """Add the numpy intercept, moved to ``device`` in the dtype of ``pred``, to ``pred``.
 
         Parameters
         ----------
@@ -690,7 +707,7 @@ class NamespaceProblem(ConvexProblem):
         return self.xp.asarray(np.ascontiguousarray(a), device=self.device)
 
     def take_blocks(self, W, blocks):
-        """Blocks ``W[:, blocks]`` gathered on ``device``.
+        """Gather the blocks ``W[:, blocks]`` on ``device``.
 
         Parameters
         ----------
