@@ -29,7 +29,7 @@ import numpy as np
 from .._array_api import supports_float64, to_numpy
 from ._protocols import require_restrict, supports_restrict
 
-__all__ = ["ConvexProblem", "NamespaceProblem", "Certificate", "check_row_weights"]
+__all__ = ["ConvexProblem", "NamespaceProblem", "Certificate", "array_helpers", "check_row_weights"]
 
 
 def check_row_weights(sample_weight):
@@ -537,6 +537,50 @@ class ConvexProblem:
         new.operator = operator
         return new
 
+
+
+class _HostHelpers:
+    """The numpy array helpers of :class:`ConvexProblem` for any other program."""
+
+    def __init__(self, problem):
+        self._problem = problem
+        self.dtype = problem.dtype
+
+    def zeros(self):
+        return self._problem.zeros()
+
+    def to_host(self):
+        return self._problem
+
+    asarray = ConvexProblem.asarray
+    copy = ConvexProblem.copy
+    vdot = ConvexProblem.vdot
+    add_intercept = ConvexProblem.add_intercept
+    to_numpy = ConvexProblem.to_numpy
+    from_host = ConvexProblem.from_host
+    take_blocks = ConvexProblem.take_blocks
+    scatter_blocks = ConvexProblem.scatter_blocks
+
+
+def array_helpers(problem):
+    """The array helpers a solver uses on ``problem``'s arrays.
+
+    Parameters
+    ----------
+    problem : Problem
+        A program: a :class:`ConvexProblem` (or :class:`NamespaceProblem`),
+        or any other object following the
+        :class:`~skconvex.programs.Problem` protocol.
+
+    Returns
+    -------
+    helpers : object
+        ``problem`` itself when it is a :class:`ConvexProblem`; otherwise an
+        object with the same helpers (``asarray``, ``copy``, ``vdot``,
+        ``add_intercept``, ``to_numpy``, ``from_host``, ``take_blocks``,
+        ``scatter_blocks``, ``to_host``) in numpy.
+    """
+    return problem if isinstance(problem, ConvexProblem) else _HostHelpers(problem)
 
 class NamespaceProblem(ConvexProblem):
     """A :class:`ConvexProblem` whose arrays live in an array-API namespace.

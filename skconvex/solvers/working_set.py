@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from ..programs._protocols import require_restrict
+from ..programs.problem import array_helpers
 from ..programs.cones import certify
 from ._result import SolveResult
 from .auglag import augmented_lagrangian
@@ -92,7 +93,8 @@ def working_set_solve(
     A = problem.operator
     d, P, C = problem.coef_shape
     pen, alpha = problem.penalty, problem.alpha
-    W = problem.zeros() if coef_init is None else problem.asarray(coef_init)
+    ops = array_helpers(problem)
+    W = problem.zeros() if coef_init is None else ops.asarray(coef_init)
     cert, b, G = problem.evaluate(W, intercept_init)
     primal, best_dual = cert.primal, max(dual_init, cert.dual)
     n_iter, n_products = 0, 2
@@ -117,12 +119,12 @@ def working_set_solve(
         if converged or n_iter >= max_iter:
             break
 
-        active = problem.to_numpy(pen.group_norms(W)) > 0
+        active = ops.to_numpy(pen.group_norms(W)) > 0
         size = min(P, max(min_size, int(growth * active.sum())))
         # Zero blocks ranked by how much they violate the optimality condition
         # R_p(G_p) <= alpha at the latest dual point.
         # Block norms come to the host (P numbers) to pick the working set.
-        score = np.array(problem.to_numpy(pen.dual_group_norms(G))) if alpha > 0 else np.ones(P)
+        score = np.array(ops.to_numpy(pen.dual_group_norms(G))) if alpha > 0 else np.ones(P)
         score[active] = np.inf
         # A working set restarts the inner solver's momentum; it pays only when
         # it is much smaller than the whole problem.
@@ -134,7 +136,7 @@ def working_set_solve(
         sub = problem if full else problem.restrict(blocks)
         res = inner(
             sub,
-            coef_init=problem.take_blocks(W, blocks),
+            coef_init=ops.take_blocks(W, blocks),
             intercept_init=b,
             tol=tol if full else max(0.5 * tol, 0.3 * gap / abs(primal)),
             max_iter=max_iter - n_iter,
@@ -146,7 +148,7 @@ def working_set_solve(
         polished = res.info.get("polished", False)
         n_products += res.n_products
         step = res.info.get("step")
-        W = problem.scatter_blocks(blocks, res.coef)
+        W = ops.scatter_blocks(blocks, res.coef)
         b, primal = res.intercept, res.objective
         if full:
             best_dual = max(best_dual, res.dual_objective)
