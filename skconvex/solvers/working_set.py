@@ -25,8 +25,8 @@ import time
 import numpy as np
 
 from ..programs._protocols import require_restrict
-from ..programs.problem import array_helpers
 from ..programs.cones import certify
+from ..programs.problem import array_helpers
 from ._result import SolveResult
 from .auglag import augmented_lagrangian
 from .face_newton import _applicable as _face_newton_applies
