@@ -4,11 +4,16 @@ With ``sklearn.config_context(array_api_dispatch=True)``, the gated
 estimators accept arrays of any array-API namespace scikit-learn supports
 (torch tensors, CuPy arrays, ``array_api_strict`` arrays). What runs where:
 
-* ``fit`` moves ``X``, ``y`` and ``sample_weight`` to host numpy, samples the
-  gates, solves the group lasso and certifies it there (the certificate in
-  float64), then moves every fitted array to the namespace and device of
-  ``X``. The solver is still numpy-only: its working sets, line searches and
-  Newton end-game use numpy and scipy throughout.
+* ``fit`` validates ``X``, ``y`` and ``sample_weight`` and samples the gates
+  on the host (numpy), then moves the program (data, activation masks,
+  targets and weights) to the namespace and device of ``X``
+  (:meth:`skconvex.programs.problem.ConvexProblem.to_namespace`): FISTA, its
+  working sets, the datafits, the penalties' proxes and the duality-gap
+  certificate (in float64) compute there. The Newton end-game
+  (:mod:`skconvex.solvers.support_newton`) runs on the host and its point is
+  certified back on the device. Adaptive arrangements, row-blocked fits and
+  devices without float64 (Apple MPS) solve on the host. Every fitted array
+  is then moved to the namespace and device of ``X``.
 * ``predict``, ``decision_function``, ``predict_proba`` and
   ``predict_log_proba`` run in the namespace and on the device of ``X`` (two
   GEMMs and a masked product), and return arrays there.
@@ -22,6 +27,8 @@ scikit-learn's own estimators; the version bound on scikit-learn in
 import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
+from sklearn.externals.array_api_compat import array_namespace
+from sklearn.externals.array_api_compat import device as device_of
 from sklearn.utils._array_api import (
     _is_numpy_namespace,
     _max_precision_float_dtype,
@@ -32,6 +39,11 @@ from sklearn.utils._array_api import (
 
 __all__ = [
     "input_namespace",
+    "is_numpy",
+    "namespace_of",
+    "device_of",
+    "to_numpy",
+    "supports_float64",
     "to_host",
     "fitted_to_host",
     "fitted_to",
@@ -48,6 +60,33 @@ def _is_foreign(a):
         return False
     xp, _, _ = get_namespace_and_device(a)
     return not _is_numpy_namespace(xp)
+
+
+def is_numpy(a):
+    """Whether ``a`` is a numpy array (the host path of the solvers)."""
+    return isinstance(a, np.ndarray)
+
+
+def namespace_of(a):
+    """The array-API namespace of ``a`` (array-api-compat's wrapper for torch, CuPy).
+
+    Unlike scikit-learn's ``get_namespace`` it does not read the
+    ``array_api_dispatch`` setting: solvers call it on arrays already moved
+    to a namespace, many times per iteration.
+    """
+    return array_namespace(a)
+
+
+def to_numpy(a):
+    """``a`` itself when numpy, else a copy of it on the host as numpy (small arrays)."""
+    if isinstance(a, np.ndarray):
+        return a
+    return move_to(a, xp=np, device="cpu")
+
+
+def supports_float64(xp, device):
+    """Whether ``device`` of namespace ``xp`` computes in float64 (Apple MPS does not)."""
+    return _max_precision_float_dtype(xp, device) == xp.float64
 
 
 def input_namespace(X):

@@ -3,8 +3,11 @@
 scikit-learn's own array-API checks run from tests/test_common.py (the
 gated estimators declare ``array_api_support``); these tests add what those
 checks do not: agreement of the fits within their certified gaps, every
-fitted attribute's namespace and device, float32, warm starts, and the
-errors on bad input.
+fitted attribute's namespace and device, float32, warm starts, the errors on
+bad input, and that the solve itself computes in the namespace (operator
+products, FISTA iterates, working sets, certificate) while the parts that
+stay on the host (Newton end-game, adaptive arrangements, devices without
+float64) do.
 """
 
 import subprocess
@@ -17,6 +20,14 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.utils._array_api import get_namespace_and_device
 
 from skconvex import ConvexGatedReLUClassifier, ConvexGatedReLURegressor
+from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
+from skconvex.programs.operators import NamespacePatternOperator, PatternOperator
+from skconvex.programs.penalties import GroupL2, GroupNuclear
+from skconvex.programs.problem import ConvexProblem, NamespaceProblem
+from skconvex.solvers import solve_certified
+from skconvex.solvers.fista import fista
+from skconvex.solvers.support_newton import support_newton
+from skconvex.solvers.working_set import working_set_solve
 
 NAMESPACES = ["array_api_strict", "torch"]
 
@@ -264,3 +275,174 @@ def test_predict_in_row_batches(name):
         with skconvex_config(max_memory=8 * 1024):
             batched = _to_numpy(est.predict(_in(xp, device, X)))
     np.testing.assert_allclose(batched, whole, rtol=1e-12, atol=1e-12)
+
+
+def _xp_of(name):
+    xp, device = _namespace(name)
+    with config_context(array_api_dispatch=True):
+        ns, _, dev = get_namespace_and_device(xp.asarray([1.0], device=device))
+    return ns, dev
+
+
+def _spy_products(monkeypatch):
+    """Record the type of every array the namespace and host operators multiply."""
+    seen = {"xp": [], "host": 0}
+    forward, adjoint = NamespacePatternOperator.forward, NamespacePatternOperator.adjoint
+    host_forward = PatternOperator.forward
+
+    def spy_forward(self, W):
+        seen["xp"].append(type(W))
+        return forward(self, W)
+
+    def spy_adjoint(self, R):
+        seen["xp"].append(type(R))
+        return adjoint(self, R)
+
+    def spy_host(self, W):
+        seen["host"] += 1
+        return host_forward(self, W)
+
+    monkeypatch.setattr(NamespacePatternOperator, "forward", spy_forward)
+    monkeypatch.setattr(NamespacePatternOperator, "adjoint", spy_adjoint)
+    monkeypatch.setattr(PatternOperator, "forward", spy_host)
+    return seen
+
+
+@pytest.mark.parametrize("name", NAMESPACES)
+@pytest.mark.parametrize("Estimator", [ConvexGatedReLURegressor, ConvexGatedReLUClassifier])
+def test_solve_computes_in_namespace(name, Estimator, monkeypatch):
+    xp, device = _namespace(name)
+    X, y = _regression_data() if Estimator is ConvexGatedReLURegressor else _classification_data(3)
+    seen = _spy_products(monkeypatch)
+    est = Estimator(n_arrangements=30, random_state=0)
+    with config_context(array_api_dispatch=True):
+        est.fit(_in(xp, device, X), _in(xp, device, y))
+    # FISTA's products (its iterates and gradients: at least two per
+    # iteration) all ran on the namespace's arrays. The host's products are
+    # the Newton end-game's (on the support) and the report of max_violation_.
+    assert len(seen["xp"]) >= 2 * est.n_iter_
+    assert {t.__module__.split(".")[0] for t in seen["xp"]} == {name}
+
+
+@pytest.mark.parametrize("name", NAMESPACES)
+def test_no_float64_device_solves_on_host(name, monkeypatch):
+    # A device without float64 (Apple MPS) solves in numpy, its fitted arrays
+    # still go back to the namespace.
+    from skconvex import _array_api
+
+    xp, device = _namespace(name)
+    X, y = _regression_data()
+    seen = _spy_products(monkeypatch)
+    monkeypatch.setattr(_array_api, "supports_float64", lambda xp, device: False)
+    est = ConvexGatedReLURegressor(n_arrangements=20, random_state=0)
+    with config_context(array_api_dispatch=True):
+        est.fit(_in(xp, device, X), _in(xp, device, y))
+    assert seen["xp"] == [] and seen["host"] > 0
+    _assert_lives_in(est.pattern_weights_, name, device)
+
+
+@pytest.mark.parametrize("name", NAMESPACES)
+def test_adaptive_solves_on_host(name, monkeypatch):
+    xp, device = _namespace(name)
+    X, y = _regression_data()
+    seen = _spy_products(monkeypatch)
+    est = ConvexGatedReLURegressor(n_arrangements=10, arrangement="adaptive", max_arrangements=20, random_state=0)
+    with config_context(array_api_dispatch=True):
+        est.fit(_in(xp, device, X), _in(xp, device, y))
+    assert seen["xp"] == []
+    _assert_lives_in(est.pattern_weights_, name, device)
+    est_np = ConvexGatedReLURegressor(
+        n_arrangements=10, arrangement="adaptive", max_arrangements=20, random_state=0
+    ).fit(X, y)
+    _agree_within_gaps(est_np, est)
+
+
+@pytest.mark.parametrize("name", NAMESPACES)
+def test_float32_torch_agrees_within_gaps(name):
+    xp, device = _namespace(name)
+    X, y = _regression_data()
+    est_np = ConvexGatedReLURegressor(n_arrangements=30, random_state=0).fit(X.astype(np.float32), y)
+    est = ConvexGatedReLURegressor(n_arrangements=30, random_state=0)
+    with config_context(array_api_dispatch=True):
+        est.fit(_in(xp, device, X, xp.float32), _in(xp, device, y, xp.float32))
+    # Both certificates are float64 (the float32 solve hands over to float64).
+    assert est.dual_gap_ <= est.tol * est.objective_
+    _agree_within_gaps(est_np, est)
+
+
+def _program(kind, n_outputs, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    n, d, P = 120, 4, 25
+    X = np.hstack([rng.standard_normal((n, d - 1)), np.ones((n, 1))])
+    patterns = X @ rng.standard_normal((d, P)) >= 0
+    if kind == "squared":
+        datafit, Y = SquaredError(), rng.standard_normal((n, n_outputs))
+    elif kind == "logistic":
+        datafit, Y = Logistic(), np.sign(rng.standard_normal((n, 1)))
+    else:
+        datafit, Y = Multinomial(), np.eye(n_outputs)[rng.integers(0, n_outputs, n)]
+    sw = rng.random(n)
+    sw[:3] = 0.0  # weightless rows: the dual must skip them
+    sw /= sw.sum()
+    op = PatternOperator(X, patterns, n_outputs=Y.shape[1], dtype=dtype)
+    penalty = GroupNuclear() if n_outputs > 1 else GroupL2()
+    problem = ConvexProblem(op, datafit, penalty, Y, sw, 1.0, fit_intercept=True)
+    problem.alpha = 0.1 * problem.alpha_max()
+    return problem
+
+
+@pytest.mark.parametrize("name", NAMESPACES)
+@pytest.mark.parametrize("kind, n_outputs", [("squared", 1), ("squared", 3), ("logistic", 1), ("multinomial", 3)])
+def test_program_pieces_match_numpy(name, kind, n_outputs):
+    xp, device = _xp_of(name)
+    problem = _program(kind, n_outputs)
+    ns = problem.to_namespace(xp, device)
+    assert isinstance(ns, NamespaceProblem) and ns.to_namespace(xp, device) is ns
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal(problem.coef_shape) * (rng.random((1, problem.coef_shape[1], 1)) > 0.5)
+    W_xp = ns.from_host(W)
+    cert, b, G = problem.evaluate(W)
+    cert_xp, b_xp, G_xp = ns.evaluate(W_xp)
+    np.testing.assert_allclose([cert_xp.primal, cert_xp.dual], [cert.primal, cert.dual], rtol=1e-10)
+    np.testing.assert_allclose(b_xp, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(_to_numpy(G_xp), G, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(_to_numpy(problem.penalty.prox(W_xp, 0.5)), problem.penalty.prox(W, 0.5), atol=1e-12)
+    assert ns.alpha_max() == pytest.approx(problem.alpha_max(), rel=1e-10)
+    blocks = np.array([0, 3, 7])
+    sub = ns.restrict(blocks)
+    np.testing.assert_array_equal(_to_numpy(ns.take_blocks(W_xp, blocks)), W[:, blocks])
+    padded = _to_numpy(ns.scatter_blocks(blocks, ns.take_blocks(W_xp, blocks)))
+    expected = np.zeros_like(W)
+    expected[:, blocks] = W[:, blocks]
+    np.testing.assert_array_equal(padded, expected)
+    host = sub.astype(np.float32).to_host()
+    assert type(host) is ConvexProblem and host.dtype == np.float32
+    np.testing.assert_array_equal(host.operator.masks, problem.operator.masks[:, blocks].astype(np.float32))
+
+
+@pytest.mark.parametrize("name", NAMESPACES)
+@pytest.mark.parametrize("kind, n_outputs", [("squared", 1), ("logistic", 1), ("multinomial", 3)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fista_iterates_in_namespace(name, kind, n_outputs, dtype):
+    # The working-set solve of the namespace program: its coefficients stay in
+    # the namespace, its float64 certificate agrees with the numpy solve's
+    # optimum within the two gaps, and the Newton polish (on the host) hands
+    # back a point in the namespace.
+    xp, device = _xp_of(name)
+    problem = _program(kind, n_outputs, dtype)
+    ns = problem.to_namespace(xp, device)
+    kwargs = {"tol": 1e-8, "max_iter": 3000, "polish": support_newton}
+    res_np = solve_certified(problem, working_set_solve, **kwargs)
+    res = solve_certified(ns, working_set_solve, **kwargs)
+    assert type(res.coef).__module__.split(".")[0] == name
+    assert res.converged and res_np.converged
+    assert abs(res.objective - res_np.objective) <= res.gap + res_np.gap + 1e-12
+    # The namespace solution's objective, recomputed on the host in float64,
+    # and both certified lower bounds below the other solve's objective.
+    cert, _, _ = problem.astype(np.float64).evaluate(_to_numpy(res.coef).astype(np.float64), res.intercept)
+    assert cert.primal == pytest.approx(res.objective, rel=1e-9)
+    assert res.dual_objective <= res_np.objective + 1e-12
+    assert res_np.dual_objective <= res.objective + 1e-12
+    plain = fista(ns, tol=1e-6, max_iter=2000)
+    assert type(plain.coef).__module__.split(".")[0] == name
+    assert plain.objective - res_np.objective <= plain.gap + res_np.gap + 1e-12

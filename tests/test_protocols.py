@@ -103,8 +103,18 @@ def _token_operator():
     return attention_operator(tokens, head, activation, gates=gates, n_outputs=2)
 
 
+def _namespace_pattern_operator():
+    # The array-API operator on array-api-compat's numpy namespace: numpy
+    # arrays in and out, so the protocol tests apply unchanged (the torch and
+    # array-api-strict namespaces are tested in tests/test_array_api.py).
+    from sklearn.externals.array_api_compat import numpy as xp_numpy
+
+    return _pattern_operator().to_namespace(xp_numpy, "cpu")
+
+
 OPERATOR_BUILDERS = {
     "PatternOperator": _pattern_operator,
+    "NamespacePatternOperator": _namespace_pattern_operator,
     "PatchOperator": _patch_operator,
     "RampOperator": _ramp_operator,
     "RowBlockOperator": _row_block_operator,
@@ -124,6 +134,17 @@ def _convex_problem():
     X, Y, s, arr, _ = _relu_pieces()
     op = PatternOperator(X, arr.patterns)
     return ConvexProblem(op, SquaredError(), GroupL2(), Y, s, 0.02), cvxpy_solve
+
+
+def _namespace_problem():
+    from sklearn.externals.array_api_compat import numpy as xp_numpy
+
+    problem, _ = _convex_problem()
+
+    def reference(namespace_problem, **kwargs):
+        return cvxpy_solve(namespace_problem.to_host(), **kwargs)
+
+    return problem.to_namespace(xp_numpy, "cpu"), reference
 
 
 def _cone_problem():
@@ -175,6 +196,7 @@ def _subnetwork_problem():
 
 PROBLEM_BUILDERS = {
     "ConvexProblem": [_convex_problem],
+    "NamespaceProblem": [_namespace_problem],
     "ConeConstrainedProblem": [_cone_problem],
     "NestedConeProblem": [_nested_problem, _path_nested_problem],
     "SubnetworkConeProblem": [_subnetwork_problem],

@@ -187,10 +187,18 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         Notes
         -----
         Under ``sklearn.config_context(array_api_dispatch=True)``, ``X`` may
-        be a torch tensor, a CuPy array or any array-API array: the program
-        is solved and certified on the host in numpy (the certificate in
-        float64) and every fitted array is returned to the namespace and
-        device of ``X``, where :meth:`predict` then runs.
+        be a torch tensor, a CuPy array or any array-API array. Validation
+        and the sampling of the gates run on the host (numpy); the program
+        (data, masks, targets, weights) then moves to the namespace and
+        device of ``X``, where FISTA with its working sets, the datafit, the
+        penalty's prox and the duality-gap certificate compute (the
+        certificate in float64 on the device). What stays on the host: the
+        Newton end-game on the support (its point is certified back on the
+        device), ``arrangement="adaptive"``, row-blocked fits
+        (``block_size``), and every solve on a device without float64 (such
+        as Apple MPS), which is done in numpy as a whole. Every fitted array
+        is returned to the namespace and device of ``X``, where
+        :meth:`predict` then runs.
         """
         self._check_adaptive_params()
         if on_cluster(X, sample_weight):
@@ -200,16 +208,29 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         X, y, sample_weight = _array_api.to_host(X, y, sample_weight)
         if xp is not None:
             _array_api.fitted_to_host(self)  # a warm start reads them in numpy
-        self._fit_host(X, y, sample_weight)
+        self._fit_host(X, y, sample_weight, namespace=(xp, device))
         if xp is not None:
             _array_api.fitted_to(self, xp, device)
         return self
 
-    def _fit_host(self, X, y, sample_weight):
-        """The fit on numpy (or scipy sparse) data."""
+    def _fit_host(self, X, y, sample_weight, namespace=(None, None)):
+        """The fit from numpy (or scipy sparse) data; the solve in ``namespace`` where it can."""
         problem, gates, n_features = self._build_problem(X, y, sample_weight)
         coef_init, intercept_init = self._warm_start_point(problem.coef_shape)
+        xp, device = namespace
+        if (
+            xp is not None
+            and isinstance(problem.operator, PatternOperator)
+            and not problem.operator.sparse
+            and getattr(self, "arrangement", "gaussian") != "adaptive"
+            and _array_api.supports_float64(xp, device)
+        ):
+            problem = problem.to_namespace(xp, device)
         result = self._solve_gated(problem, coef_init, intercept_init)
+        # The violation report of fixed arrangements (max_violation_) is
+        # computed on the host program: one forward product.
+        result.coef = problem.to_numpy(result.coef)
+        problem = problem.to_host()
         problem, gates, result = self._grow(problem, gates, result, self._solve_gated)
         self._last_step = result.info.get("step")
         self._report(result)
@@ -228,8 +249,10 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
             # A warm start from another alpha is first solved on its own
             # support at this alpha (a predictor step along a path), so FISTA
             # only has to add or drop the blocks that change.
+            # On the host, as every Newton end-game (see fit's Notes).
             coef_init, intercept_init, _ = support_newton(
-                problem, coef_init, intercept_init, tol=1e-12, max_steps=4, max_products=self.max_iter // 4
+                problem.to_host(), coef_init, intercept_init, tol=1e-12, max_steps=4,
+                max_products=self.max_iter // 4,
             )
         return solve_certified(
             problem,

@@ -15,10 +15,19 @@ and ``Datafit.dual`` evaluates its objective. A dual point is obtained
 from any primal point by scaling :math:`\\Theta = -c\\,\\nabla F(\\hat Y)`; when
 the intercept is optimal for :math:`\\hat Y` the constraint
 :math:`\\mathbf{1}^\\top\\Theta = 0` holds automatically.
+
+Predictions of another array-API namespace than numpy (torch, CuPy,
+array-api-strict; targets and weights then in the same namespace, in
+float64) are computed on in that namespace and device: values and dual
+values come back as Python floats, gradients as arrays there, and the
+intercept (a few numbers) as a float64 numpy array, found by Newton's method
+on the host from sums computed on the device.
 """
 
 import numpy as np
 from scipy.special import expit, xlogy
+
+from .._array_api import device_of, namespace_of, to_numpy
 
 __all__ = ["SquaredError", "Logistic", "Multinomial"]
 
@@ -87,6 +96,59 @@ def _newton(fgh, b, scale, max_iter=100):
     return b
 
 
+def _xp_f64(xp, a):
+    return xp.astype(a, xp.float64)
+
+
+def _xp_col(xp, s, dtype):
+    """Row weights as a column in ``dtype`` (to scale a gradient)."""
+    return xp.reshape(xp.astype(s, dtype, copy=False), (-1, 1))
+
+
+def _xp_expit(xp, t):
+    e = xp.exp(-xp.abs(t))
+    return xp.where(t >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _xp_log1pexp(xp, t):
+    return xp.logaddexp(xp.zeros_like(t), t)
+
+
+def _xp_log_softmax(xp, z):
+    z = z - xp.max(z, axis=1, keepdims=True)
+    return z - xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
+
+
+def _xp_softmax(xp, z):
+    e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
+    return e / xp.sum(e, axis=1, keepdims=True)
+
+
+def _xp_kappa(xp, r):
+    """:func:`_kappa` in ``xp``."""
+    r = xp.clip(xp.abs(r), max=700.0)
+    small = r < 1e-3
+    # Safe operand: the large-r formula is discarded where r is small.
+    rl = xp.where(small, xp.ones_like(r), r)
+    return xp.where(small, 0.5 + r / 6 + r * r / 24, (xp.expm1(rl) - rl) / (rl * rl))
+
+
+def _xp_xlogx(xp, p):
+    pos = p > 0
+    return xp.where(pos, p * xp.log(xp.where(pos, p, xp.ones_like(p))), xp.zeros_like(p))
+
+
+def _xp_positive(xp, s):
+    """Mask of the weighted rows and the weights made safe to divide by."""
+    pos = s > 0
+    return xp.reshape(pos, (-1, 1)), xp.reshape(xp.where(pos, s, xp.ones_like(s)), (-1, 1))
+
+
+def _xp_weighted(xp, s, rows):
+    """:math:`\\sum_j s_j r_j` as a Python float."""
+    return float(xp.sum(s * rows))
+
+
 class Datafit:
     """Base class of the data-fitting terms.
 
@@ -118,6 +180,8 @@ class Datafit:
         value : float
             The datafit value.
         """
+        if not isinstance(pred, np.ndarray):
+            return self._xp_value(namespace_of(pred), pred, y, sample_weight)
         return self._value(pred, y, sample_weight)
 
     def gradient(self, pred, y, sample_weight):
@@ -137,6 +201,8 @@ class Datafit:
         gradient : ndarray of shape (n_samples, n_outputs)
             In the dtype of ``pred``.
         """
+        if not isinstance(pred, np.ndarray):
+            return self._xp_gradient(namespace_of(pred), pred, y, sample_weight)
         return self._gradient(pred, y, sample_weight)
 
     def value_and_gradient(self, pred, y, sample_weight):
@@ -180,6 +246,8 @@ class Datafit:
         dual : float
             The dual objective, ``-inf`` outside the conjugate's domain.
         """
+        if not isinstance(theta, np.ndarray):
+            return self._xp_dual(namespace_of(theta), theta, y, sample_weight)
         return self._dual(theta, y, sample_weight)
 
     def best_dual(self, theta, y, sample_weight, c_max):
@@ -205,10 +273,20 @@ class Datafit:
             A dual value, a lower bound on the optimum when ``c_max`` makes
             ``c * theta`` feasible.
         """
+        if not isinstance(theta, np.ndarray):
+            return self._xp_best_dual(namespace_of(theta), theta, y, sample_weight, c_max)
         return self._best_dual(theta, y, sample_weight, c_max)
 
     def _best_dual(self, theta, y, sample_weight, c_max):
         return self._dual(min(1.0, c_max) * theta, y, sample_weight)
+
+    def _xp_best_dual(self, xp, theta, y, sample_weight, c_max):
+        return self._xp_dual(xp, min(1.0, c_max) * theta, y, sample_weight)
+
+    def _xp_value(self, xp, *args):
+        raise TypeError(f"{type(self).__name__} computes on numpy arrays only.")
+
+    _xp_gradient = _xp_dual = _xp_optimal_intercept = _xp_remainder_bound = _xp_value
 
     def optimal_intercept(self, z, y, sample_weight, intercept=None):
         """The unpenalized intercept minimizing the datafit for predictions ``z + b``.
@@ -229,6 +307,8 @@ class Datafit:
         intercept : ndarray of shape (n_outputs,)
             Solved to rounding level, so that the weighted gradient sums to zero.
         """
+        if not isinstance(z, np.ndarray):
+            return self._xp_optimal_intercept(namespace_of(z), z, y, sample_weight, intercept)
         return self._optimal_intercept(z, y, sample_weight, intercept)
 
     def remainder_bound(self, pred, y, sample_weight, delta):
@@ -254,6 +334,8 @@ class Datafit:
         bound : float
             The bound.
         """
+        if not isinstance(pred, np.ndarray):
+            return self._xp_remainder_bound(namespace_of(pred), pred, y, sample_weight, delta)
         return self._remainder_bound(pred, y, sample_weight, delta)
 
     def hessian_factor(self, pred, y, sample_weight):
@@ -350,6 +432,37 @@ class SquaredError(Datafit):
         """Weighted mean of the residual ``y - z``, per output."""
         return sample_weight @ (y - _as_f64(z)) / sample_weight.sum()
 
+    def _xp_value(self, xp, pred, y, s):
+        r = _xp_f64(xp, pred) - y
+        return 0.5 * _xp_weighted(xp, s, xp.sum(r * r, axis=1))
+
+    def _xp_gradient(self, xp, pred, y, s):
+        return (pred - xp.astype(y, pred.dtype, copy=False)) * _xp_col(xp, s, pred.dtype)
+
+    def _xp_remainder_bound(self, xp, pred, y, s, delta):
+        return 0.5 * _xp_weighted(xp, s, xp.sum(delta * delta, axis=1))
+
+    def _xp_quad_lin(self, xp, theta, y, s):
+        pos, safe = _xp_positive(xp, s)
+        theta = _xp_f64(xp, theta)
+        sq = xp.where(pos, theta * theta / safe, xp.zeros_like(theta))
+        return float(xp.sum(sq)), float(xp.sum(theta * y))
+
+    def _xp_dual(self, xp, theta, y, s):
+        quad, lin = self._xp_quad_lin(xp, theta, y, s)
+        return -0.5 * quad + lin
+
+    def _xp_best_dual(self, xp, theta, y, s, c_max):
+        quad, lin = self._xp_quad_lin(xp, theta, y, s)
+        if quad <= 0:
+            return 0.0
+        c = float(np.clip(lin / quad, 0.0, c_max))
+        return c * lin - 0.5 * c * c * quad
+
+    def _xp_optimal_intercept(self, xp, z, y, s, intercept=None):
+        col = xp.reshape(s, (-1, 1))
+        return to_numpy(xp.sum(col * (y - _xp_f64(xp, z)), axis=0) / xp.sum(s))
+
     def _cvxpy(self, pred, y, sample_weight):
         """CVXPY expression of the datafit for predictions ``pred`` (n, C)."""
         import cvxpy as cp
@@ -420,6 +533,49 @@ class Logistic(Datafit):
                 return s @ np.logaddexp(0.0, m), -(sy @ sig)[None], ((s * sig) @ (1 - sig)).reshape(1, 1) + 1e-300
 
             b[c] = _newton(fgh, b[c : c + 1], s.sum())[0]
+        return b
+
+    def _xp_value(self, xp, pred, y, s):
+        return _xp_weighted(xp, s, xp.sum(_xp_log1pexp(xp, -y * _xp_f64(xp, pred)), axis=1))
+
+    def _xp_gradient(self, xp, pred, y, s):
+        yt = xp.astype(y, pred.dtype, copy=False)
+        return _xp_expit(xp, -yt * pred) * (-yt) * _xp_col(xp, s, pred.dtype)
+
+    def _xp_remainder_bound(self, xp, pred, y, s, delta):
+        sig = _xp_expit(xp, -y * _xp_f64(xp, pred))
+        t = _xp_f64(xp, delta)
+        return _xp_weighted(xp, s, xp.sum(sig * (1 - sig) * t * t * _xp_kappa(xp, t), axis=1))
+
+    def _xp_dual(self, xp, theta, y, s):
+        pos, safe = _xp_positive(xp, s)
+        theta = _xp_f64(xp, theta)
+        p = xp.where(pos, theta * y / safe, xp.zeros_like(theta))
+        if float(xp.min(p)) < -1e-12 or float(xp.max(p)) > 1 + 1e-12:
+            return -np.inf
+        p = xp.clip(p, min=0.0, max=1.0)
+        ent = _xp_xlogx(xp, p) + _xp_xlogx(xp, 1 - p)
+        return -_xp_weighted(xp, s, xp.sum(ent, axis=1))
+
+    def _xp_optimal_intercept(self, xp, z, y, s, intercept=None):
+        # Newton on the host; each step's sums are computed on the device.
+        z = _xp_f64(xp, z)
+        b = np.zeros(z.shape[1]) if intercept is None else np.array(intercept, float)
+        total = float(xp.sum(s))
+        for c in range(z.shape[1]):
+            zc, yc = z[:, c], y[:, c]
+            sy = s * yc
+
+            def fgh(bc, zc=zc, yc=yc, sy=sy):
+                m = -yc * (zc + float(bc[0]))
+                sig = _xp_expit(xp, m)
+                return (
+                    _xp_weighted(xp, s, _xp_log1pexp(xp, m)),
+                    np.array([-_xp_weighted(xp, sy, sig)]),
+                    np.array([[_xp_weighted(xp, s * sig, 1 - sig) + 1e-300]]),
+                )
+
+            b[c] = _newton(fgh, b[c : c + 1], total)[0]
         return b
 
     def _cvxpy(self, pred, y, sample_weight):
@@ -505,6 +661,54 @@ class Multinomial(Datafit):
             return -s @ np.einsum("nc,nc->n", logp, y), s @ p - target, hess
 
         b = _newton(fgh, b, s.sum())
+        return b - b.mean()
+
+    def _xp_value(self, xp, pred, y, s):
+        logp = _xp_log_softmax(xp, _xp_f64(xp, pred))
+        return -_xp_weighted(xp, s, xp.sum(logp * y, axis=1))
+
+    def _xp_gradient(self, xp, pred, y, s):
+        g = _xp_softmax(xp, pred) - xp.astype(y, pred.dtype, copy=False)
+        return g * _xp_col(xp, s, pred.dtype)
+
+    def _xp_remainder_bound(self, xp, pred, y, s, delta):
+        p = _xp_softmax(xp, _xp_f64(xp, pred))
+        t = _xp_f64(xp, delta)
+        mean = xp.sum(p * t, axis=1)
+        var = xp.clip(xp.sum(p * t * t, axis=1) - mean * mean, min=0.0)
+        r = xp.max(t, axis=1) - xp.min(t, axis=1)
+        return _xp_weighted(xp, s, var * _xp_kappa(xp, r))
+
+    def _xp_dual(self, xp, theta, y, s):
+        pos, safe = _xp_positive(xp, s)
+        theta = _xp_f64(xp, theta)
+        q = xp.where(pos, y - theta / safe, xp.zeros_like(theta))
+        if float(xp.min(q)) < -1e-12:
+            return -np.inf
+        q = xp.clip(q, min=0.0)
+        return -_xp_weighted(xp, s, xp.sum(_xp_xlogx(xp, q), axis=1))
+
+    def _xp_optimal_intercept(self, xp, z, y, s, intercept=None):
+        # Newton on the host (C unknowns); sums and the C x C Gram matrix of
+        # each step are computed on the device.
+        z = _xp_f64(xp, z)
+        C = z.shape[1]
+        b = np.zeros(C) if intercept is None else np.array(intercept, float)
+        col = xp.reshape(s, (-1, 1))
+        target = to_numpy(xp.sum(col * y, axis=0))
+        shift = np.ones((C, C)) / C
+        dev = device_of(z)
+
+        def fgh(b):
+            logp = _xp_log_softmax(xp, z + xp.asarray(b, dtype=xp.float64, device=dev))
+            p = xp.exp(logp)
+            sp_ = p * col
+            gram = to_numpy(xp.matmul(xp.permute_dims(sp_, (1, 0)), p))
+            psum = to_numpy(xp.sum(sp_, axis=0))
+            value = -_xp_weighted(xp, s, xp.sum(logp * y, axis=1))
+            return value, psum - target, np.diag(psum) - gram + shift
+
+        b = _newton(fgh, b, float(xp.sum(s)))
         return b - b.mean()
 
     def _cvxpy(self, pred, y, sample_weight):

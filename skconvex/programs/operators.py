@@ -19,7 +19,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._config import check_memory
 
-__all__ = ["PatternOperator"]
+__all__ = ["NamespacePatternOperator", "PatternOperator"]
 
 
 def power_lipschitz(operator, sample_weight=None, *, n_iter=20, random_state=0):
@@ -397,6 +397,29 @@ class PatternOperator:
         new.X = np.ascontiguousarray(self.X.toarray(), dtype=self.dtype)
         return new
 
+    def to_namespace(self, xp, device):
+        """The same operator with its arrays in namespace ``xp`` on ``device``.
+
+        Parameters
+        ----------
+        xp : namespace
+            An array-API namespace (as returned by scikit-learn's
+            ``get_namespace``), e.g. torch or array_api_strict.
+        device : device
+            Device of ``xp`` that the products run on.
+
+        Returns
+        -------
+        operator : NamespacePatternOperator
+            Computes every product in ``xp`` on ``device``.
+
+        Raises
+        ------
+        TypeError
+            If ``X`` is sparse (sparse products stay on the host).
+        """
+        return NamespacePatternOperator(self, xp, device)
+
     def aslinearoperator(self):
         """A :class:`scipy.sparse.linalg.LinearOperator` on flattened arrays.
 
@@ -452,3 +475,243 @@ class PatternOperator:
             (vals.ravel(), (np.repeat(rows, d), cols.ravel())), shape=(n, P * d)
         )
         return B
+
+
+_XP_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+
+
+class NamespacePatternOperator:
+    """A :class:`PatternOperator` whose products run in an array-API namespace.
+
+    The same map :math:`W \\mapsto \\sum_p D_p X W_p` and adjoint, with ``X``
+    and the masks held in ``xp`` on ``device`` (a torch CUDA tensor computes
+    on the GPU); every product is a GEMM of ``xp`` (``xp.matmul``). Built by
+    :meth:`PatternOperator.to_namespace`; :meth:`to_host` gives the numpy
+    operator back for the parts of a solve that stay on the host (the Newton
+    end-game).
+
+    Parameters
+    ----------
+    host : PatternOperator
+        The numpy operator (dense ``X``).
+    xp : namespace
+        Target array-API namespace.
+    device : device
+        Target device.
+
+    Attributes
+    ----------
+    X : array of shape (n_samples, n_features)
+        Data in ``xp``, in the compute dtype.
+    masks : array of shape (n_samples, n_patterns)
+        Masks in ``xp``, in the compute dtype.
+    coef_shape : tuple of int
+        ``(n_features, n_patterns, n_outputs)``.
+    dtype : numpy.dtype
+        Compute dtype (as a numpy dtype, as the host operator's).
+    """
+
+    #: Whether :meth:`restrict` selects a subset of blocks (see :mod:`skconvex.programs`).
+    supports_restrict = True
+    #: Products never see a scipy sparse matrix.
+    sparse = False
+
+    def __init__(self, host, xp, device):
+        if host.sparse:
+            raise TypeError("A sparse X stays on the host: it has no array-API operator.")
+        self.xp, self.device = xp, device
+        self.dtype = host.dtype
+        self.n_outputs = host.n_outputs
+        self.coef_shape = host.coef_shape
+        xdtype = self._xp_dtype(self.dtype)
+        self.X = xp.asarray(host.X, dtype=xdtype, device=device)
+        self.masks = xp.asarray(host.masks, dtype=xdtype, device=device)
+        self._host, self._blocks = host, None
+
+    def _xp_dtype(self, dtype):
+        return getattr(self.xp, _XP_DTYPES[np.dtype(dtype)])
+
+    def _derived(self, masks, dtype, blocks):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.masks, new.dtype, new._blocks = masks, np.dtype(dtype), blocks
+        new.coef_shape = (self.coef_shape[0], masks.shape[1], self.n_outputs)
+        return new
+
+    @property
+    def n_samples(self):
+        """Number of rows of ``X``."""
+        return self.X.shape[0]
+
+    @property
+    def n_patterns(self):
+        """Number of pattern blocks."""
+        return self.masks.shape[1]
+
+    def product(self, W):
+        """The forward GEMM :math:`Z = XW` (see :meth:`PatternOperator.product`).
+
+        Parameters
+        ----------
+        W : array of shape coef_shape
+            Blocks, in ``xp``.
+
+        Returns
+        -------
+        Z : array of shape (n_samples, n_patterns, n_outputs)
+            ``Z[:, p, :] = X @ W[:, p, :]``.
+        """
+        d, P, C = self.coef_shape
+        W = self.xp.reshape(self.xp.astype(W, self.X.dtype, copy=False), (d, P * C))
+        return self.xp.reshape(self.xp.matmul(self.X, W), (-1, P, C))
+
+    def reduce(self, Z, masks=None):
+        """Masked sum over patterns of a product (see :meth:`PatternOperator.reduce`).
+
+        Parameters
+        ----------
+        Z : array of shape (n_samples, n_patterns, n_outputs)
+            A product from :meth:`product`.
+        masks : array of shape (n_samples, n_patterns), default=None
+            Masks to use instead of ``self.masks``.
+
+        Returns
+        -------
+        pred : array of shape (n_samples, n_outputs)
+            :math:`\\sum_p m_p \\odot Z_p`.
+        """
+        xp = self.xp
+        masks = self.masks if masks is None else masks
+        if self.n_outputs == 1:
+            return xp.sum(masks * Z[:, :, 0], axis=1, keepdims=True)
+        # A batched (1 x P) @ (P x C) product per row.
+        return xp.matmul(xp.expand_dims(masks, axis=1), Z)[:, 0, :]
+
+    def forward(self, W):
+        """Compute the predictions :math:`\\sum_p D_p X W_p`.
+
+        Unlike the numpy operator it does not look for zero blocks (that
+        would synchronize with the device); working sets restrict instead.
+
+        Parameters
+        ----------
+        W : array of shape coef_shape
+            Blocks, in ``xp``.
+
+        Returns
+        -------
+        pred : array of shape (n_samples, n_outputs)
+            Predictions in the compute dtype.
+        """
+        return self.reduce(self.product(W))
+
+    def adjoint(self, R):
+        """Adjoint :math:`R \\mapsto [X^\\top D_p R]_p`, one GEMM ``(R * X).T @ masks``.
+
+        Parameters
+        ----------
+        R : array of shape (n_samples, n_outputs)
+            Residual-like matrix, in ``xp``.
+
+        Returns
+        -------
+        G : array of shape coef_shape
+            The adjoint, in the compute dtype.
+        """
+        xp = self.xp
+        d, P, C = self.coef_shape
+        R = xp.reshape(xp.astype(R, self.X.dtype, copy=False), (self.n_samples, C))
+        if C == 1:
+            G = xp.matmul(xp.permute_dims(self.X * R, (1, 0)), self.masks)
+            return xp.expand_dims(G, axis=2)
+        # One GEMM for all outputs: stack the C row-scaled copies of X.
+        XR = xp.reshape(xp.expand_dims(R, axis=2) * xp.expand_dims(self.X, axis=1), (self.n_samples, C * d))
+        G = xp.matmul(xp.permute_dims(XR, (1, 0)), self.masks)
+        return xp.permute_dims(xp.reshape(G, (C, d, P)), (1, 2, 0))
+
+    def lipschitz(self, sample_weight=None, *, n_iter=20, random_state=0):
+        """Estimate :math:`\\|S^{1/2}\\mathcal{A}\\|_2^2` by power iteration in ``xp``.
+
+        Parameters
+        ----------
+        sample_weight : array of shape (n_samples,), default=None
+            Row weights :math:`S` (numpy or ``xp``); ones when None.
+        n_iter : int, default=20
+            Power iterations (each costs one forward and one adjoint).
+        random_state : int, default=0
+            Seed of the start vector (the numpy operator's).
+
+        Returns
+        -------
+        lipschitz : float
+            The estimate.
+        """
+        xp = self.xp
+        rng = np.random.default_rng(random_state)
+        W0 = rng.standard_normal(self.coef_shape).astype(self.dtype)
+        W = xp.asarray(W0 / np.linalg.norm(W0), device=self.device)
+        s = None
+        if sample_weight is not None:
+            s = sample_weight if not isinstance(sample_weight, np.ndarray) else xp.asarray(sample_weight, device=self.device)
+            s = xp.reshape(xp.astype(s, self.X.dtype), (-1, 1))
+        value = 0.0
+        for _ in range(n_iter):
+            R = self.forward(W)
+            if s is not None:
+                R = R * s
+            V = self.adjoint(R)
+            value = float(xp.linalg.vector_norm(V))
+            if value == 0.0:
+                return 0.0
+            W = V / value
+        return value
+
+    def restrict(self, blocks):
+        """Operator on a subset of the pattern blocks (a working set).
+
+        Parameters
+        ----------
+        blocks : ndarray of int
+            Indices (numpy) of the blocks to keep.
+
+        Returns
+        -------
+        operator : NamespacePatternOperator
+            Shares ``X``; the selected mask columns gathered on the device.
+        """
+        blocks = np.asarray(blocks, dtype=np.int64)
+        index = self.xp.asarray(blocks, device=self.device)
+        composed = blocks if self._blocks is None else self._blocks[blocks]
+        return self._derived(self.xp.take(self.masks, index, axis=1), self.dtype, composed)
+
+    def astype(self, dtype):
+        """The same operator in another compute dtype.
+
+        Parameters
+        ----------
+        dtype : {np.float32, np.float64}
+            Target dtype.
+
+        Returns
+        -------
+        operator : NamespacePatternOperator
+            ``self`` if the dtype already matches, else a converted copy.
+        """
+        if np.dtype(dtype) == self.dtype:
+            return self
+        xdtype = self._xp_dtype(dtype)
+        new = self._derived(self.xp.astype(self.masks, xdtype), dtype, self._blocks)
+        new.X = self.xp.astype(self.X, xdtype)
+        return new
+
+    def to_host(self):
+        """The numpy :class:`PatternOperator` of the same blocks and dtype.
+
+        Returns
+        -------
+        operator : PatternOperator
+            Built from the host operator this one came from (no transfer of
+            ``X``).
+        """
+        host = self._host if self._blocks is None else self._host.restrict(self._blocks)
+        return host.astype(self.dtype)

@@ -15,12 +15,19 @@ is the largest dual block norm and their prox acts block by block.
   :math:`\\|W_p\\|_*` (Srebro's factorization identity); so this penalty is the
   exact weight-decay equivalent for vector outputs. With one output both
   penalties coincide.
+Arrays of another array-API namespace (torch, CuPy, array-api-strict; see
+:mod:`skconvex._array_api`) are computed on in their namespace and device by
+:class:`GroupL2` and :class:`GroupNuclear`: values and dual norms come back as
+Python floats, block norms, proxes and dual block norms as arrays there.
+
 * :class:`ColumnGroupL2` — :math:`\\sum_p \\sum_c \\|W_{:,p,c}\\|_2`, one group per
   (block, output) column: the decoupled vector-output penalty of the exact
   ReLU programs, where every neuron feeds one output.
 """
 
 import numpy as np
+
+from .._array_api import namespace_of as _xp
 
 __all__ = ["BlockPenalty", "GroupL2", "GroupNuclear", "ColumnGroupL2", "ColumnBlockL2"]
 
@@ -47,6 +54,8 @@ class BlockPenalty:
         norms : ndarray of shape (n_patterns,)
             Block norms, in the dtype of ``W``.
         """
+        if not isinstance(W, np.ndarray):
+            return self._xp_group_norms(_xp(W), W)
         return self._group_norms(W)
 
     def value(self, W):
@@ -62,6 +71,9 @@ class BlockPenalty:
         value : float
             The penalty, summed in float64.
         """
+        if not isinstance(W, np.ndarray):
+            xp = _xp(W)
+            return float(xp.sum(xp.astype(self._xp_group_norms(xp, W), xp.float64)))
         return float(np.asarray(self._group_norms(W), dtype=np.float64).sum())
 
     def prox(self, W, threshold, return_value=False):
@@ -85,7 +97,10 @@ class BlockPenalty:
         value : float
             Penalty of ``prox``; only with ``return_value``.
         """
-        out, value = self._prox(W, threshold)
+        if not isinstance(W, np.ndarray):
+            out, value = self._xp_prox(_xp(W), W, threshold)
+        else:
+            out, value = self._prox(W, threshold)
         return (out, value) if return_value else out
 
     def dual_group_norms(self, G):
@@ -101,6 +116,8 @@ class BlockPenalty:
         norms : ndarray of shape (n_patterns,)
             Dual block norms.
         """
+        if not isinstance(G, np.ndarray):
+            return self._xp_dual_group_norms(_xp(G), G)
         return self._dual_group_norms(G)
 
     def dual_norm(self, G):
@@ -116,8 +133,20 @@ class BlockPenalty:
         dual_norm : float
             Largest dual block norm (0 for no blocks).
         """
+        if not isinstance(G, np.ndarray):
+            xp = _xp(G)
+            norms = self._xp_dual_group_norms(xp, G)
+            return float(xp.max(norms)) if norms.shape[0] else 0.0
         norms = self._dual_group_norms(G)
         return float(norms.max()) if norms.size else 0.0
+
+    def _xp_group_norms(self, xp, W):
+        raise TypeError(f"{type(self).__name__} computes on numpy arrays only (got {type(W).__name__}).")
+
+    _xp_dual_group_norms = _xp_group_norms
+
+    def _xp_prox(self, xp, W, threshold):
+        return self._xp_group_norms(xp, W), 0.0
 
     def cvxpy(self, W):
         """Build the CVXPY expression of the penalty.
@@ -157,6 +186,21 @@ class GroupL2(BlockPenalty):
 
     def _dual_group_norms(self, G):
         return GroupL2._group_norms(self, G)
+
+    def _xp_group_norms(self, xp, W):
+        return xp.sqrt(xp.sum(W * W, axis=(0, 2)))
+
+    def _xp_prox(self, xp, W, threshold):
+        norms = GroupL2._xp_group_norms(self, xp, W)
+        keep = norms > threshold
+        # Safe denominator: the division is discarded where the block is zeroed.
+        scale = xp.where(keep, 1.0 - threshold / xp.where(keep, norms, xp.ones_like(norms)), xp.zeros_like(norms))
+        out = W * xp.reshape(xp.astype(scale, W.dtype, copy=False), (1, -1, 1))
+        value = float(xp.sum(xp.clip(xp.astype(norms, xp.float64) - threshold, min=0.0)))
+        return out, value
+
+    def _xp_dual_group_norms(self, xp, G):
+        return GroupL2._xp_group_norms(self, xp, G)
 
     def _cvxpy(self, W):
         import cvxpy as cp
@@ -219,6 +263,34 @@ class GroupNuclear(GroupL2):
         B = self._blocks(G).astype(np.float64)
         eig = np.linalg.eigvalsh(np.matmul(B.transpose(0, 2, 1), B))[:, -1]
         return np.sqrt(np.clip(eig, 0.0, None)).astype(G.dtype)
+
+    # Array-API versions: batched SVDs and eigenvalues of all blocks in float64
+    # (the namespace has no QR without Q); zero blocks come out zero, so the
+    # prox needs no selection of live blocks (which would synchronize).
+    def _xp_group_norms(self, xp, W):
+        if W.shape[2] == 1:
+            return super()._xp_group_norms(xp, W)
+        B = xp.astype(xp.permute_dims(W, (1, 0, 2)), xp.float64)
+        return xp.astype(xp.sum(xp.linalg.svdvals(B), axis=1), W.dtype)
+
+    def _xp_prox(self, xp, W, threshold):
+        if W.shape[2] == 1:
+            return super()._xp_prox(xp, W, threshold)
+        B = xp.astype(xp.permute_dims(W, (1, 0, 2)), xp.float64)
+        _, s, Vt = xp.linalg.svd(B, full_matrices=False)
+        keep = s > threshold
+        shrink = xp.where(keep, 1.0 - threshold / xp.where(keep, s, xp.ones_like(s)), xp.zeros_like(s))
+        V = xp.permute_dims(Vt, (0, 2, 1))
+        M = xp.astype(xp.matmul(V * xp.expand_dims(shrink, axis=1), Vt), W.dtype)
+        out = xp.permute_dims(xp.matmul(xp.permute_dims(W, (1, 0, 2)), M), (1, 0, 2))
+        return out, float(xp.sum(xp.clip(s - threshold, min=0.0)))
+
+    def _xp_dual_group_norms(self, xp, G):
+        if G.shape[2] == 1:
+            return super()._xp_dual_group_norms(xp, G)
+        B = xp.astype(xp.permute_dims(G, (1, 0, 2)), xp.float64)
+        eig = xp.linalg.eigvalsh(xp.matmul(xp.permute_dims(B, (0, 2, 1)), B))[:, -1]
+        return xp.astype(xp.sqrt(xp.clip(eig, min=0.0)), G.dtype)
 
     def _cvxpy(self, W):
         import cvxpy as cp
@@ -456,3 +528,4 @@ class ColumnBlockL2(GroupL2):
 
     def __repr__(self):
         return f"ColumnBlockL2(group_size={self.group_size})"
+

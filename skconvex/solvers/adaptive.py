@@ -221,7 +221,13 @@ def grow_patterns(
         own = np.asarray(violation(theta, tested), dtype=np.float64)
         best_value, violating_gate = -np.inf, None
         if own.size:
-            best_value, violating_gate = float(own.max()), tested[:, int(np.argmax(own))]
+            # The first of the patterns within rounding of the largest value:
+            # at a solution every active pattern's value ties at alpha, and
+            # which one wins must not depend on the last bits of the solve
+            # (a fit in another array namespace reports the same gate).
+            top = float(own.max())
+            first = int(np.argmax(own >= top - 1e-9 * abs(top)))
+            best_value, violating_gate = top, tested[:, first]
         pool_hits = [
             (own[gates.shape[1] + i], key, gate)
             for i, (key, gate) in enumerate(pool.items())

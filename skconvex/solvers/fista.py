@@ -22,6 +22,15 @@ a scaled gradient, accurate to about the square root of the primal error), so
 the last digits of a certificate cost FISTA most of its iterations. An
 optional ``polish`` (Newton's method on the support, see
 :mod:`skconvex.solvers.support_newton`) takes over once the support is stable.
+
+A program moved to an array-API namespace
+(:meth:`~skconvex.programs.problem.ConvexProblem.to_namespace`) is solved in
+that namespace and on its device: iterates, products, proxes and the
+certificate (float64 on the device) stay there, and only scalars, the
+intercept and, when a polish is tried, the support's block norms come to the
+host. The polish itself runs on the host program
+(:meth:`~skconvex.programs.problem.ConvexProblem.to_host`) and its point is
+certified back on the device.
 """
 
 import time
@@ -29,6 +38,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..programs.problem import array_helpers
 from ._result import SolveResult
 
 __all__ = ["fista", "polish_and_certify", "solve_certified"]
@@ -118,15 +128,16 @@ def fista(
     """
     A, pen, alpha = problem.operator, problem.penalty, problem.alpha
     dtype = problem.dtype
+    ops = array_helpers(problem)
     t0 = time.perf_counter()
     n_products = 0
 
-    x = problem.zeros() if coef_init is None else np.array(coef_init, dtype=dtype)
+    x = problem.zeros() if coef_init is None else ops.asarray(coef_init)
     Ax = A.forward(x)
     f_x, b_x = problem.smooth_value(Ax, intercept_init)
     n_products += 1
     best_primal = f_x + alpha * pen.value(x)
-    best = (x.copy(), b_x)
+    best = (ops.copy(x), b_x)
     best_dual = dual_init
     dual_grad = None
 
@@ -173,31 +184,31 @@ def fista(
         # the plain value test may also accept a step.
         step_prev = step
         step *= step_growth
-        full_y = Ay + b_y.astype(dtype)
+        full_y = ops.add_intercept(Ay, b_y)
         while True:
             x_new, pen_new = pen.prox(y - step * G, step * alpha, return_value=True)
             Ax_new = A.forward(x_new)
             n_products += 1
             d = x_new - y
-            dd = float(np.vdot(d, d))
+            dd = ops.vdot(d, d)
             remainder = datafit.remainder_bound(full_y, Y, sw, Ax_new - Ay)
             if remainder <= dd / (2 * step) * (1 + 1e-6):
                 f_new, b_new = problem.smooth_value(Ax_new, b_y)
                 break
             f_new, b_new = problem.smooth_value(Ax_new, b_y)
-            if value_test and f_new <= f_y + float(np.vdot(G, d)) + dd / (2 * step):
+            if value_test and f_new <= f_y + ops.vdot(G, d) + dd / (2 * step):
                 break
             step *= 0.5
             if step < 1e-30:
                 break
         primal_new = f_new + alpha * pen_new
         if primal_new < best_primal:
-            best_primal, best, best_is_polished = primal_new, (x_new.copy(), b_new), False
+            best_primal, best, best_is_polished = primal_new, (ops.copy(x_new), b_new), False
 
         # Momentum, restarted when the step and the momentum disagree
         # (<y - x_new, x_new - x> > 0).
         dx = x_new - x
-        if float(np.vdot(d, dx)) < 0:
+        if ops.vdot(d, dx) < 0:
             t_mom = 1.0
         # Python floats: a NumPy float64 scalar would promote float32 arrays.
         t_next = 0.5 * (1 + float(np.sqrt(1 + 4 * (step_prev / step) * t_mom**2)))
@@ -212,7 +223,7 @@ def fista(
 
         if polish is None:
             continue
-        new_support = pen.group_norms(x_new) > 0
+        new_support = ops.to_numpy(pen.group_norms(x_new)) > 0
         stable = stable + 1 if support is not None and np.array_equal(new_support, support) else 0
         support = new_support
         if stable < wait or best_primal - best_dual > polish_gap * abs(best_primal):
@@ -234,7 +245,7 @@ def fista(
             if pol.dual > best_dual:
                 best_dual, dual_grad = pol.dual, pol.grad
             if pol.primal < best_primal:
-                best_primal, best = pol.primal, (pol.coef.copy(), pol.intercept)
+                best_primal, best = pol.primal, (ops.copy(pol.coef), pol.intercept)
                 x, Ax, y, Ay, b_y, t_mom = pol.coef, pol.pred, pol.coef, pol.pred, pol.intercept, 1.0
                 best_is_polished = pol.info["converged"]
             converged = best_primal - best_dual <= tol * abs(best_primal)
@@ -264,7 +275,7 @@ def fista(
             if pol.dual > best_dual:
                 best_dual, dual_grad = pol.dual, pol.grad
             if pol.primal <= best_primal:
-                best_primal, best = pol.primal, (pol.coef.copy(), pol.intercept)
+                best_primal, best = pol.primal, (ops.copy(pol.coef), pol.intercept)
                 best_is_polished = pol.info["converged"]
 
     if verbose:
@@ -314,9 +325,16 @@ def polish_and_certify(problem, polish, coef, intercept, *, max_products=np.inf)
     n_products : int
         Operator products spent, certificate included.
     """
-    W, b, info = polish(problem, coef, intercept, tol=_polish_tol(problem.dtype), max_products=max_products)
+    # The polish runs on the host (numpy and scipy); a program in another
+    # namespace hands it its host copy and certifies the result on the device.
+    ops = array_helpers(problem)
+    W, b, info = polish(
+        ops.to_host(), ops.to_numpy(coef), intercept,
+        tol=_polish_tol(problem.dtype), max_products=max_products,
+    )
     if not info["applied"]:
         return SimpleNamespace(info=info, applied=False), info["n_products"]
+    W = ops.from_host(W)
     A = problem.operator
     pred = A.forward(W)
     value, b, grad = problem.smooth(pred, b)
@@ -361,7 +379,7 @@ def solve_certified(problem, solver=fista, *, tol=1e-6, float32_tol=1e-5, **kwar
     # predictions), so float32 stops at ``float32_tol`` and float64 takes over.
     result = solver(problem, tol=max(tol, float32_tol), **kwargs)
     problem64 = problem.astype(np.float64)
-    cert, b, _ = problem64.evaluate(result.coef.astype(np.float64), result.intercept)
+    cert, b, _ = problem64.evaluate(array_helpers(problem64).asarray(result.coef), result.intercept)
     result.n_products += 2
     if cert.gap <= tol * abs(cert.primal):
         result.objective, result.dual_objective, result.intercept = cert.primal, cert.dual, b

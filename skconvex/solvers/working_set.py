@@ -13,6 +13,11 @@ Massias, Gramfort & Salmon, 2018, for the Lasso).
 :func:`cone_working_set_solve` does the same for the exact ReLU programs,
 whose zero columns are tested with their best cone multipliers; it is what a
 warm-started exact fit (a step of a regularization path) runs.
+
+:func:`working_set_solve` also solves programs moved to an array-API
+namespace (:class:`~skconvex.programs.problem.NamespaceProblem`): the blocks
+are gathered and padded on the device, and only the block norms that rank
+the working set come to the host.
 """
 
 import time
@@ -21,6 +26,7 @@ import numpy as np
 
 from ..programs._protocols import require_restrict
 from ..programs.cones import certify
+from ..programs.problem import array_helpers
 from ._result import SolveResult
 from .auglag import augmented_lagrangian
 from .face_newton import _applicable as _face_newton_applies
@@ -87,7 +93,8 @@ def working_set_solve(
     A = problem.operator
     d, P, C = problem.coef_shape
     pen, alpha = problem.penalty, problem.alpha
-    W = problem.zeros() if coef_init is None else np.array(coef_init, dtype=problem.dtype)
+    ops = array_helpers(problem)
+    W = problem.zeros() if coef_init is None else ops.asarray(coef_init)
     cert, b, G = problem.evaluate(W, intercept_init)
     primal, best_dual = cert.primal, max(dual_init, cert.dual)
     n_iter, n_products = 0, 2
@@ -112,11 +119,12 @@ def working_set_solve(
         if converged or n_iter >= max_iter:
             break
 
-        active = pen.group_norms(W) > 0
+        active = ops.to_numpy(pen.group_norms(W)) > 0
         size = min(P, max(min_size, int(growth * active.sum())))
         # Zero blocks ranked by how much they violate the optimality condition
         # R_p(G_p) <= alpha at the latest dual point.
-        score = pen.dual_group_norms(G) if alpha > 0 else np.ones(P)
+        # Block norms come to the host (P numbers) to pick the working set.
+        score = np.array(ops.to_numpy(pen.dual_group_norms(G))) if alpha > 0 else np.ones(P)
         score[active] = np.inf
         # A working set restarts the inner solver's momentum; it pays only when
         # it is much smaller than the whole problem.
@@ -128,7 +136,7 @@ def working_set_solve(
         sub = problem if full else problem.restrict(blocks)
         res = inner(
             sub,
-            coef_init=W[:, blocks],
+            coef_init=ops.take_blocks(W, blocks),
             intercept_init=b,
             tol=tol if full else max(0.5 * tol, 0.3 * gap / abs(primal)),
             max_iter=max_iter - n_iter,
@@ -140,8 +148,7 @@ def working_set_solve(
         polished = res.info.get("polished", False)
         n_products += res.n_products
         step = res.info.get("step")
-        W = problem.zeros()
-        W[:, blocks] = res.coef
+        W = ops.scatter_blocks(blocks, res.coef)
         b, primal = res.intercept, res.objective
         if full:
             best_dual = max(best_dual, res.dual_objective)
