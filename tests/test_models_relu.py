@@ -564,3 +564,35 @@ def test_default_fit_on_standardized_data_is_certified_without_warning(loader, E
         est.fit(X, y)
     assert est.dual_gap_ <= est.tol * abs(est.objective_)
     assert est.n_iter_ < est.max_iter
+
+
+def test_tight_tol_certifies_on_separable_multiclass_data():
+    # The data of scikit-learn's check_sample_weight_equivalence_on_dense_data
+    # (15 samples, 30 features, 3 classes: separable, so the logistic losses
+    # saturate and Newton creeps on the subproblems). Penalties grown on the
+    # residuals of those unfinished subproblems used to stop the fits at
+    # relative gaps of 1e-3 with a ConvergenceWarning for tol <= 1e-6, worse
+    # than at tol=1e-4 (issue 18).
+    rng = np.random.RandomState(42)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3, size=15)
+    sw = rng.randint(0, 5, size=15)
+    Xr, yr = np.repeat(X, sw, 0), np.repeat(y, sw)
+    tol = 1e-8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        weighted = ConvexReLUClassifier(tol=tol, random_state=0).fit(X, y, sample_weight=sw)
+        repeated = ConvexReLUClassifier(tol=tol, random_state=0).fit(Xr, yr)
+    for est in (weighted, repeated):
+        assert 0 <= est.dual_gap_ <= tol * est.objective_
+        # The objective of the recovered network, written out independently
+        # (the weighted program is the mean over the repeated rows).
+        Y, kind, alpha = _encode(est, yr)
+        U, A, b = _recovered(est)
+        nonconvex = _mean_loss(kind, _net_output(Xr, U, A, b), Y) + alpha * 0.5 * (
+            np.sum(U**2) + np.sum(A**2)
+        )
+        np.testing.assert_allclose(nonconvex, est.objective_, rtol=1e-9)
+    # Both certify the same program: their objectives agree within the gaps.
+    gap = weighted.dual_gap_ + repeated.dual_gap_
+    assert abs(weighted.objective_ - repeated.objective_) <= gap * (1 + 1e-6) + 1e-15

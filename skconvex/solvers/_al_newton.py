@@ -570,8 +570,9 @@ class _PenaltySchedule:
 
     Penalties grow while their residuals, or the gap, fall too slowly: larger
     penalties make the multipliers converge faster, and Newton's exact solves
-    do not mind the conditioning. The gap counts only after an accurate
-    subproblem solve, since otherwise the penalties are not what limits it.
+    do not mind the conditioning. Residuals and gap count only after an
+    accurate subproblem solve, since otherwise the penalties are not what
+    limits them (the subproblem is).
     Rounding eventually stops the progress of the certificate, so the solver
     gives up after several outer iterations without a 10% improvement.
     """
@@ -588,8 +589,23 @@ class _PenaltySchedule:
             self.n_stalled += 1
         return self.n_stalled >= 8
 
-    def grow(self, sigma, rho, consensus, violation, rel_gap, inner_converged):
+    def grow(self, sigma, rho, consensus, violation, rel_gap, inner_converged, exact=True):
         tol, growth = self.tol, self.growth
+        if exact and not inner_converged:
+            # Exact Newton steps that stop short of the subproblem's
+            # tolerance mean the subproblem itself is hard (saturated losses,
+            # where Newton creeps): the residuals it leaves say nothing about
+            # the penalties, and growing them makes the next subproblem harder
+            # still. Growing on them (with thresholds of 0.1 * tol) pushed both
+            # penalties up 10^4-fold on a separable logistic program at tight
+            # tol, so the multipliers stopped converging and tighter tol ended
+            # with a worse, uncertified gap (issue 18). Only a stalled gap
+            # grows them then. (Truncated CG directions rarely reach the
+            # subproblem's tolerance at all; there the residuals still guide.)
+            if self.n_stalled >= 2:
+                sigma, rho = sigma * growth, rho * growth
+            self.consensus, self.violation, self.gap = consensus, violation, rel_gap
+            return sigma, rho
         slow_gap = inner_converged and rel_gap > 0.25 * self.gap
         if (consensus > 0.25 * self.consensus and consensus > 0.1 * tol) or slow_gap:
             sigma *= growth
@@ -790,7 +806,8 @@ def newton_al(
             break
         consensus = float(np.linalg.norm(U - Qc)) / max(float(np.linalg.norm(Qc)), np.finfo(float).tiny)
         sigma, rho = schedule.grow(
-            sigma, rho, consensus, problem.violation(cache["Z"]), rel_gap, inner_converged
+            sigma, rho, consensus, problem.violation(cache["Z"]), rel_gap, inner_converged,
+            exact=not family.matrix_free,
         )
         inner_tol = float(np.clip(0.1 * min(rel_gap, inner_tol), 0.01 * tol, 0.1))
 
