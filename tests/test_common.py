@@ -25,6 +25,23 @@ CHECK_PARAMS = {
     "ConvexThreeLayerReLURegressor": {"n_arrangements": (2, 4), "gated": True, "tol": 1e-3},
     "PathRegularizedReLUClassifier": {"n_arrangements": 10, "gated": True, "tol": 1e-3},
     "PathRegularizedReLURegressor": {"n_arrangements": 10, "gated": True, "tol": 1e-3},
+    # Several outputs (the check data have rank 11) make the exact oracle
+    # enumerate every face of each sampled cone, so the cost grows with the
+    # number of cones; the default 100 gates are tested in
+    # tests/test_models_cutting_plane.py.
+    "CuttingPlaneReLUClassifier": {"n_arrangements": 10},
+    "CuttingPlaneReLURegressor": {"n_arrangements": 10},
+    # Frank-Wolfe calls the same oracle and a conic master problem per
+    # iteration; tests/test_models_copositive.py tests the default 20 cells.
+    "CopositiveNet": {"n_arrangements": 10},
+    "CopositiveNetClassifier": {"n_arrangements": 10},
+    "CopositiveNetRegressor": {"n_arrangements": 10},
+    # FISTA needs up to ~5000 iterations on the standardized check data; on
+    # the unstandardized ones (iris, X ~ 100 in check_fit_idempotent) it
+    # runs into max_iter whatever the cap, so the default 10000 only costs
+    # time. tests/test_models_attention.py covers converged fits.
+    "ConvexAttentionHead": {"max_iter": 1000},
+    "ConvexAttentionHeadRegressor": {"max_iter": 1000},
 }
 
 ESTIMATORS = [cls(**CHECK_PARAMS.get(name, {})) for name, cls in all_estimators()]
