@@ -29,7 +29,7 @@ CHECK_PARAMS = {
     # enumerate every face of each sampled cone, so the cost grows with the
     # number of cones and of outer iterations; a certified gap of 1e-2 still
     # runs the whole column generation. tests/test_models_cutting_plane.py
-    # fits the default 100 gates to tol=1e-6.
+    # fits the defaults and certifies sampled and exhaustive fits at 1e-6.
     "CuttingPlaneReLUClassifier": {"n_arrangements": 10, "tol": 1e-2},
     "CuttingPlaneReLURegressor": {"n_arrangements": 10, "tol": 1e-2},
     # Frank-Wolfe calls the same oracle and a conic master problem per
