@@ -25,6 +25,25 @@ CHECK_PARAMS = {
     "ConvexThreeLayerReLURegressor": {"n_arrangements": (2, 4), "gated": True, "tol": 1e-3},
     "PathRegularizedReLUClassifier": {"n_arrangements": 10, "gated": True, "tol": 1e-3},
     "PathRegularizedReLURegressor": {"n_arrangements": 10, "gated": True, "tol": 1e-3},
+    # Several outputs (the check data have rank 11) make the exact oracle
+    # enumerate every face of each sampled cone, so the cost grows with the
+    # number of cones and of outer iterations; a certified gap of 1e-2 still
+    # runs the whole column generation. tests/test_models_cutting_plane.py
+    # fits the defaults and certifies sampled and exhaustive fits at 1e-6.
+    "CuttingPlaneReLUClassifier": {"n_arrangements": 10, "tol": 1e-2},
+    "CuttingPlaneReLURegressor": {"n_arrangements": 10, "tol": 1e-2},
+    # Frank-Wolfe calls the same oracle and a conic master problem per
+    # iteration; tests/test_models_copositive.py fits the default 20 cells
+    # and tolerance.
+    "CopositiveNet": {"n_arrangements": 10, "tol": 1e-2},
+    "CopositiveNetClassifier": {"n_arrangements": 10, "tol": 1e-2},
+    "CopositiveNetRegressor": {"n_arrangements": 10, "tol": 1e-2},
+    # FISTA needs up to ~5000 iterations on the standardized check data; on
+    # the unstandardized ones (iris, X ~ 100 in check_fit_idempotent) it
+    # runs into max_iter whatever the cap, so the default 10000 only costs
+    # time. tests/test_models_attention.py covers converged fits.
+    "ConvexAttentionHead": {"max_iter": 1000},
+    "ConvexAttentionHeadRegressor": {"max_iter": 1000},
 }
 
 ESTIMATORS = [cls(**CHECK_PARAMS.get(name, {})) for name, cls in all_estimators()]
