@@ -274,7 +274,7 @@ class RowBlockOperator:
         s = self._row_slices()[k]
         dtype = self.dtype if dtype is None else np.dtype(dtype)
         if dtype != np.float32:
-            # Measured (benchmarks/README.md, helper-d): the table's 64-byte
+            # Measured (benchmarks/README.md, the float32 mask lookup table): the table's 64-byte
             # float64 records copy slower than unpackbits and a cast.
             return np.unpackbits(self.packed[s], axis=1, count=self.n_patterns).astype(dtype, copy=False)
         packed = self.packed[s]
