@@ -5,9 +5,9 @@ gated estimators declare ``array_api_support``); these tests add what those
 checks do not: agreement of the fits within their certified gaps, every
 fitted attribute's namespace and device, float32, warm starts, the errors on
 bad input, and that the solve itself computes in the namespace (operator
-products, FISTA iterates, working sets, certificate) while the parts that
-stay on the host (Newton end-game, adaptive arrangements, devices without
-float64) do.
+products, FISTA iterates, working sets, Newton end-game, certificate) while
+the parts that stay on the host (adaptive arrangements, devices without
+float64, namespaces without the end-game's linear algebra) do.
 """
 
 import subprocess
@@ -333,19 +333,35 @@ def _spy_products(monkeypatch):
 
 
 @pytest.mark.parametrize("name", NAMESPACES)
-@pytest.mark.parametrize("Estimator", [ConvexGatedReLURegressor, ConvexGatedReLUClassifier])
-def test_solve_computes_in_namespace(name, Estimator, monkeypatch):
+@pytest.mark.parametrize(
+    "Estimator, penalty",
+    [(ConvexGatedReLURegressor, "nuclear"), (ConvexGatedReLUClassifier, "nuclear"), (ConvexGatedReLUClassifier, "frobenius")],
+)
+def test_solve_computes_in_namespace(name, Estimator, penalty, monkeypatch):
+    import skconvex.solvers.support_newton as sn
+
     xp, device = _namespace(name)
     X, y = _regression_data() if Estimator is ConvexGatedReLURegressor else _classification_data(3)
     seen = _spy_products(monkeypatch)
-    est = Estimator(n_arrangements=30, random_state=0)
+    newton = []
+    polish = sn.support_newton
+
+    def spy_newton(problem, coef, *args, **kwargs):
+        newton.append(type(coef))
+        return polish(problem, coef, *args, **kwargs)
+
+    spy_newton.runs_in_namespace = sn.runs_in_namespace
+    monkeypatch.setattr("skconvex.models.gated.support_newton", spy_newton)
+    est = Estimator(n_arrangements=30, random_state=0, penalty=penalty)
     with config_context(array_api_dispatch=True):
         est.fit(_in(xp, device, X), _in(xp, device, y))
     # FISTA's products (its iterates and gradients: at least two per
-    # iteration) all ran on the namespace's arrays. The host's products are
-    # the Newton end-game's (on the support) and the report of max_violation_.
+    # iteration) and the Newton end-game all ran on the namespace's arrays.
+    # The host's only product is the report of max_violation_.
     assert len(seen["xp"]) >= 2 * est.n_iter_
     assert {t.__module__.split(".")[0] for t in seen["xp"]} == {name}
+    assert newton and {t.__module__.split(".")[0] for t in newton} == {name}
+    assert seen["host"] <= 1
 
 
 @pytest.mark.parametrize("name", NAMESPACES)

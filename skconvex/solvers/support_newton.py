@@ -105,16 +105,17 @@ def runs_in_namespace(problem):
     Returns
     -------
     in_namespace : bool
-        True for numpy programs and for namespace programs whose datafit,
+        True for numpy programs, for namespace programs whose datafit,
         penalty and namespace the end-game supports (see
-        :func:`support_newton`); False when the end-game must run on the
-        host copy of the program.
+        :func:`support_newton`) and for those it does not apply to at all
+        (it returns at once); False when the end-game must run on the host
+        copy of the program.
     """
     from ..programs.operators import NamespacePatternOperator
 
     if not isinstance(problem.operator, NamespacePatternOperator):
         return True
-    return _namespace_applicable(problem)
+    return _namespace_applicable(problem) or not _applicable(problem.to_host())
 
 
 class _HostOps:
