@@ -151,14 +151,26 @@ def test_float32_stays_float32(name):
 
 
 @pytest.mark.parametrize("name", NAMESPACES)
-def test_warm_start_in_namespace(name):
+def test_warm_start_in_namespace(name, monkeypatch):
+    import skconvex.solvers.support_newton as sn
+
     xp, device = _namespace(name)
     X, y = _regression_data()
     est = ConvexGatedReLURegressor(alpha=1e-1, n_arrangements=20, warm_start=True, random_state=0)
     with config_context(array_api_dispatch=True):
         est.fit(_in(xp, device, X), _in(xp, device, y))
         gates = _to_numpy(est.gates_).copy()
+        newton = []
+
+        def spy_newton(problem, coef, *args, **kwargs):
+            newton.append(type(coef))
+            return sn.support_newton(problem, coef, *args, **kwargs)
+
+        spy_newton.runs_in_namespace = sn.runs_in_namespace
+        monkeypatch.setattr("skconvex.models.gated.support_newton", spy_newton)
         est.set_params(alpha=1e-2).fit(_in(xp, device, X), _in(xp, device, y))
+    # The warm start's predictor step on the old support runs in the namespace.
+    assert newton and {t.__module__.split(".")[0] for t in newton} == {name}
     _assert_lives_in(est.pattern_weights_, name, device)
     np.testing.assert_array_equal(_to_numpy(est.gates_), gates)
     cold = ConvexGatedReLURegressor(alpha=1e-2, n_arrangements=20, random_state=0).fit(X, y)
