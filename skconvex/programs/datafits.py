@@ -358,9 +358,10 @@ class Datafit:
 
         Returns
         -------
-        factor : ndarray of shape (n_samples, n_outputs, n_outputs)
+        factor : array of shape (n_samples, n_outputs, n_outputs)
             :math:`R_j` with :math:`R_j^\\top R_j = s_j\\nabla^2\\ell(\\hat y_j, y_j)`,
-            in float64.
+            in float64, in the namespace of ``pred`` (``y`` and
+            ``sample_weight`` then in that namespace too).
         """
         if not isinstance(pred, np.ndarray):
             return self._xp_hessian_factor(namespace_of(pred), pred, y, sample_weight)

@@ -28,9 +28,12 @@ A program moved to an array-API namespace
 that namespace and on its device: iterates, products, proxes and the
 certificate (float64 on the device) stay there, and only scalars, the
 intercept and, when a polish is tried, the support's block norms come to the
-host. The polish itself runs on the host program
-(:meth:`~skconvex.programs.problem.ConvexProblem.to_host`) and its point is
-certified back on the device.
+host. A polish that says it computes on the program
+(``polish.runs_in_namespace(problem)``, as
+:func:`~skconvex.solvers.support_newton.support_newton` does where the
+namespace has what it needs) runs there too; any other runs on the host
+program (:meth:`~skconvex.programs.problem.ConvexProblem.to_host`) and its
+point is certified back on the device.
 """
 
 import time

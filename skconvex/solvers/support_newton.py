@@ -21,6 +21,17 @@ correction (rank C for C outputs). Several outputs (Frobenius blocks) use the
 datafit's per-sample C x C Hessians; a preconditioner that also kept the
 coupling of the classes was tried and saved under 2 % of the products, so the
 diagonal one stays.
+
+A program in an array-API namespace
+(:class:`~skconvex.programs.problem.NamespaceProblem`) is solved in that
+namespace and on its device: products, the datafit's Hessians, conjugate
+gradients and preconditioner stay there, in the program's compute dtype, and
+only one number per block (norms steering which blocks drop) and scalars
+come to the host. Several outputs with an intercept need the ``linalg``
+extension's ``pinv`` (a C x C pseudo-inverse); without it
+:func:`runs_in_namespace` is False and the caller runs the end-game on the
+host copy of the program. The numpy path is the reference: its arithmetic is
+unchanged.
 """
 
 import numpy as np
@@ -28,7 +39,7 @@ import numpy as np
 from .._array_api import to_numpy
 from ..programs._protocols import supports_restrict
 
-__all__ = ["support_newton"]
+__all__ = ["runs_in_namespace", "support_newton"]
 
 
 def _applicable(problem):
@@ -394,14 +405,18 @@ def support_newton(
     outputs (the data curvature is then the per-sample C x C Hessian, e.g.
     the softmax covariance of the multinomial), and
     :class:`~skconvex.programs.penalties.GroupNuclear` for one output only
-    (several outputs are left to the caller's first-order method).
+    (several outputs are left to the caller's first-order method). On a
+    program in an array-API namespace with ``coef`` in that namespace it
+    computes there (see :func:`runs_in_namespace` for when it can).
 
     Parameters
     ----------
     problem : ConvexProblem
-        The full program.
-    coef : ndarray of shape problem.coef_shape
-        Starting point; its non-zero blocks are the support.
+        The full program (numpy, or a
+        :class:`~skconvex.programs.problem.NamespaceProblem`).
+    coef : array of shape problem.coef_shape
+        Starting point, numpy or in the program's namespace; its non-zero
+        blocks are the support.
     intercept : ndarray of shape (n_outputs,), default=None
         Warm start of the intercept.
     tol : float, default=1e-6
@@ -421,8 +436,9 @@ def support_newton(
 
     Returns
     -------
-    coef : ndarray of shape problem.coef_shape
-        The improved point (``coef`` itself when nothing applies).
+    coef : array of shape problem.coef_shape
+        The improved point, in the namespace of ``coef`` (``coef`` itself
+        when nothing applies).
     intercept : ndarray of shape (n_outputs,)
         Its optimal intercept.
     info : dict
