@@ -12,7 +12,7 @@ from ..networks import factorize_blocks, gated_forward
 from ..programs.operators import PatternOperator
 from ..programs.problem import ConvexProblem
 from ..solvers import solve_certified
-from ..solvers.support_newton import support_newton
+from ..solvers.support_newton import runs_in_namespace, support_newton
 from ..solvers.working_set import working_set_solve
 from ._blocked import fit_on_cluster, on_cluster, row_blocked_operator
 from ._base import (
@@ -191,10 +191,12 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         and the sampling of the gates run on the host (numpy); the program
         (data, masks, targets, weights) then moves to the namespace and
         device of ``X``, where FISTA with its working sets, the datafit, the
-        penalty's prox and the duality-gap certificate compute (the
-        certificate in float64 on the device). What stays on the host: the
-        Newton end-game on the support (its point is certified back on the
-        device), ``arrangement="adaptive"``, row-blocked fits
+        penalty's prox, the Newton end-game on the support and the
+        duality-gap certificate compute (the certificate in float64 on the
+        device; the end-game needs the namespace's ``linalg.pinv`` for
+        several outputs with an intercept, else it runs on the host and its
+        point is certified back on the device). What stays on the host:
+        ``arrangement="adaptive"``, row-blocked fits
         (``block_size``), and every solve on a device without float64 (such
         as Apple MPS), which is done in numpy as a whole. Every fitted array
         is returned to the namespace and device of ``X``, where
@@ -249,9 +251,11 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
             # A warm start from another alpha is first solved on its own
             # support at this alpha (a predictor step along a path), so FISTA
             # only has to add or drop the blocks that change.
-            # On the host, as every Newton end-game (see fit's Notes).
+            # In the program's namespace where the end-game computes there
+            # (else on the host copy, see fit's Notes).
+            target = problem if runs_in_namespace(problem) else problem.to_host()
             coef_init, intercept_init, _ = support_newton(
-                problem.to_host(), coef_init, intercept_init, tol=1e-12, max_steps=4,
+                target, target.from_host(coef_init), intercept_init, tol=1e-12, max_steps=4,
                 max_products=self.max_iter // 4,
             )
         return solve_certified(

@@ -144,6 +144,12 @@ def _xp_positive(xp, s):
     return xp.reshape(pos, (-1, 1)), xp.reshape(xp.where(pos, s, xp.ones_like(s)), (-1, 1))
 
 
+def _xp_diagonal_factor(xp, root):
+    """Per-sample diagonal matrices :math:`\\operatorname{diag}(r_j)` from ``root`` (n, C)."""
+    eye = xp.eye(root.shape[1], dtype=root.dtype, device=device_of(root))
+    return xp.expand_dims(root, axis=2) * xp.expand_dims(eye, axis=0)
+
+
 def _xp_weighted(xp, s, rows):
     """:math:`\\sum_j s_j r_j` as a Python float."""
     return float(xp.sum(s * rows))
@@ -286,7 +292,7 @@ class Datafit:
     def _xp_value(self, xp, *args):
         raise TypeError(f"{type(self).__name__} computes on numpy arrays only.")
 
-    _xp_gradient = _xp_dual = _xp_optimal_intercept = _xp_remainder_bound = _xp_value
+    _xp_gradient = _xp_dual = _xp_optimal_intercept = _xp_remainder_bound = _xp_hessian_factor = _xp_value
 
     def optimal_intercept(self, z, y, sample_weight, intercept=None):
         """The unpenalized intercept minimizing the datafit for predictions ``z + b``.
@@ -352,10 +358,13 @@ class Datafit:
 
         Returns
         -------
-        factor : ndarray of shape (n_samples, n_outputs, n_outputs)
+        factor : array of shape (n_samples, n_outputs, n_outputs)
             :math:`R_j` with :math:`R_j^\\top R_j = s_j\\nabla^2\\ell(\\hat y_j, y_j)`,
-            in float64.
+            in float64, in the namespace of ``pred`` (``y`` and
+            ``sample_weight`` then in that namespace too).
         """
+        if not isinstance(pred, np.ndarray):
+            return self._xp_hessian_factor(namespace_of(pred), pred, y, sample_weight)
         return self._hessian_factor(_as_f64(pred), y, sample_weight)
 
     def cvxpy(self, pred, y, sample_weight):
@@ -410,6 +419,10 @@ class SquaredError(Datafit):
         """:math:`\\sqrt{s_j}\\,I`."""
         n, C = pred.shape
         return np.sqrt(sample_weight)[:, None, None] * np.eye(C)[None]
+
+    def _xp_hessian_factor(self, xp, pred, y, s):
+        root = xp.sqrt(xp.reshape(s, (-1, 1)))
+        return _xp_diagonal_factor(xp, root * xp.ones(pred.shape, dtype=xp.float64, device=device_of(pred)))
 
     def _dual(self, theta, y, sample_weight):
         """Dual objective :math:`\\sum_j -\\|\\theta_j\\|^2/(2s_j) + \\theta_j^\\top y_j`."""
@@ -507,6 +520,10 @@ class Logistic(Datafit):
         sig = expit(-y * pred)
         root = np.sqrt(sample_weight[:, None] * sig * (1 - sig))
         return root[:, :, None] * np.eye(pred.shape[1])[None]
+
+    def _xp_hessian_factor(self, xp, pred, y, s):
+        sig = _xp_expit(xp, -y * _xp_f64(xp, pred))
+        return _xp_diagonal_factor(xp, xp.sqrt(xp.reshape(s, (-1, 1)) * sig * (1 - sig)))
 
     def _dual(self, theta, y, sample_weight):
         """Dual objective :math:`-\\sum_j s_j (p_j\\log p_j + (1-p_j)\\log(1-p_j))`."""
@@ -630,6 +647,12 @@ class Multinomial(Datafit):
         root = np.sqrt(p)
         R = root[:, :, None] * np.eye(p.shape[1])[None] - root[:, :, None] * p[:, None, :]
         return np.sqrt(sample_weight)[:, None, None] * R
+
+    def _xp_hessian_factor(self, xp, pred, y, s):
+        p = _xp_softmax(xp, _xp_f64(xp, pred))
+        root = xp.expand_dims(xp.sqrt(p), axis=2)
+        R = _xp_diagonal_factor(xp, xp.sqrt(p)) - root * xp.expand_dims(p, axis=1)
+        return xp.reshape(xp.sqrt(s), (-1, 1, 1)) * R
 
     def _dual(self, theta, y, sample_weight):
         """Dual objective :math:`-\\sum_j s_j \\sum_k q_{jk}\\log q_{jk}`, :math:`q_j = y_j - \\theta_j/s_j`."""

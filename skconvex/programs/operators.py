@@ -488,7 +488,7 @@ class NamespacePatternOperator:
     on the GPU); every product is a GEMM of ``xp`` (``xp.matmul``). Built by
     :meth:`PatternOperator.to_namespace`; :meth:`to_host` gives the numpy
     operator back for the parts of a solve that stay on the host (the Newton
-    end-game).
+    end-game in a namespace without ``linalg.pinv``, the violation report).
 
     Parameters
     ----------

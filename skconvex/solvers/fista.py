@@ -28,9 +28,12 @@ A program moved to an array-API namespace
 that namespace and on its device: iterates, products, proxes and the
 certificate (float64 on the device) stay there, and only scalars, the
 intercept and, when a polish is tried, the support's block norms come to the
-host. The polish itself runs on the host program
-(:meth:`~skconvex.programs.problem.ConvexProblem.to_host`) and its point is
-certified back on the device.
+host. A polish that says it computes on the program
+(``polish.runs_in_namespace(problem)``, as
+:func:`~skconvex.solvers.support_newton.support_newton` does where the
+namespace has what it needs) runs there too; any other runs on the host
+program (:meth:`~skconvex.programs.problem.ConvexProblem.to_host`) and its
+point is certified back on the device.
 """
 
 import time
@@ -325,13 +328,18 @@ def polish_and_certify(problem, polish, coef, intercept, *, max_products=np.inf)
     n_products : int
         Operator products spent, certificate included.
     """
-    # The polish runs on the host (numpy and scipy); a program in another
-    # namespace hands it its host copy and certifies the result on the device.
+    # A polish that supports the program's namespace (``runs_in_namespace``)
+    # computes on its arrays; any other runs on the host copy of the program,
+    # and its point is certified back on the device.
     ops = array_helpers(problem)
-    W, b, info = polish(
-        ops.to_host(), ops.to_numpy(coef), intercept,
-        tol=_polish_tol(problem.dtype), max_products=max_products,
-    )
+    in_namespace = getattr(polish, "runs_in_namespace", None)
+    if in_namespace is not None and in_namespace(problem):
+        W, b, info = polish(problem, coef, intercept, tol=_polish_tol(problem.dtype), max_products=max_products)
+    else:
+        W, b, info = polish(
+            ops.to_host(), ops.to_numpy(coef), intercept,
+            tol=_polish_tol(problem.dtype), max_products=max_products,
+        )
     if not info["applied"]:
         return SimpleNamespace(info=info, applied=False), info["n_products"]
     W = ops.from_host(W)

@@ -21,13 +21,25 @@ correction (rank C for C outputs). Several outputs (Frobenius blocks) use the
 datafit's per-sample C x C Hessians; a preconditioner that also kept the
 coupling of the classes was tried and saved under 2 % of the products, so the
 diagonal one stays.
+
+A program in an array-API namespace
+(:class:`~skconvex.programs.problem.NamespaceProblem`) is solved in that
+namespace and on its device: products, the datafit's Hessians, conjugate
+gradients and preconditioner stay there, in the program's compute dtype, and
+only one number per block (norms steering which blocks drop) and scalars
+come to the host. Several outputs with an intercept need the ``linalg``
+extension's ``pinv`` (a C x C pseudo-inverse); without it
+:func:`runs_in_namespace` is False and the caller runs the end-game on the
+host copy of the program. The numpy path is the reference: its arithmetic is
+unchanged.
 """
 
 import numpy as np
 
+from .._array_api import to_numpy
 from ..programs._protocols import supports_restrict
 
-__all__ = ["support_newton"]
+__all__ = ["runs_in_namespace", "support_newton"]
 
 
 def _applicable(problem):
@@ -39,11 +51,13 @@ def _applicable(problem):
     only coincide with a Euclidean norm for one output (the nuclear norm of a
     column is its length).
     """
-    from ..programs.operators import PatternOperator
+    from ..programs.operators import NamespacePatternOperator, PatternOperator
     from ..programs.penalties import ColumnGroupL2, GroupL2
 
     op = problem.operator
     C = op.coef_shape[2]
+    if isinstance(op, NamespacePatternOperator):
+        return _namespace_applicable(problem)
     # Several outputs need the blocks' own products with the full C x C
     # curvature, which only the in-memory operator forms (row-blocked ones
     # stay with the first-order method).
@@ -60,8 +74,124 @@ def _applicable(problem):
     )
 
 
-def _block_norms(U):
-    """Frobenius norm of every block of ``U`` (d, P, C)."""
+def _has_pinv(xp):
+    """Whether ``xp`` has the ``linalg`` extension's pseudo-inverse."""
+    return hasattr(getattr(xp, "linalg", None), "pinv")
+
+
+def _namespace_applicable(problem):
+    """The end-game computes in the namespace of a :class:`NamespaceProblem`.
+
+    It needs the datafit's Hessian in the namespace and, for several outputs
+    with an intercept, the pseudo-inverse of a C x C matrix from the
+    namespace's ``linalg`` extension; the rest is products, reductions and
+    ``take``. Otherwise :func:`~skconvex.solvers.fista.polish_and_certify`
+    runs the end-game on the host copy of the program.
+    """
+    from ..programs.datafits import Datafit
+    from ..programs.penalties import ColumnGroupL2, GroupL2
+
+    penalty, datafit = problem.penalty, problem.datafit
+    C = problem.operator.coef_shape[2]
+    xp = problem.xp
+    has_pinv = _has_pinv(xp)
+    return (
+        type(penalty) is GroupL2 or (C == 1 and isinstance(penalty, GroupL2) and not isinstance(penalty, ColumnGroupL2))
+    ) and (
+        isinstance(datafit, Datafit)
+        and type(datafit)._xp_hessian_factor is not Datafit._xp_hessian_factor
+        and (C == 1 or not problem.fit_intercept or has_pinv)
+    )
+
+
+def runs_in_namespace(problem):
+    """Whether :func:`support_newton` computes on ``problem``'s own arrays.
+
+    Parameters
+    ----------
+    problem : ConvexProblem
+        A program, numpy or in an array-API namespace
+        (:class:`~skconvex.programs.problem.NamespaceProblem`).
+
+    Returns
+    -------
+    in_namespace : bool
+        True for numpy programs, for namespace programs whose datafit,
+        penalty and namespace the end-game supports (see
+        :func:`support_newton`) and for those it does not apply to at all
+        (it returns at once); False when the end-game must run on the host
+        copy of the program.
+    """
+    from ..programs.operators import NamespacePatternOperator
+
+    if not isinstance(problem.operator, NamespacePatternOperator):
+        return True
+    return _namespace_applicable(problem) or not _applicable(problem.to_host())
+
+
+class _HostOps:
+    """The end-game's array operations on numpy arrays (the reference path)."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    @staticmethod
+    def block_dot(a, b):
+        """Inner product of every block of ``a`` and ``b`` (d, P, C)."""
+        return np.einsum("dpc,dpc->p", a, b)
+
+    @staticmethod
+    def vdot(a, b):
+        return float(np.vdot(a, b))
+
+    @staticmethod
+    def host(a):
+        return a
+
+    @staticmethod
+    def per_block(v):
+        return v[None, :, None]
+
+    @staticmethod
+    def take(U, keep):
+        return U[:, keep]
+
+    def astype(self, a):
+        return a.astype(self.dtype)
+
+
+class _NamespaceOps:
+    """The same operations in an array-API namespace, on the program's device."""
+
+    def __init__(self, xp, device, dtype):
+        self.xp, self.device, self.dtype = xp, device, dtype
+
+    def block_dot(self, a, b):
+        return self.xp.sum(a * b, axis=(0, 2))
+
+    def vdot(self, a, b):
+        return float(self.xp.sum(a * b))
+
+    @staticmethod
+    def host(a):
+        # Per-block scalars (length P) that steer the end-game's decisions.
+        return to_numpy(a)
+
+    def per_block(self, v):
+        return self.xp.reshape(v, (1, -1, 1))
+
+    def take(self, U, keep):
+        index = self.xp.asarray(np.asarray(keep, dtype=np.int64), device=self.device)
+        return self.xp.take(U, index, axis=1)
+
+    def astype(self, a):
+        return self.xp.astype(a, self.dtype)
+
+
+def _block_norms(U, ops=None):
+    """Frobenius norm of every block of ``U`` (d, P, C), in the namespace of ``ops``."""
+    if isinstance(ops, _NamespaceOps):
+        return ops.xp.sqrt(ops.block_dot(U, U))
     return np.sqrt(np.einsum("dpc,dpc->p", U, U))
 
 
@@ -84,6 +214,82 @@ def _preconditioner(diagonals, curv, normals):
         return R / E + En * (coef * np.einsum("dpc,dpc->p", En, R))[None, :, None]
 
     return apply
+
+
+def _namespace_preconditioner(ops, diagonals, curv, normals):
+    """:func:`_preconditioner` in the namespace of ``ops``."""
+    xp = ops.xp
+    E = diagonals + ops.per_block(curv)
+    E = E + 1e-12 * xp.clip(xp.max(E, axis=(0, 2), keepdims=True), min=float(np.finfo(float).tiny))
+    En = normals / E
+    denom = 1.0 - curv * ops.block_dot(normals, En)
+    coef = curv / xp.clip(denom, min=1e-12)
+
+    def apply(R):
+        return R / E + En * ops.per_block(coef * ops.block_dot(En, R))
+
+    return apply
+
+
+class _NamespaceCurvature:
+    """:class:`_DataCurvature` computed in the namespace of ``ops``."""
+
+    def __init__(self, ops, datafit, pred, y, sample_weight, fit_intercept):
+        xp, dtype = ops.xp, ops.dtype
+        self.ops = ops
+        R = datafit.hessian_factor(pred, y, sample_weight)
+        self.C = R.shape[1]
+        # Diagonal of R^T R per sample.
+        self.diag = xp.astype(xp.sum(R * R, axis=1), dtype)
+        if self.C == 1:
+            h = R[:, 0, 0] ** 2
+            self.H = None
+            h_sum = float(xp.sum(h))
+            self.schur = fit_intercept and h_sum > 0
+            self.h, self.h_sum = xp.astype(h, dtype), h_sum
+        else:
+            H = xp.matmul(xp.permute_dims(R, (0, 2, 1)), R)
+            self.schur = bool(fit_intercept)
+            if self.schur:
+                # C x C and symmetric positive semi-definite.
+                self.H_bb_pinv = xp.linalg.pinv(xp.sum(H, axis=0))
+            self.H = xp.astype(H, dtype)
+
+    def apply(self, Z):
+        """Per-sample Hessian times ``Z`` (n, C), intercept minimized out."""
+        xp = self.ops.xp
+        if self.H is None:
+            h = xp.reshape(self.h, (-1, 1))
+            out = Z * h
+            if self.schur:
+                out = out - h * (float(xp.sum(out)) / self.h_sum)
+            return out
+        out = xp.matmul(self.H, xp.expand_dims(Z, axis=2))[:, :, 0]
+        if self.schur:
+            shift = xp.astype(xp.matmul(self.H_bb_pinv, xp.astype(xp.sum(out, axis=0), xp.float64)), out.dtype)
+            out = out - xp.matmul(self.H, shift)
+        return out
+
+    def block_products(self, A, U):
+        """Each block's own curvature applied to it, :math:`A_p^\\top H A_p U_p`."""
+        xp = self.ops.xp
+        d, P, C = U.shape
+        n = A.n_samples
+        Z = A.product(U) * xp.expand_dims(A.masks, axis=2)
+        if self.H is None:
+            HZ = Z * xp.reshape(self.h, (-1, 1, 1))
+        else:
+            HZ = xp.matmul(Z, xp.permute_dims(self.H, (0, 2, 1)))
+        HZ = HZ * xp.expand_dims(A.masks, axis=2)
+        return xp.reshape(xp.matmul(xp.permute_dims(A.X, (1, 0)), xp.reshape(HZ, (n, P * C))), (d, P, C))
+
+    def block_diagonals(self, A):
+        """Diagonals of the blocks of :math:`A^\\top H A`, shape (d, P, C): one GEMM."""
+        xp = self.ops.xp
+        n, P = A.masks.shape
+        scaled = xp.expand_dims(A.masks * A.masks, axis=2) * xp.expand_dims(self.diag, axis=1)
+        D = xp.matmul(xp.permute_dims(xp.reshape(scaled, (n, P * self.C)), (1, 0)), A.X * A.X)
+        return xp.permute_dims(xp.reshape(D, (P, self.C, -1)), (2, 0, 1))
 
 
 class _DataCurvature:
@@ -148,27 +354,28 @@ class _DataCurvature:
         return np.ascontiguousarray(D.reshape(P, self.C, -1).transpose(2, 0, 1)).astype(A.dtype, copy=False)
 
 
-def _pcg(matvec, rhs, precond, *, rtol, max_iter):
+def _pcg(matvec, rhs, precond, *, rtol, max_iter, vdot=_HostOps.vdot):
     """Preconditioned conjugate gradients from zero; returns (x, n_products)."""
-    x = np.zeros_like(rhs)
-    r = rhs.copy()
+    # Fresh arrays (updated in place) in the namespace of ``rhs``.
+    x = 0 * rhs
+    r = 1 * rhs
     z = precond(r)
-    p = z.copy()
-    rz = float(np.vdot(r, z))
-    stop = rtol * np.sqrt(float(np.vdot(rhs, rhs)))
+    p = z
+    rz = vdot(r, z)
+    stop = rtol * np.sqrt(vdot(rhs, rhs))
     k = 0
     for k in range(1, max_iter + 1):
         Hp = matvec(p)
-        pHp = float(np.vdot(p, Hp))
+        pHp = vdot(p, Hp)
         if pHp <= 0:
             break
         step = rz / pHp
         x += step * p
         r -= step * Hp
-        if np.sqrt(float(np.vdot(r, r))) <= stop:
+        if np.sqrt(vdot(r, r)) <= stop:
             break
         z = precond(r)
-        rz_new = float(np.vdot(r, z))
+        rz_new = vdot(r, z)
         p = z + (rz_new / rz) * p
         rz = rz_new
     return x, k
@@ -198,14 +405,18 @@ def support_newton(
     outputs (the data curvature is then the per-sample C x C Hessian, e.g.
     the softmax covariance of the multinomial), and
     :class:`~skconvex.programs.penalties.GroupNuclear` for one output only
-    (several outputs are left to the caller's first-order method).
+    (several outputs are left to the caller's first-order method). On a
+    program in an array-API namespace with ``coef`` in that namespace it
+    computes there (see :func:`runs_in_namespace` for when it can).
 
     Parameters
     ----------
     problem : ConvexProblem
-        The full program.
-    coef : ndarray of shape problem.coef_shape
-        Starting point; its non-zero blocks are the support.
+        The full program (numpy, or a
+        :class:`~skconvex.programs.problem.NamespaceProblem`).
+    coef : array of shape problem.coef_shape
+        Starting point, numpy or in the program's namespace; its non-zero
+        blocks are the support.
     intercept : ndarray of shape (n_outputs,), default=None
         Warm start of the intercept.
     tol : float, default=1e-6
@@ -225,8 +436,9 @@ def support_newton(
 
     Returns
     -------
-    coef : ndarray of shape problem.coef_shape
-        The improved point (``coef`` itself when nothing applies).
+    coef : array of shape problem.coef_shape
+        The improved point, in the namespace of ``coef`` (``coef`` itself
+        when nothing applies).
     intercept : ndarray of shape (n_outputs,)
         Its optimal intercept.
     info : dict
@@ -240,7 +452,8 @@ def support_newton(
     R. S. Dembo, S. C. Eisenstat and T. Steihaug. Inexact Newton methods.
     SIAM J. Numer. Anal., 1982.
     """
-    W = np.asarray(coef)
+    namespace = hasattr(problem, "xp") and not isinstance(coef, np.ndarray)
+    W = coef if namespace else np.asarray(coef)
     info = {
         "n_steps": 0,
         "n_products": 0,
@@ -250,19 +463,23 @@ def support_newton(
     }
     if not info["applicable"]:
         return W, intercept, info
-    support = np.flatnonzero(problem.penalty.group_norms(W) > 0)
+    dtype = problem.dtype
+    if namespace:
+        ops = _NamespaceOps(problem.xp, problem.device, problem.operator.X.dtype)
+    else:
+        ops = _HostOps(dtype)
+    support = np.flatnonzero(ops.host(problem.penalty.group_norms(W)) > 0)
     if support.size == 0:
         return W, intercept, info
     info["applied"] = True
     alpha, datafit = problem.alpha, problem.datafit
-    dtype = problem.dtype
 
     def objective(sub, U, b):
         value, b = sub.smooth_value(sub.operator.forward(U), b)
-        return value + alpha * float(_block_norms(U).sum()), b
+        return value + alpha * float(ops.host(_block_norms(U, ops)).sum()), b
 
     sub = problem.restrict(support)
-    U = np.array(W[:, support, :], dtype=dtype)
+    U = ops.astype(ops.take(W, support)) if namespace else np.array(W[:, support, :], dtype=dtype)
     value, b = objective(sub, U, intercept)
     n_products = 1
     forcing = cg_rtol
@@ -277,15 +494,19 @@ def support_newton(
         A, Y, sw = sub.operator, sub.y, sub.sample_weight
         pred = A.forward(U)
         _, b, grad_pred = sub.smooth(pred, b)
-        norms = _block_norms(U)
+        norms = _block_norms(U, ops)
+        norms_host = ops.host(norms)
         smooth_grad = A.adjoint(grad_pred)
         n_products += 2
-        curvature = _DataCurvature(datafit, pred + b.astype(dtype), Y, sw, sub.fit_intercept, dtype)
+        if namespace:
+            curvature = _NamespaceCurvature(ops, datafit, sub.add_intercept(pred, b), Y, sw, sub.fit_intercept)
+        else:
+            curvature = _DataCurvature(datafit, pred + b.astype(dtype), Y, sw, sub.fit_intercept, dtype)
         # Zero is optimal for block p, the others fixed, when the gradient
         # with the block's own contribution removed (to first order) has norm
         # at most alpha.
         at_zero = smooth_grad - curvature.block_products(A, U)
-        zero_ok = _block_norms(at_zero) <= alpha
+        zero_ok = ops.host(_block_norms(at_zero, ops)) <= alpha
         n_products += 2
         # Newton shrinks a block whose optimum is zero only linearly (its
         # curvature alpha/||W_p|| grows as it shrinks), so such blocks are
@@ -295,45 +516,49 @@ def support_newton(
         if zero_ok.any() and not zero_ok.all():
             keep = np.flatnonzero(~zero_ok)
             sub_kept = sub.restrict(keep)
-            trial, b_trial = objective(sub_kept, U[:, keep], b)
+            U_kept = ops.take(U, keep)
+            trial, b_trial = objective(sub_kept, U_kept, b)
             n_products += 1
-            vanishing = norms < 1e-3 * norms.max()
+            vanishing = norms_host < 1e-3 * norms_host.max()
             if trial < value or np.all(vanishing[zero_ok]):
-                sub, support, U, value, b = sub_kept, support[keep], U[:, keep], trial, b_trial
+                sub, support, U, value, b = sub_kept, support[keep], U_kept, trial, b_trial
                 continue
             vanishing &= zero_ok
             if vanishing.any():
                 keep = np.flatnonzero(~vanishing)
-                sub, support, U = sub.restrict(keep), support[keep], U[:, keep]
+                sub, support, U = sub.restrict(keep), support[keep], ops.take(U, keep)
                 value, b = objective(sub, U, b)
                 n_products += 1
                 continue
-        N = U / norms[None, :, None]
+        N = U / ops.per_block(norms)
         grad = smooth_grad + alpha * N
-        curv = (alpha / norms).astype(dtype)
+        curv = ops.astype(alpha / norms)
 
         def hess(V):
             Av = curvature.apply(A.forward(V))
-            radial = np.einsum("dpc,dpc->p", N, V)
-            return A.adjoint(Av) + curv[None, :, None] * (V - N * radial[None, :, None])
+            radial = ops.block_dot(N, V)
+            return A.adjoint(Av) + ops.per_block(curv) * (V - N * ops.per_block(radial))
 
-        precond = _preconditioner(curvature.block_diagonals(A), curv, N)
+        if namespace:
+            precond = _namespace_preconditioner(ops, curvature.block_diagonals(A), curv, N)
+        else:
+            precond = _preconditioner(curvature.block_diagonals(A), curv, N)
         n_products += 1
 
         # Forcing terms shrink with the decrement (superlinear inexact Newton).
-        delta, n_cg = _pcg(hess, -grad, precond, rtol=forcing, max_iter=cg_budget)
+        delta, n_cg = _pcg(hess, -grad, precond, rtol=forcing, max_iter=cg_budget, vdot=ops.vdot)
         n_products += 2 * n_cg
-        decrement = -float(np.vdot(grad, delta))
+        decrement = -ops.vdot(grad, delta)
         if not decrement > 0:
             info["converged"] = True
             break
         # A block the Newton step pushes through zero belongs at zero (the
         # kink of its norm): try the step with those blocks removed first.
-        through = (np.einsum("dpc,dpc->p", N, U + delta) <= 0) & zero_ok
+        through = (ops.host(ops.block_dot(N, U + delta)) <= 0) & zero_ok
         if through.any() and not through.all():
             keep = np.flatnonzero(~through)
             sub_kept = sub.restrict(keep)
-            U_kept = (U + delta)[:, keep]
+            U_kept = ops.take(U + delta, keep)
             trial, b_trial = objective(sub_kept, U_kept, b)
             n_products += 1
             if trial < value:
@@ -357,7 +582,14 @@ def support_newton(
             info["converged"] = True
             break
         forcing = min(cg_rtol, np.sqrt(decrement / max(abs(value), np.finfo(float).tiny)))
+    info["n_products"] = n_products
+    if namespace:
+        out = problem.scatter_blocks(support, U)
+        return problem.xp.astype(out, W.dtype, copy=False), b, info
     out = np.zeros(problem.coef_shape, dtype=W.dtype)
     out[:, support, :] = U
-    info["n_products"] = n_products
     return out, b, info
+
+
+# polish_and_certify asks a polish whether it computes on a namespace program.
+support_newton.runs_in_namespace = runs_in_namespace
