@@ -163,8 +163,8 @@ def test_sparse_operator_matches_dense():
 def test_sparse_fit_never_densifies():
     n, d = 20000, 5000
     rng = np.random.default_rng(0)
-    # 10^5 nonzeros at random places; scipy.sparse.random would spend seconds
-    # drawing them without replacement from the 10^8 cells.
+    # n d / 1000 nonzeros at random places; scipy.sparse.random would spend seconds
+    # drawing them without replacement from the n d cells.
     nnz = n * d // 1000
     X = sp.csr_array(
         (rng.random(nnz), (rng.integers(0, n, nnz), rng.integers(0, d, nnz))), shape=(n, d)
@@ -286,8 +286,8 @@ def test_sparse_exact_fit_never_densifies(solver_options):
     # least n x d), so the matrix-free path runs and X stays sparse.
     n, d = 6000, 5000
     rng = np.random.default_rng(0)
-    # 10^5 nonzeros at random places; scipy.sparse.random would spend seconds
-    # drawing them without replacement from the 10^8 cells.
+    # n d / 1000 nonzeros at random places; scipy.sparse.random would spend seconds
+    # drawing them without replacement from the n d cells.
     nnz = n * d // 1000
     X = sp.csr_array(
         (rng.random(nnz), (rng.integers(0, n, nnz), rng.integers(0, d, nnz))), shape=(n, d)
