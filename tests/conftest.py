@@ -19,9 +19,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     _BLAS_LIMIT = threadpool_limits(1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def client():
-    """A dask ``Client`` on a ``LocalCluster`` of 2 single-threaded worker processes."""
+    """A dask ``Client`` on a ``LocalCluster`` of 2 single-threaded worker processes.
+
+    One cluster per test process (each pytest-xdist worker starts its own):
+    starting and closing one costs seconds. Tests that kill a worker wait for
+    its nanny to bring it back before they return.
+    """
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
         n_workers=2,

@@ -163,7 +163,12 @@ def test_sparse_operator_matches_dense():
 def test_sparse_fit_never_densifies():
     n, d = 20000, 5000
     rng = np.random.default_rng(0)
-    X = sp.random(n, d, density=0.001, format="csr", random_state=0, dtype=np.float64)
+    # n d / 1000 nonzeros at random places; scipy.sparse.random would spend seconds
+    # drawing them without replacement from the n d cells.
+    nnz = n * d // 1000
+    X = sp.csr_array(
+        (rng.random(nnz), (rng.integers(0, n, nnz), rng.integers(0, d, nnz))), shape=(n, d)
+    )
     y = np.asarray(X @ rng.standard_normal(d)).ravel() + 0.01 * rng.standard_normal(n)
     dense_bytes = 8 * n * d  # 800 MB
     tracemalloc.start()
@@ -281,7 +286,12 @@ def test_sparse_exact_fit_never_densifies(solver_options):
     # least n x d), so the matrix-free path runs and X stays sparse.
     n, d = 6000, 5000
     rng = np.random.default_rng(0)
-    X = sp.random(n, d, density=0.001, format="csr", random_state=0, dtype=np.float64)
+    # n d / 1000 nonzeros at random places; scipy.sparse.random would spend seconds
+    # drawing them without replacement from the n d cells.
+    nnz = n * d // 1000
+    X = sp.csr_array(
+        (rng.random(nnz), (rng.integers(0, n, nnz), rng.integers(0, d, nnz))), shape=(n, d)
+    )
     y = np.asarray(X @ rng.standard_normal(d)).ravel() + 0.01 * rng.standard_normal(n)
     dense_bytes = 8 * n * d
     tracemalloc.start()
