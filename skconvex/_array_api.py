@@ -29,8 +29,6 @@ scikit-learn's own estimators; the version bound on scikit-learn in
 import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
-from sklearn.externals.array_api_compat import array_namespace
-from sklearn.externals.array_api_compat import device as device_of
 from sklearn.utils._array_api import (
     _is_numpy_namespace,
     _max_precision_float_dtype,
@@ -39,17 +37,19 @@ from sklearn.utils._array_api import (
     move_to,
 )
 
+from .programs._namespace import device_of, namespace_of, supports_float64, to_numpy
+
 __all__ = [
+    "check_fitted_namespace",
+    "device_of",
+    "fitted_to",
+    "fitted_to_host",
     "input_namespace",
     "is_numpy",
     "namespace_of",
-    "device_of",
-    "to_numpy",
     "supports_float64",
     "to_host",
-    "fitted_to_host",
-    "fitted_to",
-    "check_fitted_namespace",
+    "to_numpy",
 ]
 
 
@@ -67,28 +67,6 @@ def _is_foreign(a):
 def is_numpy(a):
     """Whether ``a`` is a numpy array (the host path of the solvers)."""
     return isinstance(a, np.ndarray)
-
-
-def namespace_of(a):
-    """The array-API namespace of ``a`` (array-api-compat's wrapper for torch, CuPy).
-
-    Unlike scikit-learn's ``get_namespace`` it does not read the
-    ``array_api_dispatch`` setting: solvers call it on arrays already moved
-    to a namespace, many times per iteration.
-    """
-    return array_namespace(a)
-
-
-def to_numpy(a):
-    """``a`` itself when numpy, else a copy of it on the host as numpy (small arrays)."""
-    if isinstance(a, np.ndarray):
-        return a
-    return move_to(a, xp=np, device="cpu")
-
-
-def supports_float64(xp, device):
-    """Whether ``device`` of namespace ``xp`` computes in float64 (Apple MPS does not)."""
-    return _max_precision_float_dtype(xp, device) == xp.float64
 
 
 def input_namespace(X):

@@ -27,7 +27,7 @@ on the host from sums computed on the device.
 import numpy as np
 from scipy.special import expit, xlogy
 
-from .._array_api import device_of, namespace_of, to_numpy
+from ._namespace import device_of, namespace_of, to_numpy
 
 __all__ = ["SquaredError", "Logistic", "Multinomial"]
 

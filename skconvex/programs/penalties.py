@@ -27,7 +27,7 @@ Python floats, block norms, proxes and dual block norms as arrays there.
 
 import numpy as np
 
-from .._array_api import namespace_of as _xp
+from ._namespace import namespace_of as _xp
 
 __all__ = ["BlockPenalty", "GroupL2", "GroupNuclear", "ColumnGroupL2", "ColumnBlockL2"]
 

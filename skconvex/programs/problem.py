@@ -26,7 +26,7 @@ array helpers of the problem (:meth:`ConvexProblem.asarray`,
 
 import numpy as np
 
-from .._array_api import supports_float64, to_numpy
+from ._namespace import supports_float64, to_numpy
 from ._protocols import require_restrict, supports_restrict
 
 __all__ = ["ConvexProblem", "NamespaceProblem", "Certificate", "array_helpers", "check_row_weights"]

@@ -36,7 +36,7 @@ unchanged.
 
 import numpy as np
 
-from .._array_api import to_numpy
+from ..programs._namespace import to_numpy
 from ..programs._protocols import supports_restrict
 
 __all__ = ["runs_in_namespace", "support_newton"]
