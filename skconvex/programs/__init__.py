@@ -5,8 +5,9 @@ Every convex network of the package is one program
 cone constraints, assembled from the pieces below; solvers
 (:mod:`skconvex.solvers`) take such a program and return a
 :class:`~skconvex.solvers.SolveResult`, estimators (``skconvex.models``)
-build the program from data. This subpackage imports numpy, scipy and
-``skconvex._config`` only (cvxpy lazily, inside the ``cvxpy`` forms).
+build the program from data. This subpackage imports numpy, scipy,
+``array-api-compat`` and ``skconvex._config`` only (cvxpy lazily, inside the
+``cvxpy`` forms).
 
 Which piece builds which network (operators and problems are classes of this
 subpackage, solvers functions of :mod:`skconvex.solvers`, estimators classes of
