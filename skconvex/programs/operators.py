@@ -481,7 +481,7 @@ _XP_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
 
 
 class NamespacePatternOperator:
-    """A :class:`PatternOperator` whose products run in an array-API namespace.
+    """A :class:`~skconvex.programs.operators.PatternOperator` whose products run in an array-API namespace.
 
     The same map :math:`W \\mapsto \\sum_p D_p X W_p` and adjoint, with ``X``
     and the masks held in ``xp`` on ``device`` (a torch CUDA tensor computes

@@ -15,14 +15,15 @@ is the largest dual block norm and their prox acts block by block.
   :math:`\\|W_p\\|_*` (Srebro's factorization identity); so this penalty is the
   exact weight-decay equivalent for vector outputs. With one output both
   penalties coincide.
-Arrays of another array-API namespace (torch, CuPy, array-api-strict; see
-:mod:`skconvex._array_api`) are computed on in their namespace and device by
-:class:`GroupL2` and :class:`GroupNuclear`: values and dual norms come back as
-Python floats, block norms, proxes and dual block norms as arrays there.
 
 * :class:`ColumnGroupL2` — :math:`\\sum_p \\sum_c \\|W_{:,p,c}\\|_2`, one group per
   (block, output) column: the decoupled vector-output penalty of the exact
   ReLU programs, where every neuron feeds one output.
+
+Arrays of another array-API namespace (torch, CuPy, array-api-strict; see the
+user guide's array-API section) are computed on in their namespace and device
+by :class:`GroupL2` and :class:`GroupNuclear`: values and dual norms come back
+as Python floats, block norms, proxes and dual block norms as arrays there.
 """
 
 import numpy as np

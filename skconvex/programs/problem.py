@@ -18,7 +18,7 @@ for the program with intercept at no extra cost.
 :meth:`ConvexProblem.to_namespace` moves a program to an array-API namespace
 and device (:class:`NamespaceProblem`): its operator, datafit and penalty
 then compute there, and so do the solvers that see it
-(:func:`~skconvex.solvers.fista.fista`,
+(:func:`~skconvex.solvers.fista`,
 :func:`~skconvex.solvers.working_set.working_set_solve`) through the few
 array helpers of the problem (:meth:`ConvexProblem.asarray`,
 :meth:`ConvexProblem.vdot`, ...), which are plain numpy on the host.
@@ -532,7 +532,7 @@ class ConvexProblem:
 
         The operator's data and masks, the targets and the row weights move
         to ``device``; targets and weights in float64, which the certificate
-        needs (see :meth:`NamespaceProblem.dual_value`).
+        needs (see :meth:`~skconvex.programs.problem.NamespaceProblem.dual_value`).
 
         Parameters
         ----------
@@ -616,7 +616,7 @@ def array_helpers(problem):
     return problem if isinstance(problem, ConvexProblem) else _HostHelpers(problem)
 
 class NamespaceProblem(ConvexProblem):
-    """A :class:`ConvexProblem` whose arrays live in an array-API namespace.
+    """A :class:`~skconvex.programs.problem.ConvexProblem` whose arrays live in an array-API namespace.
 
     Built by :meth:`ConvexProblem.to_namespace`, not directly. The operator
     (:class:`~skconvex.programs.operators.NamespacePatternOperator`), the

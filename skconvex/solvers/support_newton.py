@@ -105,7 +105,7 @@ def _namespace_applicable(problem):
 
 
 def runs_in_namespace(problem):
-    """Whether :func:`support_newton` computes on ``problem``'s own arrays.
+    """Whether :func:`~skconvex.solvers.support_newton.support_newton` computes on ``problem``'s own arrays.
 
     Parameters
     ----------
