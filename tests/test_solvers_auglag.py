@@ -233,3 +233,28 @@ def test_block_inverses_survive_numerically_indefinite_blocks():
     # Positive definite (its small eigenvalues are below the block's rounding
     # level, so they are floored there, not recovered).
     assert np.linalg.eigvalsh(inv[1]).min() > 0
+
+
+def test_capacitance_factor_survives_rounding_of_huge_curvature():
+    # I + A with A PSD of norm 1e18: the identity drowns in A's rounding and
+    # plain Cholesky meets a negative pivot (a flaky failure of the exact
+    # Newton path on scikit-learn's sparse check data). The factor must
+    # still exist and solve the system to the accuracy the rounding allows.
+    from scipy.linalg import cho_factor, cho_solve
+
+    from skconvex.solvers._lowrank import _cho_factor_capacitance
+
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal((50, 3))
+    K = np.eye(50) + 1e18 * (V @ V.T)
+    with pytest.raises(np.linalg.LinAlgError):
+        cho_factor(K, lower=True, check_finite=False)
+    factor = _cho_factor_capacitance(K.copy())
+    b = K @ rng.standard_normal(50)
+    x = cho_solve(factor, b)
+    assert np.all(np.isfinite(x))
+    assert np.linalg.norm(K @ x - b) <= 1e-6 * np.linalg.norm(K, 2) * np.linalg.norm(x)
+    # A well-conditioned capacitance matrix is factorized unchanged.
+    W = rng.standard_normal((20, 20))
+    K = np.eye(20) + W @ W.T
+    np.testing.assert_allclose(_cho_factor_capacitance(K.copy())[0], cho_factor(K, lower=True)[0])

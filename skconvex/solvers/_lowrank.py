@@ -108,6 +108,32 @@ def _spd_inverses(M):
     return out
 
 
+def _cho_factor_capacitance(K):
+    """Cholesky factor of a capacitance matrix :math:`I + P A P` (``A`` PSD).
+
+    Its eigenvalues are at least 1 in exact arithmetic, but when ``A`` is
+    huge (large penalties, saturated curvatures) the identity drowns in the
+    rounding of ``A`` and Cholesky can meet a negative pivot (seen on the
+    sparse data of scikit-learn's checks, depending on BLAS summation
+    order). Then the symmetrized matrix gets a diagonal shift of the size of
+    that rounding: the Newton direction is only approximate there, which
+    the solver's line search and its certificate do not rely on.
+    """
+    try:
+        return cho_factor(K, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        pass
+    K = 0.5 * (K + K.T)
+    shift = K.shape[0] * np.finfo(np.float64).eps * max(float(np.abs(np.diag(K)).max()), 1.0)
+    for _ in range(8):
+        K[np.diag_indices_from(K)] += shift
+        try:
+            return cho_factor(K, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            shift *= 10.0
+    raise np.linalg.LinAlgError("Newton capacitance matrix is not positive definite even after a diagonal shift")
+
+
 class BlockPlusLowRank:
     """Factorization of :math:`M + \\mathcal{A}^\\top\\Pi^\\top\\Pi\\mathcal{A}` for repeated solves.
 
@@ -195,7 +221,7 @@ class BlockPlusLowRank:
             self.root = R[:, 0, 0]
             self.factor = [self._separable(block) for block in blocks]
         else:
-            self.factor = cho_factor(self._capacitance(blocks), lower=True, check_finite=False)
+            self.factor = _cho_factor_capacitance(self._capacitance(blocks))
 
     def _separable(self, block):
         r = self.root
@@ -205,7 +231,7 @@ class BlockPlusLowRank:
             Kq = K @ q
             K = K - np.outer(Kq, q) - np.outer(q, Kq) + float(q @ Kq) * np.outer(q, q)
         K[np.diag_indices_from(K)] += 1.0
-        return cho_factor(K, lower=True, check_finite=False)
+        return _cho_factor_capacitance(K)
 
     def _capacitance(self, blocks):
         R, Q = self.R, self.Q
