@@ -54,6 +54,46 @@ def test_gated_dual_norms_match_a_loop(penalty):
         assert got[j] == pytest.approx(ref, rel=1e-12)
 
 
+
+@pytest.mark.parametrize("kind", ["float32", "csc"])
+def test_dual_norm_reports_in_row_blocks_match_one_pass(kind, monkeypatch):
+    # A tiny chunk budget splits both the gates and the rows into several
+    # blocks: the sums over row blocks must equal one pass over all rows, for
+    # float32 X (cast one block at a time) and CSC X (converted to rows).
+    import scipy.sparse as sp
+
+    from skconvex.programs import oracles
+
+    rng = np.random.default_rng(1)
+    X64 = rng.standard_normal((203, 5)).astype(np.float32).astype(np.float64)
+    grad, U = rng.standard_normal((203, 3)), rng.standard_normal((5, 11))
+    X = X64.astype(np.float32) if kind == "float32" else sp.csc_array(X64)
+    ref_g = np.array([np.linalg.norm(X64.T @ ((X64 @ U[:, j] >= 0)[:, None] * grad)) for j in range(11)])
+    ref_r = np.linalg.norm(grad.T @ np.maximum(X64 @ U, 0), axis=0)
+    monkeypatch.setattr(oracles, "_CHUNK_ENTRIES", 60)
+    np.testing.assert_allclose(gated_dual_norms(X, grad, U, GroupL2()), ref_g, rtol=1e-12)
+    np.testing.assert_allclose(oracles.relu_dual_norm(X, grad, U), ref_r, rtol=1e-12)
+
+
+
+def test_dual_norm_report_never_casts_float32_x_whole(monkeypatch):
+    # max_violation_ of a row-blocked float32 fit: a float64 copy of X per
+    # chunk of gates made this report cost twice the solve at 10^6 rows.
+    import tracemalloc
+
+    from skconvex.programs import oracles
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((20000, 50), dtype=np.float32)
+    grad, U = rng.standard_normal((20000, 1)), rng.standard_normal((50, 40))
+    monkeypatch.setattr(oracles, "_CHUNK_ENTRIES", 2**14)
+    tracemalloc.start()
+    gated_dual_norms(X, grad, U, GroupL2())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < X.size * 8 / 4, peak
+
+
 def test_pair_hyperplanes_reach_every_cell():
     # With gates in 3-D (2-D inputs and a bias), the eight shifts of the
     # hyperplane through two points are the cells around its two rays: all

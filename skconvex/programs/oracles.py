@@ -109,12 +109,42 @@ def relu_dual_norm(X, Theta, U):
     values : ndarray of shape (n_directions,)
         The norms, one per column of ``U``.
     """
+    Theta = np.asarray(Theta, dtype=np.float64).reshape(X.shape[0], -1)
+    U = np.asarray(U, dtype=np.float64)
     out = np.empty(U.shape[1])
-    step = max(1, _CHUNK_ENTRIES // max(1, X.shape[0]))
-    for start in range(0, U.shape[1], step):
-        block = np.maximum(X @ U[:, start : start + step], 0.0)
-        out[start : start + step] = np.linalg.norm(Theta.T @ block, axis=0)
+    if hasattr(X, "tocsr"):
+        X = X.tocsr()  # row blocks of CSC would copy column by column
+    for cols, rows in _gate_and_row_chunks(X.shape, U.shape[1], Theta.shape[1], _CHUNK_ENTRIES):
+        S = np.zeros((Theta.shape[1], cols.stop - cols.start))
+        for r, Xb in _row_blocks64(X, rows):
+            S += Theta[r].T @ np.maximum(np.asarray(Xb @ U[:, cols]), 0.0)
+        out[cols] = np.linalg.norm(S, axis=0)
     return out
+
+
+def _gate_and_row_chunks(shape, n_gates, n_outputs, entries):
+    """Chunks of gates and, for each, the row-block size of its products.
+
+    A chunk's ``d x k x C`` sums and a row block's ``(b, k)`` products, masks
+    and ``(b, k C)`` masked targets each hold at most ``entries`` numbers. Rows
+    are blocked, not whole: a float32 ``X`` is cast to float64 one block at a
+    time instead of whole for every chunk of gates (that cast made these
+    reports cost twice the solve at 10^6 rows).
+    """
+    d = shape[1]
+    C = max(1, n_outputs)
+    step = max(1, min(n_gates, entries // max(1, d * C)))
+    for start in range(0, n_gates, step):
+        k = min(step, n_gates - start)
+        yield slice(start, start + k), max(1, entries // (k * (C + 2)))
+
+
+def _row_blocks64(X, rows):
+    """``(row slice, X[row slice] in float64)`` for consecutive blocks of ``rows`` rows."""
+    for start in range(0, X.shape[0], rows):
+        r = slice(start, min(start + rows, X.shape[0]))
+        Xb = X[r]
+        yield r, (Xb.astype(np.float64) if hasattr(Xb, "tocsr") else np.asarray(Xb, dtype=np.float64))
 
 
 def _top_directions(B):
@@ -513,19 +543,21 @@ def gated_dual_norms(X, grad, gates, penalty):
         Dual block norm of each gate's pattern, in float64.
     """
     grad = np.asarray(grad, dtype=np.float64).reshape(X.shape[0], -1)
-    n, C = grad.shape
+    C = grad.shape[1]
     K = gates.shape[1]
     out = np.empty(K)
-    # A chunk holds (n, k) products and masks and an (n, k * C) product: a
-    # fraction of the memory budget, so that a row-blocked fit stays bounded.
+    if hasattr(X, "tocsr"):
+        X = X.tocsr()  # row blocks of CSC would copy column by column
+    # Gates in chunks and rows in blocks (see _gate_and_row_chunks), within a
+    # fraction of the memory budget so that a row-blocked fit stays bounded.
     entries = min(_CHUNK_ENTRIES, memory_budget() // (4 * 8))
-    step = max(1, entries // max(1, n * (C + 2)))
-    for start in range(0, K, step):
-        U = np.asarray(gates[:, start : start + step], dtype=np.float64)
-        masks = np.asarray(X @ U) >= 0  # (n, k)
-        k = masks.shape[1]
-        # X^T (m_g * grad) for every gate and output at once: (d, k * C).
-        R = (masks[:, :, None] * grad[:, None, :]).reshape(n, k * C)
-        G = np.asarray(X.T @ R).reshape(X.shape[1], k, C)
-        out[start : start + k] = penalty.dual_group_norms(G)
+    for cols, rows in _gate_and_row_chunks(X.shape, K, C, entries):
+        U = np.asarray(gates[:, cols], dtype=np.float64)
+        k = U.shape[1]
+        G = np.zeros((X.shape[1], k * C))
+        for r, Xb in _row_blocks64(X, rows):
+            masks = np.asarray(Xb @ U) >= 0  # (b, k)
+            # X_b^T (m_g * grad_b) for every gate and output at once: (d, k * C).
+            G += np.asarray(Xb.T @ (masks[:, :, None] * grad[r, None, :]).reshape(-1, k * C))
+        out[cols] = penalty.dual_group_norms(G.reshape(X.shape[1], k, C))
     return out
