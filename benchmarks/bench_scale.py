@@ -27,7 +27,9 @@ in the same run: time, certified objective, rounds and bytes moved.
 Run ``python benchmarks/bench_scale.py`` (n = 10^4, 10^5 and the sparse
 problem), ``--million`` to add n = 10^6 (minutes), ``--dask 100000`` for the
 cluster comparison, ``--quick`` for a smoke run; ``--sizes`` picks the n of
-part 1 and ``--n-jobs`` the threads over row blocks.
+part 1, ``--n-jobs`` the threads over row blocks, and ``--estimator`` adds
+the whole ``ConvexGatedReLURegressor(block_size=...).fit`` after each blocked
+solve (its objective is the solve's divided by n; "passes" is not counted).
 """
 
 import argparse
@@ -110,6 +112,26 @@ def child_gated(n, mode, block_size, P, tol, n_jobs=None):
     )))
 
 
+def child_estimator(n, block_size, P, tol, n_jobs=None):
+    """``ConvexGatedReLURegressor.fit`` on the part-1 problem: validation, gates and report included."""
+    from skconvex import ConvexGatedReLURegressor
+
+    X, y, _ = anchors_data(n, 50)
+    kw = dict(n_arrangements=P, tol=tol, random_state=0, dtype="float32", fit_intercept=False)
+    alpha = 0.1 * ConvexGatedReLURegressor(block_size=8192, **kw)._alpha_max(X, y)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    est = ConvexGatedReLURegressor(alpha=alpha, block_size=block_size, n_jobs=n_jobs, **kw).fit(X, y)
+    elapsed = time.perf_counter() - t0
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps(dict(
+        n=n, mode="estimator", time=elapsed, rss=rss, traced=traced, gap=est.dual_gap_ / est.objective_,
+        objective=est.objective_, passes=-1, nnz_blocks=int(est.n_neurons_),
+    )))
+
+
 def child_dask(n, P, tol, n_jobs=None):
     """The estimator in memory (row blocks) and on a 2-worker LocalCluster, same run."""
     import dask.array as da
@@ -119,7 +141,7 @@ def child_dask(n, P, tol, n_jobs=None):
 
     X, y, _ = anchors_data(n, 50)
     kw = dict(n_arrangements=P, tol=tol, random_state=0, dtype="float32", fit_intercept=False)
-    alpha = 0.1 * ConvexGatedReLURegressor(**kw)._alpha_max(X, y)
+    alpha = 0.1 * ConvexGatedReLURegressor(block_size=8192, **kw)._alpha_max(X, y)
     t0 = time.perf_counter()
     mem = ConvexGatedReLURegressor(alpha=alpha, block_size=8192, n_jobs=n_jobs, **kw).fit(X, y)
     t_mem = time.perf_counter() - t0
@@ -206,6 +228,9 @@ def main():
                              "the sparse ConvexGatedReLUClassifier; default None (one)")
     parser.add_argument("--sizes", type=str, default=None,
                         help="comma-separated n of the rows part (default 10000,100000; --quick 500,2000)")
+    parser.add_argument("--estimator", action="store_true",
+                        help="add a ConvexGatedReLURegressor(block_size=...) fit after each blocked row (whole fit: "
+                             "validation, gates, solve and the max_violation_ report)")
     parser.add_argument("--skip-sparse", action="store_true")
     parser.add_argument("--skip-rows", action="store_true")
     parser.add_argument("--dask", type=int, default=None, metavar="N",
@@ -217,6 +242,8 @@ def main():
         n_jobs = None if n_jobs == "None" else int(n_jobs)
         if mode == "dask":
             return child_dask(int(n), int(P), float(tol), n_jobs)
+        if mode == "estimator":
+            return child_estimator(int(n), int(block), int(P), float(tol), n_jobs)
         return child_gated(int(n), mode, int(block), int(P), float(tol), n_jobs)
 
     from threadpoolctl import threadpool_info
@@ -231,6 +258,8 @@ def main():
     runs = [] if args.skip_rows else [(n, m) for n in sizes for m in ("whole", "blocked")]
     if args.million:
         runs.append((1_000_000, "blocked"))
+    if args.estimator:
+        runs = [r for n, m in runs for r in ([(n, m), (n, "estimator")] if m == "blocked" else [(n, m)])]
     print(f"\n## Gated regression, anchors generator, d=50, P={P}, lambda=0.1 lambda_max, tol={tol}, float32, "
           f"block_size={args.block_size}, n_jobs={args.n_jobs}\n")
     print("| n | operator | time (s) | peak RSS (MiB) | traced solve peak (MiB) | rel. gap | passes | "
@@ -242,7 +271,7 @@ def main():
         ratio = "" if mode not in previous else f"{r['time'] / previous[mode]:.2f}"
         previous[mode] = r["time"]
         print(f"| {n} | {mode} | {r['time']:.2f} | {r['rss'] / 2**20:.0f} | {r['traced'] / 2**20:.0f} | "
-              f"{r['gap']:.1e} | {r['passes']} | {r['objective']:.6g} | {ratio} |", flush=True)
+              f"{r['gap']:.1e} | {r['passes'] if r['passes'] >= 0 else ''} | {r['objective']:.6g} | {ratio} |", flush=True)
     dask_n = args.dask
     if dask_n:
         r = run_child(dask_n, "dask", 0, P, tol, args.n_jobs)
