@@ -17,14 +17,19 @@ CHECK_PARAMS = {
     # Every fit of the exact CV estimators is a cone-constrained program.
     "ConvexReLUClassifierCV": {"n_alphas": 3, "cv": 2, "n_arrangements": 10},
     "ConvexReLURegressorCV": {"n_alphas": 3, "cv": 2, "n_arrangements": 10},
-    # The exact deep programs take seconds per fit (Newton augmented
-    # Lagrangian); the checks run the gated programs, which share all the
-    # estimator code but the solver. tests/test_models_deep.py covers the
-    # exact programs (objectives, recovery, cvxpy agreement, sample weights).
+    # The exact three-layer program takes seconds per fit (Newton augmented
+    # Lagrangian; with the default solver these checks took 207 s on two
+    # workers and stopped at a relative gap of 2.8e-2 on the unscaled data of
+    # check_dataframe_column_names_consistency, issue 18); the checks run the
+    # gated program, which shares all the estimator code but the solver.
+    # tests/test_models_deep.py covers the exact programs (objectives,
+    # recovery, cvxpy agreement, sample weights).
     "ConvexThreeLayerReLUClassifier": {"n_arrangements": (2, 4), "gated": True, "tol": 1e-3},
     "ConvexThreeLayerReLURegressor": {"n_arrangements": (2, 4), "gated": True, "tol": 1e-3},
-    "PathRegularizedReLUClassifier": {"n_arrangements": 10, "gated": True, "tol": 1e-3},
-    "PathRegularizedReLURegressor": {"n_arrangements": 10, "gated": True, "tol": 1e-3},
+    # The exact path-regularized programs, with their default solver (about
+    # 15 s for all their checks); the gated ones are added below.
+    "PathRegularizedReLUClassifier": {"n_arrangements": 10},
+    "PathRegularizedReLURegressor": {"n_arrangements": 10},
     # Several outputs (the check data have rank 11) make the exact oracle
     # enumerate every face of each sampled cone, so the cost grows with the
     # number of cones and of outer iterations; a certified gap of 1e-2 still
@@ -47,6 +52,13 @@ CHECK_PARAMS = {
 }
 
 ESTIMATORS = [cls(**CHECK_PARAMS.get(name, {})) for name, cls in all_estimators()]
+# The gated path-regularized programs too (a different solver behind the
+# same estimator).
+ESTIMATORS += [
+    cls(n_arrangements=10, gated=True, tol=1e-3)
+    for name, cls in all_estimators()
+    if name in ("PathRegularizedReLUClassifier", "PathRegularizedReLURegressor")
+]
 
 # Every entry needs a reason; the checks below fail for a documented cause.
 _FIRST_ORDER_WEIGHTS_ATTENTION = (
@@ -106,8 +118,23 @@ _CNN_WEIGHTS = (
 )
 
 
+_PATH_WEIGHTS = (
+    "the exact path-regularized program stops at a certified relative gap "
+    "(tol=1e-4 by default) and its nested-cone augmented Lagrangian has no "
+    "end-game on the faces of the cones, so weighted and repeated fits agree to "
+    "about 1e-7, not to the check's 1e-7 relative on predictions near 0: on the "
+    "check's data the regressor's predictions differ by 2.3e-2 at tol=1e-3, "
+    "2.3e-3 at tol=1e-4 and 6.5e-7 at tol=1e-6 and 1e-8 (a floor), the "
+    "classifier's probabilities by 2.1e-5 at tol=1e-4 and 7.9e-8 at tol=1e-6 "
+    "and 1e-8 (issue 18; the gated programs pass); tests/test_models_deep.py "
+    "checks that weighted and repeated programs reach the same optimum"
+)
+
+
 def expected_failures(estimator):
     name = type(estimator).__name__
+    if name.startswith("PathRegularizedReLU") and not estimator.gated:
+        return {"check_sample_weight_equivalence_on_dense_data": _PATH_WEIGHTS}
     if name in ("ConvexCNNRegressor", "ConvexCNNClassifier"):
         return {"check_sample_weight_equivalence_on_dense_data": _CNN_WEIGHTS}
     if name == "ConvexBatchNormReLUClassifier":
