@@ -67,11 +67,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny grid, few datasets")
     parser.add_argument("--n-splits", type=int, default=3)
+    parser.add_argument("--alphas", type=str, default=None, help="comma-separated alphas (default: the grid)")
+    parser.add_argument("--widths", type=str, default=None, help="comma-separated n_arrangements")
+    parser.add_argument("--penalties", type=str, default=None,
+                        help="comma-separated block penalties of the candidates (nuclear, frobenius); "
+                             "default: the estimators' own")
+    parser.add_argument("--datasets", type=str, default=None, help="comma-separated dataset names (default: all)")
     args = parser.parse_args()
     alphas = [1e-3, 1e-2] if args.quick else [1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
     widths = [50] if args.quick else [50, 100, 200]
+    if args.alphas:
+        alphas = [float(a) for a in args.alphas.split(",")]
+    if args.widths:
+        widths = [int(w) for w in args.widths.split(",")]
+    penalties = args.penalties.split(",") if args.penalties else [None]
     n_splits = 1 if args.quick else args.n_splits
     clf_data, reg_data = load(args.quick)
+    if args.datasets:
+        keep = set(args.datasets.split(","))
+        clf_data = {k: v for k, v in clf_data.items() if k in keep}
+        reg_data = {k: v for k, v in reg_data.items() if k in keep}
 
     rows, margins = [], {}
     for kind, data in (("classifier", clf_data), ("regressor", reg_data)):
@@ -89,18 +104,23 @@ def main():
             rows.append((name, "MLP default", base_score, base_time))
             for alpha in alphas:
                 for width in widths:
-                    est = clone(ours).set_params(alpha=alpha, n_arrangements=width)
-                    score, fit_time = evaluate(est, X, y, splits)
-                    rows.append((name, f"alpha={alpha:g} P={width}", score, fit_time))
-                    margins.setdefault((kind, alpha, width), []).append(score - base_score)
+                    for penalty in penalties:
+                        est = clone(ours).set_params(alpha=alpha, n_arrangements=width)
+                        if penalty is not None:
+                            est.set_params(penalty=penalty)
+                        score, fit_time = evaluate(est, X, y, splits)
+                        label = f"alpha={alpha:g} P={width}" + ("" if penalty is None else f" {penalty[:4]}")
+                        rows.append((name, label, score, fit_time))
+                        margins.setdefault((kind, alpha, width, penalty), []).append(score - base_score)
             print(f"done {name}", flush=True)
 
-    print(f"\n{'dataset':<16}{'model':<22}{'score':>8}{'fit s':>9}")
+    print(f"\n{'dataset':<16}{'model':<27}{'score':>8}{'fit s':>9}")
     for name, model, score, fit_time in rows:
-        print(f"{name:<16}{model:<22}{score:8.4f}{fit_time:9.3f}")
+        print(f"{name:<16}{model:<27}{score:8.4f}{fit_time:9.3f}")
     print("\nmean / worst score margin over the MLP default, per candidate:")
-    for (kind, alpha, width), m in sorted(margins.items(), key=lambda kv: -np.mean(kv[1])):
-        print(f"{kind:<11} alpha={alpha:<7g} P={width:<4} mean {np.mean(m):+.4f}  worst {np.min(m):+.4f}")
+    for (kind, alpha, width, penalty), m in sorted(margins.items(), key=lambda kv: -np.mean(kv[1])):
+        pen = "" if penalty is None else f" {penalty:<9}"
+        print(f"{kind:<11} alpha={alpha:<7g} P={width:<4}{pen} mean {np.mean(m):+.4f}  worst {np.min(m):+.4f}")
 
 
 if __name__ == "__main__":
