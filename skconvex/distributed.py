@@ -162,14 +162,7 @@ def _block_sums(block, W, s, targets, float64, blocks=None):
     of patterns (``W`` then has only those); the restricted operator is kept
     on the block between rounds, so its masks are repacked once per set.
     """
-    op = block.operator
-    if blocks is not None:
-        key = np.asarray(blocks).tobytes()
-        cached = getattr(block, "restricted", None)
-        if cached is None or cached[0] != key:
-            cached = (key, op.restrict(blocks))
-            block.restricted = cached
-        op = cached[1]
+    op = _restricted(block, blocks)
     op = op.astype(np.float64) if float64 else op
     pred = np.asarray(op.forward(W), dtype=np.float64)
     r = pred - block.y if targets else pred
