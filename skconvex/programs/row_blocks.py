@@ -300,15 +300,21 @@ class RowBlockOperator:
     def _masks_work(self, k):
         """Masks of block ``k`` in the compute dtype, unpacked into this thread's work array."""
         packed = self.packed[self._row_slices()[k]]
-        rows, n_bytes = packed.shape
-        buf = self._scratch("masks", (rows, 8 * n_bytes), self.dtype)
-        if self.dtype == np.float32:
-            table = _bit_table(self.dtype)
+        buf = self._scratch("masks", (packed.shape[0], 8 * packed.shape[1]), self.dtype)
+        return self._unpack_into(packed, buf)
+
+    def _unpack_into(self, packed, out):
+        """Unpack ``packed`` rows into the float array ``out`` (8 columns per byte); its mask columns."""
+        if out.dtype == np.float32:
+            table = _bit_table(out.dtype)
             # mode="clip": every uint8 index is valid, and "raise" would buffer the output.
-            np.take(table, packed, out=buf.view(table.dtype), mode="clip")
+            np.take(table, packed, out=out.view(table.dtype), mode="clip")
         else:
-            np.copyto(buf[:, : self.n_patterns], np.unpackbits(packed, axis=1, count=self.n_patterns))
-        return buf[:, : self.n_patterns]
+            # Measured (benchmarks/README.md, the float32 mask lookup table): the table's 64-byte
+            # float64 records copy slower than unpackbits and a cast.
+            np.copyto(out[:, : self.n_patterns], np.unpackbits(packed, axis=1, count=self.n_patterns))
+        # A column slice of the padding bits (a view; BLAS takes its row stride).
+        return out[:, : self.n_patterns]
 
     def masks_block(self, k, dtype=None):
         """Unpacked masks of row block ``k``.
@@ -327,14 +333,10 @@ class RowBlockOperator:
         """
         s = self._row_slices()[k]
         dtype = self.dtype if dtype is None else np.dtype(dtype)
-        if dtype != np.float32:
-            # Measured (benchmarks/README.md, the float32 mask lookup table): the table's 64-byte
-            # float64 records copy slower than unpackbits and a cast.
-            return np.unpackbits(self.packed[s], axis=1, count=self.n_patterns).astype(dtype, copy=False)
         packed = self.packed[s]
-        masks = _bit_table(dtype).take(packed).view(dtype).reshape(packed.shape[0], 8 * packed.shape[1])
-        # A column slice of the padding bits (a view; BLAS takes its row stride).
-        return masks[:, : self.n_patterns]
+        if dtype == np.uint8:
+            return np.unpackbits(packed, axis=1, count=self.n_patterns)
+        return self._unpack_into(packed, np.empty((packed.shape[0], 8 * packed.shape[1]), dtype=dtype))
 
     def _map(self, fn):
         """``[fn(k) for k in blocks]``, threaded when ``n_jobs`` allows, in block order."""
