@@ -49,6 +49,7 @@ of the in-memory fit with the same ``random_state``.
 """
 
 import hashlib
+import sys
 import time
 
 import numpy as np
@@ -77,11 +78,10 @@ def is_dask_array(X):
     is_dask : bool
         True for a ``dask.array.Array``.
     """
-    try:
-        import dask.array as da
-    except ImportError:  # pragma: no cover - the dask extra is not installed
-        return False
-    return isinstance(X, da.Array)
+    # An object can only be a dask array once dask.array has been imported;
+    # importing it here would cost every first fit of a process half a second.
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(X, da.Array)
 
 
 def active_client():

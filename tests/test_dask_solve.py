@@ -9,6 +9,8 @@ killed mid-fit must give either a correct certified fit or a clear error.
 
 import os
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from skconvex import ConvexGatedReLURegressor
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
-from skconvex.distributed import DaskSolveError, dask_gated_regression
+from skconvex.distributed import DaskSolveError, dask_gated_regression, is_dask_array
 from skconvex.programs.penalties import GroupL2
 
 # Each FISTA iteration on the cluster is a round trip (tens of ms on a busy
@@ -154,6 +156,23 @@ def test_bad_input_on_dask(client):
         ConvexGatedReLURegressor(**KW).fit(da.from_array(Xn, chunks=(200, 4)), y)
     with pytest.raises(ValueError, match="rows"):
         ConvexGatedReLURegressor(**KW).fit(da.from_array(X, chunks=(200, 4)), y[:-1])
+
+
+def test_in_memory_fit_does_not_import_dask():
+    # Telling a dask array apart must not import dask.array: that import cost
+    # the first fit of every process about half a second (issue 19's demo).
+    code = (
+        "import sys, numpy as np\n"
+        "from skconvex import ConvexGatedReLURegressor\n"
+        "from skconvex.distributed import is_dask_array\n"
+        "X = np.random.default_rng(0).standard_normal((30, 3))\n"
+        "ConvexGatedReLURegressor(n_arrangements=5).fit(X, X[:, 0])\n"
+        "assert not is_dask_array(X)\n"
+        "print('dask.array' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
+    assert is_dask_array(da.ones(3)) and not is_dask_array(np.ones(3))
 
 
 # ----------------------------------------------------- sample weights (issue 23 follow-up)
