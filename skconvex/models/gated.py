@@ -260,7 +260,8 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
             target = problem if runs_in_namespace(problem) else problem.to_host()
             coef_init, intercept_init, _ = support_newton(
                 target, target.from_host(coef_init), intercept_init, tol=1e-12, max_steps=4,
-                max_products=self.max_iter // 4,
+                # A predictor needs a few Newton steps, not a share of max_iter.
+                max_products=min(self.max_iter // 4, 500),
             )
         return solve_certified(
             problem,
