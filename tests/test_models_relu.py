@@ -570,6 +570,30 @@ def test_default_fit_on_standardized_data_is_certified_without_warning(loader, E
     assert est.n_iter_ < est.max_iter
 
 
+@pytest.mark.parametrize("seed", [0, 2])
+def test_stalled_default_fit_is_finished_by_the_interior_point_solver(seed):
+    # The first 100 rows of diabetes, standardized, defaults: on these gate
+    # draws (2 of 8) the augmented Lagrangian stalls at relative gaps of
+    # 6.4e-4 and 5.7e-3 (its Newton steps shrink to 1e-6 while the penalties
+    # grow); solver="auto" then lets Clarabel finish, and the fit certifies.
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:100])
+    y = y[:100]
+    with pytest.warns(ConvergenceWarning):
+        stalled = ConvexReLURegressor(random_state=seed, solver="auglag").fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = ConvexReLURegressor(random_state=seed).fit(X, y)
+    assert est.solver_ == "auglag+cvxpy"
+    assert 0 <= est.dual_gap_ <= est.tol * est.objective_
+    assert est.objective_ < stalled.objective_
+    # The certified objective is the recovered network's, written out.
+    Y, kind, alpha = _encode(est, y)
+    U, A, b = _recovered(est)
+    nonconvex = _mean_loss(kind, _net_output(X, U, A, b), Y) + alpha * 0.5 * (np.sum(U**2) + np.sum(A**2))
+    np.testing.assert_allclose(nonconvex, est.objective_, rtol=1e-9)
+
+
 def test_tight_tol_certifies_on_separable_multiclass_data():
     # The data of scikit-learn's check_sample_weight_equivalence_on_dense_data
     # (15 samples, 30 features, 3 classes: separable, so the logistic losses

@@ -15,6 +15,7 @@ from ..programs.penalties import ColumnGroupL2
 from ..solvers import cvxpy_cone_solve
 from ..solvers.admm import admm
 from ..solvers.auglag import augmented_lagrangian
+from ..solvers.conic import SolverError
 from ..solvers.working_set import cone_working_set_solve
 from ._base import (
     BaseConvexNetwork,
@@ -27,6 +28,14 @@ from ._adaptive import ADAPTIVE_ATTRIBUTES, ADAPTIVE_DOC, AdaptiveArrangementsMi
 from ._relu_network import TwoLayerNetworkMixin
 
 __all__ = ["ConvexReLURegressor", "ConvexReLUClassifier"]
+
+# solver="auto" hands a squared-loss program that the augmented Lagrangian
+# leaves uncertified (a stall, not an exhausted max_iter) to Clarabel when
+# its cone rows times features are at most this: measured 1.0-1.9 s on 2
+# cores for 220,000-252,000 (benchmarks/README.md, "Uncertified default
+# fits"). Exponential cones (logistic losses) come back from Clarabel with
+# relative gaps of 1e-2, so classifiers are not handed over.
+_INTERIOR_POINT_SIZE = 250_000
 
 # Options each solver accepts through ``solver_options`` (cvxpy forwards
 # everything but "solver" to the chosen conic solver).
@@ -72,10 +81,14 @@ _COMMON_DOC_REST = """
         ``"cvxpy"``: the conic program through CVXPY, Clarabel unless
         ``solver_options["solver"]`` names another installed solver
         (interior point: accurate, slow beyond a few thousand variables).
-        ``"auto"`` is always ``"auglag"`` (any loss, dense or sparse ``X``):
+        ``"auto"`` is ``"auglag"`` (any loss, dense or sparse ``X``):
         the fastest on every benchmark of ``benchmarks/bench_relu.py`` and
         ``benchmarks/bench_admm.py``, and the only one of the three that
-        both scales past a few thousand variables and certifies every fit.
+        scales past a few thousand variables. When it stalls uncertified
+        (not at ``max_iter``) on a dense squared-loss program of at most
+        250,000 cone rows times features (e.g. 100 samples, 10 features
+        and 100 arrangements), ``"cvxpy"`` solves it again (about a second)
+        and the better certified result is kept.
     solver_options : dict, default=None
         Extra options of the solver. ``"auglag"``: ``inner`` ("newton",
         "newton-cg", "fista"), ``sigma``, ``rho``, ``growth``, ``max_outer``;
@@ -152,7 +165,8 @@ _COMMON_ATTRIBUTES = """
         Largest violation of the cone constraints at the solution, relative to
         the largest pre-activation (0 up to rounding).
     solver_ : str
-        The solver that ran (``"auto"`` resolved).
+        The solver that ran (``"auto"`` resolved): ``"auglag+cvxpy"`` when
+        ``"auto"`` handed a stalled fit to Clarabel (see ``solver``).
     n_iter_ : int
         Solver iterations (of the last solve with ``arrangement="adaptive"``).
 {adaptive}    n_features_in_ : int
@@ -371,6 +385,8 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
                     verbose=self.verbose,
                     **{**state, **options},
                 )
+            if self.solver == "auto" and solver == "auglag":
+                result, solver = self._finish_uncertified(problem, result)
             if self.warm_start:
                 # Multipliers and penalties make a warm start converge in a few
                 # steps; kept sparse (only tight constraints carry multipliers).
@@ -384,6 +400,39 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
                     "alpha": self.alpha,
                 }
         return result, solver
+
+    def _finish_uncertified(self, problem, result):
+        """Let the interior-point solver finish a small program the augmented Lagrangian left uncertified.
+
+        The augmented Lagrangian can stall short of ``tol`` when many cone
+        rows sit on the kink of its penalty (on 7 of 20 gate draws of the
+        first 100 rows of ``load_diabetes``; issue 18): its Newton steps then
+        shrink to 1e-6 and the penalties grow without progress. A stall (not
+        an exhausted ``max_iter``) of a squared-loss program of at most
+        ``_INTERIOR_POINT_SIZE`` cone rows times features is solved again by
+        Clarabel, and the better certified result is kept.
+        """
+        op = problem.operator
+        n, d = op.n_samples, op.coef_shape[0]
+        size = n * op.n_patterns * op.coef_shape[2] * d
+        if (
+            result.converged
+            or result.n_iter >= self.max_iter
+            or not getattr(problem.datafit, "quadratic", False)
+            or getattr(op, "sparse", False)
+            or size > _INTERIOR_POINT_SIZE
+        ):
+            return result, "auglag"
+        try:
+            finished = cvxpy_cone_solve(problem, verbose=self.verbose)
+        except SolverError:
+            return result, "auglag"
+        if not finished.relative_gap < result.relative_gap:
+            return result, "auglag"
+        finished.converged = finished.relative_gap <= self.tol
+        finished.n_iter += result.n_iter
+        finished.info.setdefault("multipliers", result.info["multipliers"])
+        return finished, "auglag+cvxpy"
 
     def _build_problem(self, X, y, sample_weight):
         """Validate the data and assemble the cone-constrained program."""

@@ -151,7 +151,8 @@ def cvxpy_cone_solve(problem, *, solver="CLARABEL", solver_options=None, verbose
     result : SolveResult
         ``constraint_violation`` is the relative violation of the returned
         point (0 up to rounding); ``info["solver_violation"]`` that of the
-        solver's own point.
+        solver's own point; ``info["multipliers"]`` the cone multipliers of
+        the certificate.
 
     Raises
     ------
@@ -183,5 +184,6 @@ def cvxpy_cone_solve(problem, *, solver="CLARABEL", solver_options=None, verbose
     result.objective, result.dual_objective = cert.primal, cert.dual
     result.constraint_violation = after
     result.info["solver_violation"] = violation
+    result.info["multipliers"] = multipliers
     result.n_products += 3
     return result
