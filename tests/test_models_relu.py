@@ -598,7 +598,7 @@ def test_stopped_auglag_is_finished_by_clarabel_on_small_programs(regression_dat
     # (here: two outer iterations) is solved again by Clarabel; the result
     # agrees with the conic reference solve and is certified.
     X, y = regression_data
-    kw = dict(n_arrangements=20, random_state=0)
+    kw = {"n_arrangements": 20, "random_state": 0}
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est = ConvexReLURegressor(solver_options={"max_outer": 2}, **kw).fit(X, y)
