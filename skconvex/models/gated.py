@@ -61,11 +61,10 @@ _COMMON_DOC_REST = """
         error, so 1e-4 typically means an objective within about 1e-8 of the
         optimum; lower it when you need the certificate itself to be tight.
     max_iter : int, default=5000
-        Maximum number of solver iterations. Small multi-output programs
-        with nuclear blocks end on FISTA alone (no Newton end-game) and need
-        more iterations than their size suggests: 977 to 4056 on 30 splits
-        and gate draws of ``load_linnerud`` (15 rows, 3 outputs), where 2000
-        stopped 8 of them uncertified.
+        Maximum number of solver iterations. Multi-output programs with
+        nuclear blocks end on FISTA alone (no Newton end-game) and can need
+        thousands of iterations even on small data (``benchmarks/README.md``,
+        "Uncertified default fits").
     warm_start : bool, default=False
         Reuse the gates and start from the previous solution when refitting
         (e.g. with another ``alpha``). Clones made by ``GridSearchCV`` do not

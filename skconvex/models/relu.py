@@ -87,8 +87,8 @@ _COMMON_DOC_REST = """
         scales past a few thousand variables. When it stalls uncertified
         (not at ``max_iter``) on a dense squared-loss program of at most
         250,000 cone rows times features (e.g. 100 samples, 10 features
-        and 100 arrangements), ``"cvxpy"`` solves it again (about a second)
-        and the better certified result is kept.
+        and 100 arrangements), ``"cvxpy"`` solves it again and the better
+        certified result is kept.
     solver_options : dict, default=None
         Extra options of the solver. ``"auglag"``: ``inner`` ("newton",
         "newton-cg", "fista"), ``sigma``, ``rho``, ``growth``, ``max_outer``;
@@ -405,9 +405,9 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         """Let the interior-point solver finish a small program the augmented Lagrangian left uncertified.
 
         The augmented Lagrangian can stall short of ``tol`` when many cone
-        rows sit on the kink of its penalty (on 7 of 20 gate draws of the
-        first 100 rows of ``load_diabetes``; issue 18): its Newton steps then
-        shrink to 1e-6 and the penalties grow without progress. A stall (not
+        rows sit on the kink of its penalty (issue 18; measured in
+        ``benchmarks/README.md``): its Newton steps then shrink to 1e-6 and
+        the penalties grow without progress. A stall (not
         an exhausted ``max_iter``) of a squared-loss program of at most
         ``_INTERIOR_POINT_SIZE`` cone rows times features is solved again by
         Clarabel, and the better certified result is kept.
@@ -431,7 +431,6 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
             return result, "auglag"
         finished.converged = finished.relative_gap <= self.tol
         finished.n_iter += result.n_iter
-        finished.info.setdefault("multipliers", result.info["multipliers"])
         return finished, "auglag+cvxpy"
 
     def _build_problem(self, X, y, sample_weight):
