@@ -407,7 +407,9 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         The augmented Lagrangian can stall short of ``tol`` when many cone
         rows sit on the kink of its penalty (issue 18; measured in
         ``benchmarks/README.md``): its Newton steps then shrink to 1e-6 and
-        the penalties grow without progress. A stall (not
+        the penalties grow without progress, and its second run (see
+        :func:`~skconvex.solvers.auglag.augmented_lagrangian`) does not
+        always recover. A stall (not
         an exhausted ``max_iter``) of a squared-loss program of at most
         ``_INTERIOR_POINT_SIZE`` cone rows times features is solved again by
         Clarabel, and the better certified result is kept.

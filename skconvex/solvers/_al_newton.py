@@ -254,13 +254,19 @@ class _ConeGram:
 class _NewtonSubproblem:
     """:math:`\\phi` of one outer iteration: value, gradient and Newton direction."""
 
-    def __init__(self, problem, gamma, lam, sigma, rho, row_gram):
+    def __init__(self, problem, gamma, lam, sigma, rho, row_gram, kink_rtol=0.0):
         self.problem = problem
         self.op = problem.operator
         self.gamma, self.lam = gamma, lam
         self.sigma, self.rho = float(sigma), float(rho)
         self.tau = problem.alpha / self.sigma
         self.row_gram = row_gram
+        # Rows whose penalty argument lambda - rho c is within kink_rtol of
+        # the kink (relative to its largest magnitude) count as active in the
+        # generalized Hessian: a valid element of it at the tied rows, and
+        # one that keeps a Newton step from pushing many of them through the
+        # kink at once (see augmented_lagrangian's retry).
+        self.kink_rtol = float(kink_rtol)
 
     def evaluate(self, U, intercept=None):
         p, op = self.problem, self.op
@@ -274,6 +280,8 @@ class _NewtonSubproblem:
             # overflows: reject it.
             return np.inf, None
         r = self.lam - self.rho * p.constraint_values(Z)
+        # Rows counted active by the generalized Hessian (see __init__).
+        active = r > -self.kink_rtol * np.abs(r).max(initial=0.0) if self.kink_rtol else None
         np.maximum(r, 0, out=r)
         V = U + self.gamma / self.sigma
         vn = np.sqrt(np.einsum("dkc,dkc->kc", V, V))
@@ -281,7 +289,11 @@ class _NewtonSubproblem:
         alpha = p.alpha
         huber = np.where(inside, 0.5 * self.sigma * vn**2, alpha * vn - 0.5 * alpha * self.tau)
         phi = value + float(huber.sum()) + float(np.vdot(r, r)) / (2 * self.rho)
-        return phi, {"U": U, "Z": Z, "pred": pred, "b": b, "grad_f": grad_f, "r": r, "V": V, "vn": vn}
+        if active is None:
+            active = r > 0
+        return phi, {
+            "U": U, "Z": Z, "pred": pred, "b": b, "grad_f": grad_f, "r": r, "V": V, "vn": vn, "active": active,
+        }
 
     def gradient(self, cache):
         vn = cache["vn"]
@@ -338,7 +350,7 @@ class _NewtonSubproblem:
                 M += radial_part
             else:
                 M[idx] += radial_part
-        active = (cache["r"] > 0).reshape(-1, B * C)
+        active = cache["active"].reshape(-1, B * C)
         if active.any():
             M += self.rho * self.row_gram(active).reshape(B * C, d, d)
         # A relative ridge keeps the blocks numerically positive definite
@@ -384,7 +396,7 @@ class _NewtonSubproblem:
             k_idx, c_idx = np.divmod(np.flatnonzero(outside), C)
             curv = _radial_curvature(self.op, w, vhat, k_idx, c_idx)
             drop = drop - np.minimum(radial * curv, drop)
-        active = (cache["r"] > 0).astype(np.float64)
+        active = cache["active"].astype(np.float64)
         diagonal = env[:, None] + loss_diag + self.rho * (X2.T @ active.reshape(-1, B * C)).T
         if outside.any():
             diagonal[outside] -= drop[:, None] * vhat**2

@@ -109,6 +109,11 @@ def check_positive_alpha(alpha):
         )
 
 
+# Relative distance to the kink within which a cone row counts as active in
+# the Newton systems of a retry after a stall (see augmented_lagrangian).
+_KINK_RTOL = 1e-8
+
+
 def augmented_lagrangian(
     problem,
     *,
@@ -191,6 +196,15 @@ def augmented_lagrangian(
     returned ``dual_objective`` is the best of these values, a lower bound on
     the optimum.
 
+    The cone penalty :math:`\\tfrac{1}{2\\rho}\\|(\\Lambda - \\rho\\,\\mathcal{G}(U))_+\\|^2`
+    is not twice differentiable where a row's argument is zero, and many rows
+    sit there (those of columns headed to zero). The exact Newton steps use
+    the generalized Hessian that counts them inactive; when that run stops
+    short of ``tol`` before ``max_iter`` (a stall: its steps shrink while
+    the penalties grow), the program is solved again on the rest of the
+    budget with rows within a relative ``1e-8`` of the kink counted active,
+    and the better certified result is returned.
+
     References
     ----------
     J. Nocedal and S. J. Wright. Numerical Optimization, 2nd ed., Springer,
@@ -238,20 +252,38 @@ def augmented_lagrangian(
         if inner == "newton":
             problem = _dense_for_newton(problem)
         family = _ColumnCones(problem, matrix_free=inner == "newton-cg")
-        with _blas_threads(problem.operator.n_samples * problem.coef_shape[2]):
+        budget = 500 if max_iter is None else max_iter
+
+        def run(max_iter):
             return newton_al(
                 family,
                 coef_init,
                 intercept_init,
                 multipliers_init,
                 tol=tol,
-                max_iter=500 if max_iter is None else max_iter,
+                max_iter=max_iter,
                 max_outer=max_outer,
                 sigma=sigma,
                 rho=rho,
                 growth=10.0 if growth is None else growth,
                 verbose=verbose,
             )
+
+        with _blas_threads(problem.operator.n_samples * problem.coef_shape[2]):
+            result = run(budget)
+            if result.converged or result.n_iter >= budget or family.matrix_free:
+                return result
+            # A stall of the exact Newton steps: steps that push cone rows
+            # tied at the kink of the penalty through it at once shrink to
+            # nothing while the penalties grow. Solved again with those rows
+            # counted active (benchmarks/README.md, "Uncertified default
+            # fits"); the better certificate is kept, the work of both counts.
+            family.kink_rtol = _KINK_RTOL
+            retry = run(budget - result.n_iter)
+            best = retry if retry.relative_gap < result.relative_gap else result
+            best.n_iter = result.n_iter + retry.n_iter
+            best.n_products = result.n_products + retry.n_products
+            return best
     # float32 iterates stall the multiplier updates near 1e-4 relative
     # violation, so this variant computes in float64 as well.
     # (matrix_free: FISTA needs no Newton blocks, so no row Gram either.)
@@ -311,8 +343,9 @@ class _ColumnCones:
     label = "auglag"
     solver = "auglag"
 
-    def __init__(self, problem, matrix_free=False):
+    def __init__(self, problem, matrix_free=False, kink_rtol=0.0):
         self.problem = problem
+        self.kink_rtol = kink_rtol
         op = problem.operator
         X = op.X
         # The exact systems hold dense row products of X; sparse X (left
@@ -373,7 +406,9 @@ class _ColumnCones:
         return _AugmentedSubproblem(self.problem, multipliers, rho)
 
     def newton_subproblem(self, gamma, multipliers, sigma, rho):
-        return _NewtonSubproblem(self.problem, gamma, multipliers, sigma, rho, self.row_gram)
+        return _NewtonSubproblem(
+            self.problem, gamma, multipliers, sigma, rho, self.row_gram, kink_rtol=self.kink_rtol
+        )
 
     def hessian(self, sub, cache, ridge, damping):
         if self.matrix_free:
