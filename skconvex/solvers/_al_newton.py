@@ -280,8 +280,9 @@ class _NewtonSubproblem:
             # overflows: reject it.
             return np.inf, None
         r = self.lam - self.rho * p.constraint_values(Z)
-        # Rows counted active by the generalized Hessian (see __init__).
-        active = r > -self.kink_rtol * np.abs(r).max(initial=0.0) if self.kink_rtol else None
+        # Rows within kink_rtol of the kink, before clipping (see __init__);
+        # without it the active rows are read off the clipped r when needed.
+        tied = r > -self.kink_rtol * np.abs(r).max(initial=0.0) if self.kink_rtol else None
         np.maximum(r, 0, out=r)
         V = U + self.gamma / self.sigma
         vn = np.sqrt(np.einsum("dkc,dkc->kc", V, V))
@@ -289,11 +290,12 @@ class _NewtonSubproblem:
         alpha = p.alpha
         huber = np.where(inside, 0.5 * self.sigma * vn**2, alpha * vn - 0.5 * alpha * self.tau)
         phi = value + float(huber.sum()) + float(np.vdot(r, r)) / (2 * self.rho)
-        if active is None:
-            active = r > 0
-        return phi, {
-            "U": U, "Z": Z, "pred": pred, "b": b, "grad_f": grad_f, "r": r, "V": V, "vn": vn, "active": active,
-        }
+        return phi, {"U": U, "Z": Z, "pred": pred, "b": b, "grad_f": grad_f, "r": r, "V": V, "vn": vn, "tied": tied}
+
+    @staticmethod
+    def _active(cache):
+        """Rows the generalized Hessian counts active."""
+        return cache["r"] > 0 if cache["tied"] is None else cache["tied"]
 
     def gradient(self, cache):
         vn = cache["vn"]
@@ -350,7 +352,7 @@ class _NewtonSubproblem:
                 M += radial_part
             else:
                 M[idx] += radial_part
-        active = cache["active"].reshape(-1, B * C)
+        active = self._active(cache).reshape(-1, B * C)
         if active.any():
             M += self.rho * self.row_gram(active).reshape(B * C, d, d)
         # A relative ridge keeps the blocks numerically positive definite
@@ -396,7 +398,7 @@ class _NewtonSubproblem:
             k_idx, c_idx = np.divmod(np.flatnonzero(outside), C)
             curv = _radial_curvature(self.op, w, vhat, k_idx, c_idx)
             drop = drop - np.minimum(radial * curv, drop)
-        active = cache["active"].astype(np.float64)
+        active = self._active(cache).astype(np.float64)
         diagonal = env[:, None] + loss_diag + self.rho * (X2.T @ active.reshape(-1, B * C)).T
         if outside.any():
             diagonal[outside] -= drop[:, None] * vhat**2
