@@ -48,8 +48,25 @@ def test_one_factorization_serves_every_cone(rng):
     np.testing.assert_allclose(grams, np.broadcast_to(X.T @ X, grams.shape), atol=1e-12)
 
 
+class _PooledView:
+    """A pattern operator seen through its per-column features ``F[:, :, k] = D_k X``.
+
+    The layout of the pooled patch operators of the CNN and nested programs,
+    which take :class:`BlockPlusLowRank`'s features path.
+    """
+
+    def __init__(self, op):
+        self._op = op
+        X, masks = np.asarray(op.X), np.asarray(op.masks)
+        self.features = masks[:, None, :] * X[:, :, None]
+
+    def __getattr__(self, name):
+        return getattr(self._op, name)
+
+
+@pytest.mark.parametrize("features", [False, True], ids=["masks", "features"])
 @pytest.mark.parametrize("kind, C", [("squared", 1), ("squared2", 2), ("multinomial", 3)])
-def test_block_plus_low_rank_solve_matches_dense(rng, kind, C):
+def test_block_plus_low_rank_solve_matches_dense(rng, kind, C, features):
     from skconvex.programs.datafits import Multinomial
 
     datafit = Multinomial() if kind == "multinomial" else SquaredError()
@@ -82,6 +99,20 @@ def test_block_plus_low_rank_solve_matches_dense(rng, kind, C):
                 idx = np.arange(d) * B * C + k * C + c
                 dense[np.ix_(idx, idx)] += M[k * C + c] if M.ndim == 3 else M
         g = rng.standard_normal(op.coef_shape)
-        x = BlockPlusLowRank(op, R, Q, M).solve(g)
+        x = BlockPlusLowRank(_PooledView(op) if features else op, R, Q, M).solve(g)
         expected = np.linalg.solve(dense, g.ravel())
         np.testing.assert_allclose(x.ravel(), expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("size", [5, 70])
+def test_block_inverses_match_lapack_for_small_and_large_blocks(rng, size):
+    # Small blocks go through the batched Cholesky, large ones through
+    # LAPACK's Cholesky inverse one block at a time.
+    from skconvex.solvers._lowrank import _LOOP_BLOCK_SIZE, _spd_inverses
+
+    assert (size >= _LOOP_BLOCK_SIZE) == (size == 70)
+    A = rng.standard_normal((4, size, 2 * size))
+    M = A @ A.transpose(0, 2, 1) + 1e-3 * np.eye(size)
+    inv = _spd_inverses(M)
+    np.testing.assert_allclose(inv, np.linalg.inv(M), rtol=1e-8, atol=1e-10)
+    np.testing.assert_array_equal(inv, inv.transpose(0, 2, 1))
