@@ -17,15 +17,12 @@ CHECK_PARAMS = {
     # Every fit of the exact CV estimators is a cone-constrained program.
     "ConvexReLUClassifierCV": {"n_alphas": 3, "cv": 2, "n_arrangements": 10},
     "ConvexReLURegressorCV": {"n_alphas": 3, "cv": 2, "n_arrangements": 10},
-    # The exact three-layer program takes seconds per fit (Newton augmented
-    # Lagrangian; with the default solver these checks took 207 s on two
-    # workers and stopped at a relative gap of 2.8e-2 on the unscaled data of
-    # check_dataframe_column_names_consistency, issue 18); the checks run the
-    # gated program, which shares all the estimator code but the solver.
-    # tests/test_models_deep.py covers the exact programs (objectives,
-    # recovery, cvxpy agreement, sample weights).
-    "ConvexThreeLayerReLUClassifier": {"n_arrangements": (2, 4), "gated": True, "tol": 1e-3},
-    "ConvexThreeLayerReLURegressor": {"n_arrangements": (2, 4), "gated": True, "tol": 1e-3},
+    # The exact three-layer programs with their default solver on two first-
+    # and four second-layer patterns (about 150 s for all their checks on two
+    # workers); tests/test_models_deep.py covers the exact programs
+    # (objectives, recovery, cvxpy agreement, sample weights).
+    "ConvexThreeLayerReLUClassifier": {"n_arrangements": (2, 4)},
+    "ConvexThreeLayerReLURegressor": {"n_arrangements": (2, 4)},
     # The exact path-regularized programs, with their default solver (about
     # 15 s for all their checks); the gated ones are added below.
     "PathRegularizedReLUClassifier": {"n_arrangements": 10},
@@ -131,8 +128,23 @@ _PATH_WEIGHTS = (
 )
 
 
+_THREE_LAYER_WEIGHTS = (
+    "the exact three-layer program stops at a certified relative gap (tol=1e-4 by "
+    "default) and has no end-game on the faces of its cones: on the check's data "
+    "the regressor's predictions differ by up to 8.1e-5 (3.3e-3 relative) at "
+    "tol=1e-4 and 1.5e-7 (2.4e-5 relative) at tol=1e-6; the classifier's fit on "
+    "the repeated rows stalls at a relative gap of 0.64 (its dual bound stops "
+    "improving while the penalties grow; the weighted fit certifies at 4.4e-6, "
+    "objectives 0.018705 and 0.018635), so the probabilities differ by up to "
+    "0.072 (issue 18); tests/test_models_deep.py checks that the weighted and "
+    "repeated regressor programs reach the same optimum"
+)
+
+
 def expected_failures(estimator):
     name = type(estimator).__name__
+    if name.startswith("ConvexThreeLayerReLU") and not estimator.gated:
+        return {"check_sample_weight_equivalence_on_dense_data": _THREE_LAYER_WEIGHTS}
     if name.startswith("PathRegularizedReLU") and not estimator.gated:
         return {"check_sample_weight_equivalence_on_dense_data": _PATH_WEIGHTS}
     if name in ("ConvexCNNRegressor", "ConvexCNNClassifier"):

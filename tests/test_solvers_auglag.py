@@ -4,8 +4,8 @@ from relu_problems import LOSSES, build, reference
 
 from skconvex.programs.datafits import Logistic, SquaredError
 from skconvex.solvers import cvxpy_cone_solve
-from skconvex.solvers._al_newton import newton_al
-from skconvex.solvers.auglag import _KINK_RTOL, _ColumnCones, augmented_lagrangian
+from skconvex.solvers._al_newton import _KINK_RTOL, newton_al
+from skconvex.solvers.auglag import _ColumnCones, augmented_lagrangian
 
 
 def _ids(case):

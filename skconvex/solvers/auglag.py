@@ -76,7 +76,7 @@ from ._al_newton import (
     _curvature_scale,
     _NewtonSubproblem,
     fista_al,
-    newton_al,
+    newton_al_with_retry,
 )
 from ._lowrank import BlockPlusLowRank
 
@@ -107,11 +107,6 @@ def check_positive_alpha(alpha):
             "be > 0, since its certificate scales the dual point by alpha. Use a "
             "positive alpha, or solver='cvxpy' for the unregularized program."
         )
-
-
-# Relative distance to the kink within which a cone row counts as active in
-# the Newton systems of a retry after a stall (see augmented_lagrangian).
-_KINK_RTOL = 1e-8
 
 
 def augmented_lagrangian(
@@ -254,36 +249,20 @@ def augmented_lagrangian(
         family = _ColumnCones(problem, matrix_free=inner == "newton-cg")
         budget = 500 if max_iter is None else max_iter
 
-        def run(max_iter):
-            return newton_al(
+        with _blas_threads(problem.operator.n_samples * problem.coef_shape[2]):
+            return newton_al_with_retry(
                 family,
-                coef_init,
-                intercept_init,
-                multipliers_init,
+                budget,
+                coef_init=coef_init,
+                intercept_init=intercept_init,
+                multipliers_init=multipliers_init,
                 tol=tol,
-                max_iter=max_iter,
                 max_outer=max_outer,
                 sigma=sigma,
                 rho=rho,
                 growth=10.0 if growth is None else growth,
                 verbose=verbose,
             )
-
-        with _blas_threads(problem.operator.n_samples * problem.coef_shape[2]):
-            result = run(budget)
-            if result.converged or result.n_iter >= budget or family.matrix_free:
-                return result
-            # A stall of the exact Newton steps: steps that push cone rows
-            # tied at the kink of the penalty through it at once shrink to
-            # nothing while the penalties grow. Solved again with those rows
-            # counted active (benchmarks/README.md, "Uncertified default
-            # fits"); the better certificate is kept, the work of both counts.
-            family.kink_rtol = _KINK_RTOL
-            retry = run(budget - result.n_iter)
-            best = retry if retry.relative_gap < result.relative_gap else result
-            best.n_iter = result.n_iter + retry.n_iter
-            best.n_products = result.n_products + retry.n_products
-            return best
     # float32 iterates stall the multiplier updates near 1e-4 relative
     # violation, so this variant computes in float64 as well.
     # (matrix_free: FISTA needs no Newton blocks, so no row Gram either.)
