@@ -64,10 +64,15 @@ class _PooledView:
         return getattr(self._op, name)
 
 
-@pytest.mark.parametrize("features", [False, True], ids=["masks", "features"])
+@pytest.mark.parametrize("features", [None, "small", "large"], ids=["masks", "features", "features-large"])
 @pytest.mark.parametrize("kind, C", [("squared", 1), ("squared2", 2), ("multinomial", 3)])
-def test_block_plus_low_rank_solve_matches_dense(rng, kind, C, features):
+def test_block_plus_low_rank_solve_matches_dense(rng, kind, C, features, monkeypatch):
     from skconvex.programs.datafits import Multinomial
+    from skconvex.solvers import _lowrank
+
+    if features == "large":
+        # The features path's branch for blocks it inverts one at a time.
+        monkeypatch.setattr(_lowrank, "_LOOP_BLOCK_SIZE", 1)
 
     datafit = Multinomial() if kind == "multinomial" else SquaredError()
     problem = build(6, kind, datafit, C, n=12, n_gates=4)

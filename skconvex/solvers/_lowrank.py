@@ -213,17 +213,29 @@ class BlockPlusLowRank:
             for c in range(C):
                 Yc = Z[:, :, c, :].reshape(n, G * d)
                 blocks.append(Yc @ Yc.T)
-        else:
+        elif M.shape[1] >= _LOOP_BLOCK_SIZE:
+            # Large blocks: their Cholesky inverses (see _spd_inverses), then
+            # F_k M_k^{-1} for every column in one batched GEMM and the sum
+            # over the columns in one GEMM (symmetrized: its two triangles
+            # round differently).
             self.M_inv = _spd_inverses(M)
-            # F_k M_k^{-1} F_k^T summed over the columns: one batched GEMM for
-            # F_k M_k^{-1}, one GEMM for the sum (symmetrized: its two
-            # triangles round differently).
             T = np.matmul(F.transpose(1, 0, 2)[:, None], self.M_inv.reshape(B, C, d, d))
             F_flat = F.reshape(n, B * d)
             blocks = []
             for c in range(C):
                 K = T[:, c].transpose(1, 0, 2).reshape(n, B * d) @ F_flat.T
                 blocks.append(0.5 * (K + K.T))
+        else:
+            # Small blocks: batched Cholesky factors, Y = F L^{-T} by one
+            # batched GEMM, and Y Y^T (a symmetric product, half the flops).
+            L_inv = np.linalg.inv(np.linalg.cholesky(M))
+            # M^{-1} = L^{-T} L^{-1}
+            self.M_inv = np.matmul(L_inv.transpose(0, 2, 1), L_inv)
+            Z = np.matmul(F.transpose(1, 0, 2)[:, None], L_inv.reshape(B, C, d, d).transpose(0, 1, 3, 2))
+            blocks = []
+            for c in range(C):
+                Yc = Z[:, c].transpose(1, 0, 2).reshape(n, B * d)
+                blocks.append(Yc @ Yc.T)
         # Squared-error-like factors (R_j = r_j I) decouple the outputs: one
         # n x n system per output instead of one (n C) x (n C) system.
         self.root = None
