@@ -418,3 +418,52 @@ def test_exact_programs_integer_weights_equal_repeated_rows(cls, params):
     )
     np.testing.assert_allclose(weighted.objective_, repeated.objective_, rtol=1e-6)
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), atol=1e-3 * np.ptp(y))
+
+
+def test_default_exact_fit_certifies_on_repeated_multiclass_rows():
+    # scikit-learn's sample-weight check data (15 points in 30 dimensions,
+    # three classes, rows repeated by integer weights): the augmented
+    # Lagrangian's dual bound could stall there at a relative gap of 0.64;
+    # solver="auto" must end certified at the conic reference's optimum.
+    rng = np.random.RandomState(42)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3, size=15)
+    w = rng.randint(0, 5, size=15)
+    X, y = X.repeat(w, axis=0), y.repeat(w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = ConvexThreeLayerReLUClassifier(n_arrangements=(2, 4), random_state=0).fit(X, y)
+    ref = ConvexThreeLayerReLUClassifier(n_arrangements=(2, 4), random_state=0, solver="cvxpy").fit(X, y)
+    assert est.solver_ in ("auglag", "auglag+cvxpy")
+    assert est.dual_gap_ <= 1e-4 * est.objective_
+    np.testing.assert_allclose(est.objective_, ref.objective_, rtol=1e-4)
+
+
+def test_finish_stalled_keeps_the_better_certificate():
+    from skconvex.models._base import finish_stalled
+    from skconvex.solvers import SolveResult
+    from skconvex.solvers.conic import SolverError
+
+    def result(gap, n_iter, converged=False):
+        return SolveResult(
+            coef=np.zeros((1, 1, 1)), intercept=np.zeros(1), objective=1.0, dual_objective=1.0 - gap,
+            n_iter=n_iter, converged=converged, solver="test",
+        )
+
+    def failing():
+        raise SolverError("no")
+
+    stalled = result(0.5, 40)
+    # A stall handed over: the better certificate, with both runs' iterations.
+    kept, finished = finish_stalled(stalled, 100, 1e-4, lambda: result(1e-6, 30))
+    assert finished and kept.converged and kept.n_iter == 70
+    # A worse interior-point result, a failing solver, a spent budget and a
+    # converged result are left alone.
+    for interior, max_iter, start in [
+        (lambda: result(0.9, 30), 100, stalled),
+        (failing, 100, stalled),
+        (lambda: result(1e-6, 30), 40, stalled),
+        (lambda: result(1e-6, 30), 100, result(1e-5, 40, converged=True)),
+    ]:
+        kept, finished = finish_stalled(start, max_iter, 1e-4, interior)
+        assert kept is start and not finished

@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
 from .._config import check_memory
 from ..arrangements import sample_arrangements
 from ..programs.penalties import GroupL2, GroupNuclear
+from ..solvers.conic import SolverError
 
 _PENALTIES = {"nuclear": GroupNuclear, "frobenius": GroupL2}
 
@@ -130,6 +131,34 @@ class ProgramUnits:
             intercept=np.asarray(result.intercept) * self.cy,
             info=info,
         )
+
+
+def finish_stalled(result, max_iter, tol, interior_point):
+    """The better of a stalled augmented-Lagrangian ``result`` and an interior-point solve.
+
+    A stall is a result short of ``tol`` before ``max_iter`` (an exhausted
+    budget is the user's to raise). ``interior_point()`` solves the same
+    program (Clarabel through CVXPY); the result with the smaller certified
+    relative gap is kept, and the iterations of both count.
+
+    Returns
+    -------
+    result : SolveResult
+        ``result`` or the interior-point result.
+    finished : bool
+        Whether the interior-point result was kept.
+    """
+    if result.converged or result.n_iter >= max_iter:
+        return result, False
+    try:
+        finished = interior_point()
+    except SolverError:
+        return result, False
+    if not finished.relative_gap < result.relative_gap:
+        return result, False
+    finished.converged = finished.relative_gap <= tol
+    finished.n_iter += result.n_iter
+    return finished, True
 
 
 def augment(X, fit_intercept):

@@ -16,9 +16,18 @@ from ..solvers.nested import cvxpy_nested_solve, nested_augmented_lagrangian
 from ..solvers.working_set import working_set_solve
 from ._base import (
     BaseConvexNetwork,
+    finish_stalled,
 )
 
 __all__ = []
+
+# solver="auto" hands a nested program that the augmented Lagrangian leaves
+# uncertified (a stall) to Clarabel when its rows times constraint columns
+# times features are at most this: measured 1.1 s for 110,000 (scikit-learn's
+# sample-weight check data, three classes), 5.4 s for 202,000 and 16 s for
+# 405,000 (its regression data) on 2 cores (benchmarks/README.md, "Nested
+# cones and patch features").
+_INTERIOR_POINT_SIZE = 150_000
 
 
 _SOLVER_OPTIONS = {
@@ -66,7 +75,11 @@ _SOLVER_DOC = """
         accuracy reference: practical for a few thousand variables only;
         Clarabel may fail on the exponential cones of the logistic loss).
         ``"auto"`` is ``"fista"`` for ``gated=True`` and ``"auglag"``
-        otherwise.
+        otherwise; an exact fit that ``"auglag"`` leaves uncertified short
+        of ``max_iter`` (a stall) is then solved again by Clarabel when the
+        program is small (at most 150,000 rows times constraint columns
+        times features), the better certificate is kept and ``solver_``
+        reads ``"auglag+cvxpy"``.
     solver_options : dict, default=None
         Extra options: ``"auglag"``: ``inner`` ("newton-cg", "fista"),
         ``sigma``, ``rho``, ``growth``, ``max_outer``; ``"cvxpy"``:
@@ -199,6 +212,8 @@ class _DeepReLUBase(BaseConvexNetwork):
                 verbose=self.verbose,
                 **options,
             )
+            if self.solver == "auto":
+                result, solver = self._finish_uncertified(problem, result)
         else:
             # Sub-network groups of the path program span several columns,
             # which working sets would split; the three-layer columns are
@@ -223,6 +238,25 @@ class _DeepReLUBase(BaseConvexNetwork):
         )
         self.solver_ = solver
         return result
+
+    def _finish_uncertified(self, problem, result):
+        """Let Clarabel finish a small nested program the augmented Lagrangian left uncertified.
+
+        Its Newton steps can stall short of ``tol`` with the penalties
+        growing and the dual bound stuck (scikit-learn's sample-weight check
+        data: a relative gap of 0.64 where Clarabel certifies 6e-6 in about a
+        second). Programs of at most ``_INTERIOR_POINT_SIZE`` rows times
+        constraint columns times features are solved again and the better
+        certificate is kept; ``solver_`` then reads ``"auglag+cvxpy"``.
+        """
+        n, d = problem.operator.n_samples, problem.coef_shape[0]
+        columns = sum(shape[1] * shape[2] for shape in problem.multiplier_shapes())
+        if n * columns * d > _INTERIOR_POINT_SIZE:
+            return result, "auglag"
+        result, finished = finish_stalled(
+            result, self.max_iter, self.tol, lambda: cvxpy_nested_solve(problem, verbose=self.verbose)
+        )
+        return result, "auglag+cvxpy" if finished else "auglag"
 
     def _finish(self, problem, result, W, objective_net):
         """Certificate attributes: the convex objective at the stored point and the network's."""

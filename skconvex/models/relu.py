@@ -15,7 +15,6 @@ from ..programs.penalties import ColumnGroupL2
 from ..solvers import cvxpy_cone_solve
 from ..solvers.admm import admm
 from ..solvers.auglag import augmented_lagrangian
-from ..solvers.conic import SolverError
 from ..solvers.working_set import cone_working_set_solve
 from ._base import (
     BaseConvexNetwork,
@@ -23,6 +22,7 @@ from ._base import (
     RegressionTargets,
     _as_dtype,
     augment,
+    finish_stalled,
 )
 from ._adaptive import ADAPTIVE_ATTRIBUTES, ADAPTIVE_DOC, AdaptiveArrangementsMixin
 from ._relu_network import TwoLayerNetworkMixin
@@ -418,22 +418,15 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         n, d = op.n_samples, op.coef_shape[0]
         size = n * op.n_patterns * op.coef_shape[2] * d
         if (
-            result.converged
-            or result.n_iter >= self.max_iter
-            or not getattr(problem.datafit, "quadratic", False)
+            not getattr(problem.datafit, "quadratic", False)
             or getattr(op, "sparse", False)
             or size > _INTERIOR_POINT_SIZE
         ):
             return result, "auglag"
-        try:
-            finished = cvxpy_cone_solve(problem, verbose=self.verbose)
-        except SolverError:
-            return result, "auglag"
-        if not finished.relative_gap < result.relative_gap:
-            return result, "auglag"
-        finished.converged = finished.relative_gap <= self.tol
-        finished.n_iter += result.n_iter
-        return finished, "auglag+cvxpy"
+        result, finished = finish_stalled(
+            result, self.max_iter, self.tol, lambda: cvxpy_cone_solve(problem, verbose=self.verbose)
+        )
+        return result, "auglag+cvxpy" if finished else "auglag"
 
     def _build_problem(self, X, y, sample_weight):
         """Validate the data and assemble the cone-constrained program."""
