@@ -66,3 +66,16 @@ def build(seed, kind, datafit, C, *, n=40, d=2, n_gates=30, alpha=0.02, weights=
 def reference(problem):
     """A tight Clarabel solve (the accuracy oracle)."""
     return cvxpy_cone_solve(problem, solver_options=TIGHT_CLARABEL)
+
+
+def weight_check_data():
+    """``X, y, sw`` as scikit-learn's ``check_sample_weight_equivalence_on_dense_data`` draws them.
+
+    15 samples in 30 dimensions, 3 classes (separable) and integer weights in
+    0-4 (the check repeats each row that many times).
+    """
+    rng = np.random.RandomState(42)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3, size=15)
+    sw = rng.randint(0, 5, size=15)
+    return X, y, sw

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from relu_problems import weight_check_data
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
@@ -425,10 +426,7 @@ def test_default_exact_fit_certifies_on_repeated_multiclass_rows():
     # three classes, rows repeated by integer weights): the augmented
     # Lagrangian's dual bound could stall there at a relative gap of 0.64;
     # solver="auto" must end certified at the conic reference's optimum.
-    rng = np.random.RandomState(42)
-    X = rng.rand(15, 30)
-    y = rng.randint(0, 3, size=15)
-    w = rng.randint(0, 5, size=15)
+    X, y, w = weight_check_data()
     X, y = X.repeat(w, axis=0), y.repeat(w)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)

@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from relu_problems import weight_check_data
 from scipy.special import expit, log_softmax, softmax
 from sklearn.datasets import (
     load_breast_cancer,
@@ -620,10 +621,7 @@ def test_tight_tol_certifies_on_separable_multiclass_data():
     # residuals of those unfinished subproblems used to stop the fits at
     # relative gaps of 1e-3 with a ConvergenceWarning for tol <= 1e-6, worse
     # than at tol=1e-4 (issue 18).
-    rng = np.random.RandomState(42)
-    X = rng.rand(15, 30)
-    y = rng.randint(0, 3, size=15)
-    sw = rng.randint(0, 5, size=15)
+    X, y, sw = weight_check_data()
     Xr, yr = np.repeat(X, sw, 0), np.repeat(y, sw)
     tol = 1e-8
     with warnings.catch_warnings():
