@@ -66,23 +66,6 @@ def _blas_threads(n_rows):
 _KINK_RTOL = 1e-8
 
 
-def _clip_at_kink(r, kink_rtol):
-    """Clip the penalty's argument :math:`\\Lambda - \\rho c` at its kink, in place.
-
-    Returns the rows within ``kink_rtol`` of the kink (relative to the largest
-    magnitude), read before clipping, or None when ``kink_rtol`` is 0 (then
-    :func:`_active_rows` reads the active rows off the clipped ``r``).
-    """
-    tied = r > -kink_rtol * np.abs(r).max(initial=0.0) if kink_rtol else None
-    np.maximum(r, 0, out=r)
-    return tied
-
-
-def _active_rows(cache):
-    """Rows the generalized Hessian counts active: positive ones, or the tied ones of a retry."""
-    return cache["r"] > 0 if cache["tied"] is None else cache["tied"]
-
-
 class _AugmentedDatafit(Datafit):
     """The datafit on the first ``C`` columns plus :math:`\\|(\\Lambda - \\rho Z)_+\\|^2/(2\\rho)` on the rest.
 
@@ -302,7 +285,10 @@ class _NewtonSubproblem:
             # overflows: reject it.
             return np.inf, None
         r = self.lam - self.rho * p.constraint_values(Z)
-        tied = _clip_at_kink(r, self.kink_rtol)
+        # Rows within kink_rtol of the kink, before clipping (see __init__);
+        # without it the active rows are read off the clipped r when needed.
+        tied = r > -self.kink_rtol * np.abs(r).max(initial=0.0) if self.kink_rtol else None
+        np.maximum(r, 0, out=r)
         V = U + self.gamma / self.sigma
         vn = np.sqrt(np.einsum("dkc,dkc->kc", V, V))
         inside = vn <= self.tau
@@ -310,6 +296,11 @@ class _NewtonSubproblem:
         huber = np.where(inside, 0.5 * self.sigma * vn**2, alpha * vn - 0.5 * alpha * self.tau)
         phi = value + float(huber.sum()) + float(np.vdot(r, r)) / (2 * self.rho)
         return phi, {"U": U, "Z": Z, "pred": pred, "b": b, "grad_f": grad_f, "r": r, "V": V, "vn": vn, "tied": tied}
+
+    @staticmethod
+    def _active(cache):
+        """Rows the generalized Hessian counts active."""
+        return cache["r"] > 0 if cache["tied"] is None else cache["tied"]
 
     def gradient(self, cache):
         vn = cache["vn"]
@@ -366,7 +357,7 @@ class _NewtonSubproblem:
                 M += radial_part
             else:
                 M[idx] += radial_part
-        active = _active_rows(cache).reshape(-1, B * C)
+        active = self._active(cache).reshape(-1, B * C)
         if active.any():
             M += self.rho * self.row_gram(active).reshape(B * C, d, d)
         # A relative ridge keeps the blocks numerically positive definite
@@ -412,7 +403,7 @@ class _NewtonSubproblem:
             k_idx, c_idx = np.divmod(np.flatnonzero(outside), C)
             curv = _radial_curvature(self.op, w, vhat, k_idx, c_idx)
             drop = drop - np.minimum(radial * curv, drop)
-        active = _active_rows(cache).astype(np.float64)
+        active = self._active(cache).astype(np.float64)
         diagonal = env[:, None] + loss_diag + self.rho * (X2.T @ active.reshape(-1, B * C)).T
         if outside.any():
             diagonal[outside] -= drop[:, None] * vhat**2
