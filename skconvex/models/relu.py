@@ -466,7 +466,7 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         _, _, grad = problem.smooth(problem.operator.forward(problem.zeros()))
         d, B, C = problem.coef_shape
         problem.alpha = 0.0  # refine every column, not only those above alpha
-        _, G = problem.refine_multipliers(grad, max_columns=B * C)
+        _, G = problem.refine_multipliers(grad, max_columns=B * C, bound_only=True)
         return problem.penalty.dual_norm(G) / self._alpha_scale(problem.y, problem.sample_weight)
 
     def _solver_state_for(self, solver, problem, coef_init, options, working_set=False):

@@ -223,7 +223,7 @@ def admm(
     if not converged and k:
         # Best multipliers for the last gradient, column by column.
         _, _, grad_f = problem.smooth(op.forward(U))
-        _, G = problem.refine_multipliers(grad_f, -rho * lam)
+        _, G = problem.refine_multipliers(grad_f, -rho * lam, bound_only=True)
         best_dual = max(best_dual, problem.dual_value(grad_f, G))
         converged = (best_primal - best_dual) <= tol * abs(best_primal) and violation <= tol
         n_products += 3

@@ -378,8 +378,8 @@ class _ColumnCones:
         return self.problem.constraint_values(Z)
 
     def refine(self, grad, multipliers):
-        # Best multipliers for this gradient, column by column.
-        return self.problem.refine_multipliers(grad, multipliers)[1]
+        # Best multipliers for this gradient, on the columns the bound needs.
+        return self.problem.refine_multipliers(grad, multipliers, bound_only=True)[1]
 
     def fista_subproblem(self, multipliers, rho):
         return _AugmentedSubproblem(self.problem, multipliers, rho)
