@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from relu_problems import LOSSES, build, reference
+from relu_problems import LOSSES, build, reference, relu_program
 
 from skconvex.programs.datafits import Logistic, SquaredError
 from skconvex.solvers import cvxpy_cone_solve
@@ -299,3 +299,74 @@ def test_capacitance_factor_survives_rounding_of_huge_curvature():
     W = rng.standard_normal((20, 20))
     K = np.eye(20) + W @ W.T
     np.testing.assert_allclose(_cho_factor_capacitance(K.copy())[0], cho_factor(K, lower=True)[0])
+
+
+@pytest.mark.parametrize("case", LOSSES, ids=_ids)
+def test_matrix_free_block_preconditioner_inverts_the_column_blocks(case):
+    # The matrix-free Newton's block-Jacobi preconditioner is the inverse of
+    # each column's d x d block: the envelope's and the active cones'
+    # curvature of the exact Newton system (sub.hessian), plus the datafit's
+    # diagonal, which the Woodbury solve treats through its low-rank term.
+    from skconvex.solvers._al_newton import _NewtonSubproblem
+
+    kind, datafit, C = case
+    problem = build(4, kind, datafit, C).astype(np.float64)
+    exact, free = _ColumnCones(problem), _ColumnCones(problem, matrix_free=True)
+    assert free.matrix_free and free.row_gram is not None
+    res = augmented_lagrangian(problem, tol=1e-3)
+    d, B, C = problem.coef_shape
+    rng = np.random.default_rng(0)
+    lam = res.info["multipliers"]
+    gamma = 0.1 * rng.standard_normal(problem.coef_shape)
+    sigma, rho, ridge, radial = 2.0, 3.0, 1e-6, 0.5
+    U = res.coef + 0.05 * rng.standard_normal(problem.coef_shape)
+    # half the columns inside the envelope's ball (V = 0)
+    U[:, ::2], gamma[:, ::2] = 0.0, 0.0
+    for family in (exact, free):
+        family.sub = _NewtonSubproblem(problem, gamma, lam, sigma, rho, family.row_gram)
+        family.cache = family.sub.evaluate(U)[1]
+    M = exact.sub.hessian(exact.cache, ridge, radial)[0]
+    parts = free.sub.hessian_free(free.cache, ridge, radial)
+    # some columns are outside the envelope's ball (radial term) and some
+    # cone rows are active (row Gram term)
+    outside, active = parts[5], parts[7]
+    assert outside.any() and not outside.all() and active.any()
+    # the datafit's diagonal, as hessian_free computes it for the diagonal path
+    R = parts[1]
+    w = np.einsum("jac,jac->jc", R, R)
+    masks2 = problem.operator.masks ** 2
+    loss_diag = ((problem.operator.X**2).T @ (masks2[:, :, None] * w[:, None, :]).reshape(-1, B * C)).T
+    blocks = M + loss_diag[:, :, None] * np.eye(d)[None]
+    r = rng.standard_normal(problem.coef_shape)
+    expected = np.linalg.solve(blocks, r.transpose(1, 2, 0).reshape(B * C, d, 1))
+    np.testing.assert_allclose(
+        parts[-1](r), expected.reshape(B, C, d).transpose(2, 0, 1), rtol=1e-7, atol=1e-10 * np.abs(expected).max()
+    )
+
+
+def test_matrix_free_newton_certifies_a_multinomial_digits_program():
+    # Multinomial programs take the matrix-free path early (their Woodbury
+    # systems have n_samples * n_classes rows). With the Hessian's diagonal
+    # as preconditioner its truncated CG directions were poor on correlated
+    # pixels: this program ended uncertified after 183 Newton steps with
+    # a relative gap of 7e-2 and an objective 1.5% above the optimum; the
+    # block-Jacobi preconditioner certifies it in about 75 steps.
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvex.arrangements import sample_arrangements
+    from skconvex.programs.datafits import Multinomial
+
+    X, y = load_digits(return_X_y=True)
+    keep = np.flatnonzero(y < 4)[:80]
+    rng = np.random.default_rng(0)
+    X = X[keep][:, np.linspace(0, 63, 16).astype(int)] + 1e-3 * rng.standard_normal((80, 16))
+    X_aug = np.c_[StandardScaler().fit_transform(X), np.ones(80)]
+    arr = sample_arrangements(X_aug, 10, random_state=0)
+    problem = relu_program(X_aug, arr.patterns, arr.gates, Multinomial(), np.eye(4)[y[keep]], np.full(80, 1 / 80), 1e-3)
+    assert _ColumnCones(problem, matrix_free=True).row_gram is not None
+    res = augmented_lagrangian(problem, inner="newton-cg", tol=1e-6, max_iter=300)
+    assert res.converged and res.n_iter < 300
+    ref = reference(problem)
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-5)
+    assert res.dual_objective <= ref.objective * (1 + 1e-9)

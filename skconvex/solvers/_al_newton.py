@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from ..programs.datafits import Datafit
 from ..programs.problem import ConvexProblem
-from ._lowrank import prediction_factor
+from ._lowrank import _spd_inverses, prediction_factor
 from ._result import SolveResult
 from .fista import fista
 
@@ -36,7 +36,7 @@ _CG_MAXITER = 10
 # descent direction (inexact Newton with a looser forcing term), and much
 # cheaper than refreshing the factorization.
 _CG_ACCEPT = 0.3
-# Matrix-free Newton (large problems): truncated, diagonally preconditioned CG.
+# Matrix-free Newton (large problems): truncated, preconditioned CG.
 _CG_RTOL_FREE = 0.05
 _CG_MAXITER_FREE = 50
 # Largest Woodbury system (bytes) before Newton goes matrix-free.
@@ -367,17 +367,21 @@ class _NewtonSubproblem:
         return M, R, Q
 
     def hessian_free(self, cache, ridge, radial):
-        """Matrix-free generalized Hessian at ``cache`` and its diagonal.
+        """Matrix-free generalized Hessian at ``cache`` and its preconditioner.
 
-        Same operator as :meth:`hessian` without forming the ``d x d`` blocks:
-        the cone term is applied as :math:`\\rho X^\\top(t \\odot XV)` (the
-        forward product and the fused adjoint), for problems whose Woodbury
-        system would be too large.
+        Same operator as :meth:`hessian` without the datafit's low-rank
+        factorization: the cone term is applied as :math:`\\rho X^\\top(t
+        \\odot XV)` (the forward product and the fused adjoint), for problems
+        whose Woodbury system would be too large. The preconditioner is
+        block Jacobi when the row Gram is available (one ``d x d`` block per
+        column: the envelope's and the active cones' curvature exactly, the
+        datafit's diagonal), the Hessian's diagonal otherwise.
 
         Returns
         -------
         parts : tuple
-            ``("free", R, Q, env, vhat, outside, active, diagonal)``.
+            ``("free", R, Q, env, vhat, outside, drop, active, precondition)``,
+            ``precondition(r)`` applying the preconditioner's inverse.
         """
         p = self.problem
         d, B, C = p.coef_shape
@@ -403,13 +407,50 @@ class _NewtonSubproblem:
             k_idx, c_idx = np.divmod(np.flatnonzero(outside), C)
             curv = _radial_curvature(self.op, w, vhat, k_idx, c_idx)
             drop = drop - np.minimum(radial * curv, drop)
-        active = self._active(cache).astype(np.float64)
+        active_rows = self._active(cache)
+        active = active_rows.astype(np.float64)
+        if self.row_gram is not None:
+            # Rebuilt every step: one four steps old took 6x the CG
+            # iterations on a multinomial digits program.
+            precondition = self._block_jacobi(env, loss_diag, active_rows, vhat, outside, drop)
+            return ("free", R, Q, env, vhat, outside, drop, active, precondition)
         diagonal = env[:, None] + loss_diag + self.rho * (X2.T @ active.reshape(-1, B * C)).T
         if outside.any():
             diagonal[outside] -= drop[:, None] * vhat**2
         diagonal = np.maximum(diagonal, ridge + np.finfo(float).tiny)
         diagonal = diagonal.reshape(B, C, d).transpose(2, 0, 1)
-        return ("free", R, Q, env, vhat, outside, drop, active, diagonal)
+        return ("free", R, Q, env, vhat, outside, drop, active, lambda r: r / diagonal)
+
+    def _block_jacobi(self, env, loss_diag, active, vhat, outside, drop):
+        """Inverse of the Hessian's ``d x d`` column blocks, datafit part diagonal, as a function.
+
+        The cone and envelope terms of a column are exact (the cones' from
+        the row Gram, updated between steps only where rows changed); the
+        datafit's coupling of the columns through the predictions is left
+        out, and of its own block only the diagonal is kept (its full blocks
+        cost a product with every row's outer product per step and saved
+        no CG iterations on digits). Measured on the multinomial digits
+        program: 4x fewer CG iterations than the diagonal alone.
+        """
+        d, B, C = self.problem.coef_shape
+        M = np.multiply(self.rho, self.row_gram(active.reshape(-1, B * C)), order="C").reshape(B * C, d, d)
+        diag = np.einsum("kii->ki", M)
+        diag += env[:, None] + loss_diag
+        if outside.any():
+            radial = (drop[:, None] * vhat)[:, :, None] * vhat[:, None, :]
+            if outside.all():
+                M -= radial
+            else:
+                M[outside] -= radial
+        # A relative ridge keeps every block numerically positive definite.
+        diag += 1e-12 * (diag.sum(axis=1) / d)[:, None]
+        M_inv = _spd_inverses(M)
+
+        def precondition(r):
+            cols = np.ascontiguousarray(r.transpose(1, 2, 0)).reshape(B * C, d, 1)
+            return np.matmul(M_inv, cols).reshape(B, C, d).transpose(2, 0, 1)
+
+        return precondition
 
     def hessian_product(self, parts, v):
         """Generalized Hessian times ``v`` (two products with the data)."""
@@ -748,13 +789,11 @@ def newton_al(
 
             direction = None
             if family.matrix_free:
-                # Truncated CG with the Hessian's diagonal as preconditioner.
-                diagonal = parts[-1]
-                direction = _pcg(
-                    hess, lambda r: r / diagonal, -g, _CG_RTOL_FREE, _CG_MAXITER_FREE, return_last=True
-                )
+                # Truncated CG with the subproblem's preconditioner.
+                precondition = parts[-1]
+                direction = _pcg(hess, precondition, -g, _CG_RTOL_FREE, _CG_MAXITER_FREE, return_last=True)
                 if direction is None:
-                    direction = -g / diagonal
+                    direction = -precondition(g)
                 n_products += 2 * _CG_MAXITER_FREE
             elif system is not None:
                 # The last factorization preconditions CG on the current

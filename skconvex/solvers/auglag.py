@@ -289,6 +289,16 @@ def _newton_bytes(problem):
     return 8 * (size + op.X.shape[0] * d * d)
 
 
+def _preconditioner_bytes(problem):
+    """Bytes of the matrix-free Newton's block-Jacobi preconditioner.
+
+    The row Gram (``n * d (d + 1) / 2``), its column sums (half a set of
+    blocks), and the blocks and their inverses (``d * d`` per column each).
+    """
+    d, B, C = problem.coef_shape
+    return 8 * (problem.operator.X.shape[0] * d * (d + 1) // 2 + 5 * B * C * d * d // 2)
+
+
 def _dense_for_newton(problem):
     """``problem`` over a dense copy of a sparse ``X`` when its exact Newton systems are small.
 
@@ -333,7 +343,22 @@ class _ColumnCones:
         self.matrix_free = (
             matrix_free or sp.issparse(X) or _newton_bytes(problem) > _DENSE_BYTES
         )
-        self.row_gram = None if self.matrix_free else _ConeGram(X)
+        # The row Gram gives the exact systems their cone blocks, and the
+        # matrix-free ones a block-Jacobi preconditioner where it and the
+        # blocks are small (dense X; e.g. multinomial programs, whose
+        # Woodbury systems grow with n_samples * n_outputs); built on the
+        # first Newton subproblem (FISTA needs none).
+        self._use_gram = not self.matrix_free or (
+            not sp.issparse(X) and _preconditioner_bytes(problem) <= min(2 * _DENSE_BYTES, memory_budget())
+        )
+        self._row_gram = None
+
+    @property
+    def row_gram(self):
+        """The :class:`_ConeGram` of ``X`` where it is used, else None (built on first use)."""
+        if self._row_gram is None and self._use_gram:
+            self._row_gram = _ConeGram(self.problem.operator.X)
+        return self._row_gram
 
     def scales(self):
         """Curvature scale ``h0`` of the datafit and the mean squared row norm of the cone rows."""
