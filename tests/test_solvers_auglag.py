@@ -322,11 +322,9 @@ def test_matrix_free_block_preconditioner_inverts_the_column_blocks(case):
     U = res.coef + 0.05 * rng.standard_normal(problem.coef_shape)
     # half the columns inside the envelope's ball (V = 0)
     U[:, ::2], gamma[:, ::2] = 0.0, 0.0
-    for family in (exact, free):
-        family.sub = _NewtonSubproblem(problem, gamma, lam, sigma, rho, family.row_gram)
-        family.cache = family.sub.evaluate(U)[1]
-    M = exact.sub.hessian(exact.cache, ridge, radial)[0]
-    parts = free.sub.hessian_free(free.cache, ridge, radial)
+    subs = [_NewtonSubproblem(problem, gamma, lam, sigma, rho, f.row_gram) for f in (exact, free)]
+    M = subs[0].hessian(subs[0].evaluate(U)[1], ridge, radial)[0]
+    parts = subs[1].hessian_free(subs[1].evaluate(U)[1], ridge, radial)
     # some columns are outside the envelope's ball (radial term) and some
     # cone rows are active (row Gram term)
     outside, active = parts[5], parts[7]
