@@ -635,10 +635,17 @@ class _PenaltySchedule:
     limits them (the subproblem is).
     Rounding eventually stops the progress of the certificate, so the solver
     gives up after several outer iterations without a 10% improvement.
+
+    ``grow_when_feasible=False`` keeps the penalties once both residuals are
+    below a tenth of ``tol``, even when the gap stalls: growth can no longer
+    reduce the residuals there, and on the nested cones it made the
+    subproblems stiff enough to stop their iterates above the optimum (see
+    :func:`newton_al`).
     """
 
-    def __init__(self, tol, growth):
+    def __init__(self, tol, growth, grow_when_feasible=True):
         self.tol, self.growth = tol, growth
+        self.grow_when_feasible = grow_when_feasible
         self.consensus = self.violation = self.gap = np.inf
         self.best_gap, self.n_stalled = np.inf, 0
 
@@ -662,7 +669,8 @@ class _PenaltySchedule:
             # with a worse, uncertified gap (issue 18). Only a stalled gap
             # grows them then. (Truncated CG directions rarely reach the
             # subproblem's tolerance at all; there the residuals still guide.)
-            if self.n_stalled >= 2:
+            feasible = max(consensus, violation) <= 0.1 * tol
+            if self.n_stalled >= 2 and (self.grow_when_feasible or not feasible):
                 sigma, rho = sigma * growth, rho * growth
             self.consensus, self.violation, self.gap = consensus, violation, rel_gap
             return sigma, rho
@@ -691,6 +699,7 @@ class _PenaltySchedule:
 # ``certify(W, b, multipliers, Z=None)``, ``constraint_values(Z)``,
 # ``refine(grad, multipliers)`` (a tighter dual matrix ``G`` or None),
 # ``fista_subproblem(multipliers, rho)``, and for Newton ``scales()``,
+# ``grow_when_feasible`` (see _PenaltySchedule),
 # ``newton_subproblem(gamma, multipliers, sigma, rho)``, ``matrix_free``,
 # ``hessian(sub, cache, ridge, damping)`` and ``factorize(sub, parts, hess, g)``
 # (a solve of the Newton system and the direction for ``g``). The penalty
@@ -748,7 +757,7 @@ def newton_al(
     best_primal, best_dual, best_after = cert.primal, cert.dual, after
     n_iter, n_products = 0, 4
     history = [(best_primal, best_dual, violation, time.perf_counter() - t0)]
-    schedule = _PenaltySchedule(tol, growth)
+    schedule = _PenaltySchedule(tol, growth, family.grow_when_feasible)
     system, penalties = None, None
     damping = 0.0
     # A warm start may already be close: solve the first subproblem to a
