@@ -639,8 +639,9 @@ class _PenaltySchedule:
     ``grow_when_feasible=False`` keeps the penalties once both residuals are
     below a tenth of ``tol``, even when the gap stalls: growth can no longer
     reduce the residuals there, and on the nested cones it made the
-    subproblems stiff enough to stop their iterates above the optimum (see
-    :func:`newton_al`).
+    subproblems stiff enough to stop their iterates above the optimum
+    (measured in ``benchmarks/README.md``, "Nested cones keep their
+    penalties once feasible").
     """
 
     def __init__(self, tol, growth, grow_when_feasible=True):
