@@ -843,6 +843,10 @@ def compute_subnetwork_patterns(X, leaf_weights, edge_weights):
     return tuple(z >= 0 for z in levels)
 
 
+# Further rounds of sub-networks drawn when no top node of a round is active.
+_EXTRA_ROUNDS = 10
+
+
 def _subnetwork_batch(X, seed, size, depth, width, support):
     """Draw one batch of random sub-networks; return them, their patterns and dedup keys."""
     rng = np.random.default_rng(seed)
@@ -899,7 +903,9 @@ def sample_subnetworks(
     on ``n_jobs`` or the joblib backend. Duplicates (same patterns at every
     level and same edge signs on rows of positive weight) and sub-networks
     whose top node is active on no such row are dropped, keeping the first
-    drawn.
+    drawn. When that drops every sub-network of a draw (data with a few
+    distinct rows), up to 10 further rounds of ``n_subnetworks`` are drawn
+    from new children of the same seed sequence.
 
     Parameters
     ----------
@@ -931,6 +937,12 @@ def sample_subnetworks(
     arrangements : SubnetworkArrangements
         The kept sub-networks, their patterns at every level and the
         distinct first-level patterns.
+
+    Raises
+    ------
+    ValueError
+        If no sub-network of any round is active on a row of positive
+        weight.
 
     References
     ----------
@@ -991,11 +1003,28 @@ def sample_subnetworks(
 
     n_batches = -(-n_subnetworks // batch_size)
     sizes = [batch_size] * (n_batches - 1) + [n_subnetworks - batch_size * (n_batches - 1)]
-    seeds = seed_sequence(random_state).spawn(n_batches + 1)
-    results = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_subnetwork_batch)(X, seed, size, depth, width, support)
-        for seed, size in zip(seeds[1:], sizes)
-    )
+    sequence = seed_sequence(random_state)
+    seeds = sequence.spawn(n_batches + 1)
+    batch_seeds = seeds[1:]
+    results = []
+    for _ in range(1 + _EXTRA_ROUNDS):
+        results += Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_subnetwork_batch)(X, seed, size, depth, width, support)
+            for seed, size in zip(batch_seeds, sizes)
+        )
+        if any(r[4].any() for r in results):
+            break
+        # Every top node was silent on the weighted rows (a few distinct
+        # rows, e.g. scikit-learn's check data): the program would have no
+        # column. Another round from new children of the same sequence keeps
+        # the draw reproducible and leaves the first round as it was.
+        batch_seeds = sequence.spawn(n_batches)
+    else:
+        raise ValueError(
+            f"None of {sum(len(r[4]) for r in results)} sampled sub-networks is active on a "
+            "sample of positive weight; the data may have too few distinct rows."
+        )
+    n_drawn = sum(len(r[4]) for r in results)
     leaves = np.concatenate([r[0] for r in results], axis=0)
     edges = tuple(
         np.concatenate([r[1][k] for r in results], axis=0) for k in range(depth - 2)
@@ -1029,7 +1058,7 @@ def sample_subnetworks(
         leaf_index=position[n_first:].reshape(len(keep), n_leaves),
         node_patterns=node_patterns,
         patterns=np.ascontiguousarray(node_patterns[-1][:, :, 0]),
-        n_sampled=n_subnetworks,
+        n_sampled=n_drawn,
         gate_index=keep,
         depth=depth,
         width=width,

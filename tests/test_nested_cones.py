@@ -79,6 +79,51 @@ def test_zero_weight_rows_do_not_split_tuples():
     np.testing.assert_array_equal(weighted.leaf_weights, subset.leaf_weights)
 
 
+# scikit-learn's check_sample_weights_shape data (four distinct rows, each
+# four times) with a bias column: with this seed the four sub-networks drawn
+# first are all silent on every row, and the three-layer program had no
+# column (a reshape error in the solver, about 1 draw in 200 of the check).
+_FEW_ROWS = np.hstack(
+    [np.repeat([[1.0, 3.0], [2.0, 1.0], [3.0, 3.0], [4.0, 1.0]], 4, axis=0), np.ones((16, 1))]
+)
+
+
+def test_a_draw_of_silent_subnetworks_is_drawn_again():
+    first = sample_subnetworks(_FEW_ROWS, 4, random_state=15, batch_size=4)
+    # A second round of 4 was drawn; the kept ones are active somewhere.
+    assert first.n_sampled == 8
+    assert first.gate_index.min() >= 4 and first.patterns.shape[1] >= 1
+    assert first.patterns.any(axis=0).all()
+    again = sample_subnetworks(_FEW_ROWS, 4, random_state=15, batch_size=4)
+    np.testing.assert_array_equal(first.leaf_weights, again.leaf_weights)
+    # Draws that keep something in their first round are unchanged.
+    usual = sample_subnetworks(_FEW_ROWS, 4, random_state=0, batch_size=4)
+    assert usual.n_sampled == 4
+
+
+def test_only_silent_subnetworks_raise(monkeypatch):
+    from skconvex import arrangements
+
+    batch = arrangements._subnetwork_batch
+
+    def silent(*args):
+        out = batch(*args)
+        return (*out[:4], np.zeros_like(out[4]))
+
+    monkeypatch.setattr(arrangements, "_subnetwork_batch", silent)
+    with pytest.raises(ValueError, match="None of 44 sampled sub-networks is active"):
+        sample_subnetworks(_FEW_ROWS, 4, random_state=0)
+
+
+def test_three_layer_fit_on_few_distinct_rows_with_silent_first_draw():
+    from skconvex import ConvexThreeLayerReLURegressor
+
+    X, y = _FEW_ROWS[:, :2], np.tile([1.0, 2.0, 1.0, 2.0], (4, 1)).T.ravel()
+    est = ConvexThreeLayerReLURegressor(n_arrangements=(2, 4), random_state=15).fit(X, y)
+    assert est.dual_gap_ <= est.tol * est.objective_
+    np.testing.assert_allclose(est.predict(X), y, atol=0.05)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
