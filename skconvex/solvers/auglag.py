@@ -333,12 +333,6 @@ class _ColumnCones:
 
     label = "auglag"
     solver = "auglag"
-    # A stalled gap with feasible iterates is, on these cones, mostly rows
-    # stuck at the kink of the penalty: growing the penalties ends the run
-    # sooner, and the kink retry (newton_al_with_retry) and the estimators'
-    # Clarabel finish take over. Keeping them instead certified 19 rather
-    # than 20 of 20 gate draws on 100 diabetes rows (one spent max_iter).
-    grow_when_feasible = True
 
     def __init__(self, problem, matrix_free=False, kink_rtol=0.0):
         self.problem = problem

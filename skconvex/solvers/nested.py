@@ -391,13 +391,6 @@ class _NestedCones:
     label = "nested auglag"
     solver = "nested-auglag"
     matrix_free = False
-    # Once the iterates are feasible to a tenth of tol, a stalled gap here is
-    # the multipliers' slow convergence, not the penalties' size: growing
-    # them anyway took rho up to 10^16 times its start and left 4 of 12
-    # three-layer and path-regularized fits (spirals, wine) stuck up to 4e-4
-    # above the optimum, uncertified; keeping them certified all 12
-    # (benchmarks/README.md, issue 18).
-    grow_when_feasible = False
 
     def __init__(self, problem):
         self.problem = problem
