@@ -320,7 +320,7 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         problem, gates, signs, n_features = self._build_problem(X, y, sample_weight)
         result, solver = self._solve_problem(problem)
         problem, gates, result = self._grow(
-            problem, gates, result, lambda p, c, b, tol: self._solve_problem(p, start=(c, b))[0]
+            problem, gates, result, lambda p, c, b, tol: self._solve_problem(p, start=(c, b), tol=tol)[0]
         )
         P = gates.shape[1]
         signs = np.concatenate([np.ones(P), -np.ones(P)])
@@ -328,14 +328,16 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         self._store_solution(problem, result, gates, signs, n_features)
         return self
 
-    def _solve_problem(self, problem, start=None):
+    def _solve_problem(self, problem, start=None, tol=None):
         """Run the chosen solver on ``problem``; return the result and the solver's name.
 
         Shared with the estimators that solve this program on other data
         (batch-norm networks on whitened, lifted data). ``start``, a pair
         ``(coef, intercept)``, replaces the warm-start point (adaptive
-        arrangements re-solve from the previous, padded solution).
+        arrangements re-solve from the previous, padded solution), and
+        ``tol`` replaces ``self.tol`` (their rounds ask for their own).
         """
+        tol = self.tol if tol is None else tol
         solver, options = self._solver_plan(problem.datafit)
         if getattr(problem.operator, "sparse", False):
             options = _sparse_solver_options(solver, options)
@@ -353,7 +355,7 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
             )
             # An interior-point solver may report "inaccurate" for a point
             # whose certificate is nevertheless within tol.
-            result.converged = result.converged or result.relative_gap <= self.tol
+            result.converged = result.converged or result.relative_gap <= tol
         else:
             run = augmented_lagrangian if solver == "auglag" else admm
             if solver == "auglag" and coef_init is not None and coef_init.any():
@@ -372,7 +374,7 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
                 # path, at and above alpha_max) first certifies it: a budget
                 # of 0 is the certificate of the start alone, with the best
                 # cone multipliers of every column.
-                result = cone_working_set_solve(problem, tol=self.tol, max_iter=0)
+                result = cone_working_set_solve(problem, tol=tol, max_iter=0)
                 if not result.converged:
                     result = None
             if result is None:
@@ -380,7 +382,7 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
                     problem,
                     coef_init=coef_init,
                     intercept_init=intercept_init,
-                    tol=self.tol,
+                    tol=tol,
                     max_iter=self.max_iter,
                     verbose=self.verbose,
                     **{**state, **options},
