@@ -132,6 +132,10 @@ def grow_patterns(
     objective never increases from round to round. Patterns the solution
     stops using are dropped from the program (so it stays about as small as
     the network) but kept in a pool that every later round tests again.
+    Every pattern is valued at the gradient of the current solution; before
+    growth stops, a program whose own patterns violate their constraints
+    there is solved once more to ``tol / 100`` and tested again, since a
+    solve certified to ``tol`` bounds the objective, not that gradient.
 
     Parameters
     ----------
