@@ -68,23 +68,6 @@ _FIRST_ORDER_WEIGHTS_ATTENTION = (
 )
 
 
-_RELU_WEIGHTS = (
-    "the solvers stop at a certified relative gap (tol=1e-4 by default), so "
-    "weighted and repeated fits agree to that accuracy, not to the check's 1e-7 "
-    "on predictions; on the check's data (15 samples, 30 features; same gates "
-    "for both fits) the regressor's predictions differ by up to 1.3e-4 at "
-    "tol=1e-4 (relative gaps 4e-6 and 1e-5) and 5e-9 at tol=1e-8 (still "
-    "above rtol=1e-7 of predictions near 0), the classifier's probabilities "
-    "by 2.0e-4 at tol=1e-4 and 8.3e-7 at tol=1e-8 (both fits certified); at "
-    "tol=1e-10 both estimators pass the dense and sparse checks without "
-    "warnings (issue 18), but the classifier's check then takes 7 to 20 s on "
-    "2 shared cores and this file has no per-check parameters. "
-    "tests/test_models_relu.py checks that the weighted and repeated programs "
-    "reach the same optimum within their certified gaps and predict alike, and "
-    "that tight-tol fits of the classifier on this data certify"
-)
-
-
 _CERTIFIED_BOUNDS_WEIGHTS = (
     "column generation and Frank-Wolfe stop at a certified relative gap "
     "(tol=1e-3 by default), the SDP relaxation is solved to interior-point "
@@ -93,16 +76,6 @@ _CERTIFIED_BOUNDS_WEIGHTS = (
     "check's 1e-7; tests/test_models_cutting_plane.py and "
     "tests/test_models_copositive.py check that zero weights equal dropping "
     "the rows and that the certified bounds of weighted and repeated fits overlap"
-)
-
-
-_BN_CLASSIFIER_WEIGHTS = (
-    "the logistic program is solved to a certified relative gap of tol=1e-4, so "
-    "weighted and repeated fits agree to that accuracy, not to the check's 1e-7 "
-    "on probabilities (the regressor passes: on the check's data its closed form "
-    "is exact); tests/test_models_batchnorm.py checks that weighted and repeated "
-    "programs have the same gates and reach the same optimum within their "
-    "certified gaps"
 )
 
 
@@ -149,8 +122,6 @@ def expected_failures(estimator):
         return {"check_sample_weight_equivalence_on_dense_data": _PATH_WEIGHTS}
     if name in ("ConvexCNNRegressor", "ConvexCNNClassifier"):
         return {"check_sample_weight_equivalence_on_dense_data": _CNN_WEIGHTS}
-    if name == "ConvexBatchNormReLUClassifier":
-        return {"check_sample_weight_equivalence_on_dense_data": _BN_CLASSIFIER_WEIGHTS}
     if name in (
         "CopositiveNet",
         "CopositiveNetClassifier",
@@ -159,17 +130,6 @@ def expected_failures(estimator):
         "CuttingPlaneReLURegressor",
     ):
         return {"check_sample_weight_equivalence_on_dense_data": _CERTIFIED_BOUNDS_WEIGHTS}
-    if name in (
-        "ConvexReLURegressor",
-        "ConvexReLUClassifier",
-        "ConvexReLURegressorCV",
-        "ConvexReLUClassifierCV",
-    ):
-        expected = {"check_sample_weight_equivalence_on_dense_data": _RELU_WEIGHTS}
-        if not name.endswith("CV"):
-            # Sparse input (issue 23) meets the same certified-gap accuracy.
-            expected["check_sample_weight_equivalence_on_sparse_data"] = _RELU_WEIGHTS
-        return expected
     if name in ("ConvexAttentionHead", "ConvexAttentionHeadRegressor"):
         return {"check_sample_weight_equivalence_on_dense_data": _FIRST_ORDER_WEIGHTS_ATTENTION}
     return {}

@@ -70,7 +70,12 @@ def test_stopped_newton_is_solved_again_with_tied_rows_active():
     assert not first.converged and first.n_iter < 500
     res = augmented_lagrangian(problem, tol=1e-8, max_outer=2)
     assert res.n_iter == first.n_iter + second.n_iter
-    assert res.relative_gap == min(first.relative_gap, second.relative_gap)
+    # The better of the two, or lower: the finish on the faces of the cones
+    # only ever replaces a point by a better one.
+    best = min((first, second), key=lambda r: r.relative_gap)
+    assert res.relative_gap <= best.relative_gap
+    assert res.objective <= best.objective
+    assert res.dual_objective >= best.dual_objective
     # A spent budget is not a stall: no second run.
     spent = augmented_lagrangian(problem, tol=1e-8, max_outer=2, max_iter=3)
     assert spent.n_iter == 3

@@ -79,6 +79,7 @@ from ._al_newton import (
     newton_al_with_retry,
 )
 from ._lowrank import BlockPlusLowRank
+from .face_newton import finish_on_faces
 
 __all__ = ["augmented_lagrangian"]
 
@@ -252,7 +253,7 @@ def augmented_lagrangian(
         budget = 500 if max_iter is None else max_iter
 
         with _blas_threads(problem.operator.n_samples * problem.coef_shape[2]):
-            return newton_al_with_retry(
+            result = newton_al_with_retry(
                 family,
                 budget,
                 coef_init=coef_init,
@@ -265,6 +266,7 @@ def augmented_lagrangian(
                 growth=10.0 if growth is None else growth,
                 verbose=verbose,
             )
+            return finish_on_faces(problem, result, tol)
     # float32 iterates stall the multiplier updates near 1e-4 relative
     # violation, so this variant computes in float64 as well.
     # (matrix_free: FISTA needs no Newton blocks, so no row Gram either.)

@@ -39,17 +39,23 @@ _NULL_RTOL = 1e-10
 # Largest n_support * n_features: the Newton systems are dense (measured in
 # benchmarks/README.md: beyond it a step costs more than it saves).
 _MAX_VARIABLES = 512
+# Newton decrements below this fraction of the objective are rounding.
+_ROUNDING = 1e-12
 
 
 def _applicable(problem, n_support=0, max_variables=_MAX_VARIABLES):
-    """Whether it covers ``problem`` (one output, column norms, a pattern operator, interior points) with that support."""
+    """Whether it covers ``problem`` (column norms, a pattern operator, interior points) with ``n_support`` columns."""
     from ..programs.penalties import ColumnGroupL2, GroupL2
 
     op = problem.operator
+    penalty = problem.penalty
     return (
-        op.coef_shape[2] == 1
-        and n_support * op.coef_shape[0] <= max_variables
-        and isinstance(problem.penalty, (ColumnGroupL2, GroupL2))
+        n_support * op.coef_shape[0] <= max_variables
+        # Several outputs need one norm per (pattern, output) column.
+        and (
+            isinstance(penalty, ColumnGroupL2)
+            or (isinstance(penalty, GroupL2) and op.coef_shape[2] == 1)
+        )
         and hasattr(op, "masks")
         # Its face systems hold the dense n x d^2 products of the rows of X.
         and not getattr(op, "sparse", False)
@@ -132,7 +138,9 @@ def face_newton(
         or when the constraint is violated.
     tol : float, default=1e-10
         A face is solved when half the squared Newton decrement is below
-        ``tol`` times the objective.
+        ``tol`` times the objective, or when, below ``1e-12`` times the
+        objective, it stops falling (the rounding floor; ``tol=0`` solves
+        each face to that floor).
     max_steps : int, default=10
         Maximum number of Newton steps.
     max_variables : int, default=512
@@ -173,49 +181,61 @@ def face_newton(
         "dropped": 0,
     }
     W = np.asarray(coef, dtype=np.float64)
-    support = np.flatnonzero(np.einsum("dkc,dkc->k", W, W) > 0)
-    if support.size == 0 or not _applicable(problem, support.size, max_variables):
+    d, P, C = problem.coef_shape
+    # The columns are the non-zero (pattern, output) pairs: each has its own
+    # norm and its pattern's cone.
+    nonzero = np.einsum("dkc,dkc->kc", W, W) > 0
+    if not nonzero.any() or not _applicable(problem, int(nonzero.sum()), max_variables):
         return coef, intercept, info
-    d = problem.coef_shape[0]
-    W = W[:, :, 0]
+    cols_k, cols_c = np.nonzero(nonzero)
     info["applied"] = True
     op = problem.operator
     X = np.asarray(op.X, dtype=np.float64)
-    XX = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], d * d)
+    n = X.shape[0]
+    XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
     alpha = problem.alpha
-    U = W[:, support]
-    S = np.asarray(problem.cone_signs, dtype=np.float64)[:, support]
-    masks = np.asarray(op.masks, dtype=np.float64)[:, support]
-    lam = np.asarray(multipliers, dtype=np.float64).reshape(S.shape[0], -1)[:, support]
+    U = W[:, cols_k, cols_c]
+    S = np.asarray(problem.cone_signs, dtype=np.float64)[:, cols_k]
+    masks = np.asarray(op.masks, dtype=np.float64)[:, cols_k]
+    lam = np.asarray(multipliers, dtype=np.float64).reshape(n, P, -1)
+    lam = lam[:, cols_k, cols_c if lam.shape[2] == C else 0]
     values = S * (X @ U)
     near = values <= rel_tight * np.linalg.norm(X, axis=1)[:, None] * np.linalg.norm(U, axis=0)
     tight = (S != 0) & (((lam > 0) & near) | (values < 0))
     U, tight, E, free = _enter_faces(X, XX, S, U, tight)
     n_products = 2
+    # Which output each column feeds.
+    outputs = np.eye(C)[cols_c]
 
     def objective(U, b):
-        pred = np.einsum("nk,nk->n", masks, X @ U)[:, None]
+        pred = (masks * (X @ U)) @ outputs
         value, b = problem.smooth_value(pred, b)
         return value + alpha * float(np.linalg.norm(U, axis=0).sum()), b, pred
 
     value, b, pred = objective(U, intercept)
+    stalled, decrement = False, np.inf
     for step in range(1, max_steps + 1):
-        keep = np.linalg.norm(U, axis=0) > 0
+        # Columns at rounding level are zero: their norm's curvature,
+        # alpha / |u|, would swamp the Newton system.
+        norms = np.linalg.norm(U, axis=0)
+        keep = norms > _ROUNDING * norms.max(initial=0.0)
         if not keep.all():
             info["dropped"] += int(np.count_nonzero(~keep))
             U, S, masks, tight = U[:, keep], S[:, keep], masks[:, keep], tight[:, keep]
-            E, free, support = E[keep], free[keep], support[keep]
-            if support.size == 0:
+            E, free, outputs = E[keep], free[keep], outputs[keep]
+            cols_k, cols_c = cols_k[keep], cols_c[keep]
+            if cols_k.size == 0:
                 break
         info["n_steps"] = step
-        K = support.size
+        K = cols_k.size
         _, b, grad = problem.smooth(pred, b)
         R, Q = prediction_factor(problem, pred, b)
         # Column k's variables are its coordinates in the eigenbasis E_k;
         # only the free ones (its face's null space) move.
-        J = (masks[:, :, None] * (X @ E.transpose(1, 0, 2).reshape(d, K * d)).reshape(-1, K, d))
-        J = (J * free[None]).reshape(-1, K * d)
-        LJ = R[:, 0, 0][:, None] * J
+        J = (masks[:, :, None] * (X @ E.transpose(1, 0, 2).reshape(d, K * d)).reshape(n, K, d))
+        J = (J * free[None]).reshape(n, K * d)
+        # The Hessian's factor maps column k's variables into its output.
+        LJ = np.einsum("nab,bk,nkv->nakv", R, outputs.T, J.reshape(n, K, d)).reshape(n * C, K * d)
         if Q.shape[1]:
             # The intercept is minimized out: its Schur complement.
             LJ -= Q @ (Q.T @ LJ)
@@ -223,7 +243,7 @@ def face_newton(
         norms = np.linalg.norm(U, axis=0)
         N = U / norms
         Nr = np.einsum("kde,dk->ke", E, N)
-        g = ((J.T @ grad[:, 0]).reshape(K, d) + alpha * Nr) * free
+        g = (np.einsum("nkv,nk->kv", J.reshape(n, K, d), grad @ outputs.T) + alpha * Nr) * free
         # Curvature of the norm, (alpha/|u|)(I - n n^T), on the free
         # coordinates; the others get an identity (and a zero gradient).
         blocks = (alpha / norms)[:, None, None] * (np.eye(d)[None] - Nr[:, :, None] * Nr[:, None, :])
@@ -231,18 +251,22 @@ def face_newton(
         blocks += np.eye(d)[None] * (~free)[:, :, None]
         H = LJ.T @ LJ
         H.reshape(K, d, K, d)[np.arange(K), :, np.arange(K), :] += blocks
-        H[np.diag_indices_from(H)] += 1e-12 * np.trace(H) / H.shape[0]
+        H[np.diag_indices_from(H)] += 1e-12 * np.trace(H) / H.shape[0] + np.linalg.norm(g) / np.linalg.norm(U)
         try:
             delta = -cho_solve(cho_factor(H, lower=True, overwrite_a=True, check_finite=False), g.ravel())
         except np.linalg.LinAlgError:
             break
         delta = delta.reshape(K, d) * free
-        decrement = -float(np.vdot(g, delta))
-        if not decrement > 2 * tol * abs(value):
+        decrement, last = -float(np.vdot(g, delta)), decrement
+        # Below rounding level, Newton's decrements fall quadratically until
+        # they reach the floor of float64: one that does not fall marks it.
+        floor = decrement <= _ROUNDING * abs(value) and decrement > 0.25 * last
+        if stalled or floor or not decrement > 2 * tol * abs(value):
+            stalled = False
             # This face is solved. The row whose multiplier is most negative
             # in each column leaves its face (one per column: after several,
             # the next step may cross some of them again).
-            full = X.T @ (masks * grad) + alpha * N
+            full = X.T @ (masks * (grad @ outputs.T)) + alpha * N
             mult = _face_multipliers(X, S, tight, full)
             scale = float(np.abs(mult).max()) if mult.size else 0.0
             negative = tight & (mult < -1e-8 * scale)
@@ -299,7 +323,12 @@ def face_newton(
                 break
             t *= 0.5
         if t_value >= value:
-            break
+            if decrement > _ROUNDING * abs(value):
+                break
+            # No step of a decrement at rounding level can show a decrease:
+            # the face is solved as far as float64 can tell.
+            stalled = True
+            continue
         U, value, b, pred = U + t * D, t_value, t_b, t_pred
         if t == t_max < 1.0:
             hit = blocking & (ratios <= t_max * (1 + 1e-9))
@@ -311,8 +340,72 @@ def face_newton(
             value, b, pred = objective(U, b)
             n_products += 1
     out = np.zeros(problem.coef_shape, dtype=np.float64)
-    out[:, support, 0] = U
+    out[:, cols_k, cols_c] = U
     # Rounding may leave last-bit violations on the tight rows.
     out, _ = problem.restore(out)
     info["n_products"] = n_products
     return out, b, info
+
+
+
+# Newton steps of the final polish: a face is solved in a few, and each
+# release of a row costs one more.
+_FINISH_STEPS = 30
+
+
+def finish_on_faces(problem, result, tol):
+    """Polish a solver's point on the faces of its cones, to the optimum of its support.
+
+    The augmented Lagrangian certifies a point within ``tol`` of the optimum;
+    where the support is small (``n_support * n_features`` at most 512),
+    :func:`face_newton` from that point and its multipliers converges
+    quadratically to the optimum of the program restricted to the support
+    and the faces, which is the optimum of the program when the support is
+    right. Fits then end at optima accurate to rounding, so that two fits
+    of the same program (weighted and repeated rows, issue 18) agree to
+    rounding rather than to ``tol``. The polished point replaces the
+    result's only when its objective is lower; when the old bound does not
+    certify it, the best multipliers at its gradient give a new bound.
+
+    Parameters
+    ----------
+    problem : ConeConstrainedProblem
+        The program ``result`` solves.
+    result : SolveResult
+        A solver's result with ``info["multipliers"]``.
+    tol : float
+        The certificate's relative tolerance.
+
+    Returns
+    -------
+    result : SolveResult
+        ``result``, updated in place when the polish helped; its
+        ``info["face_newton"]`` says what the polish did.
+    """
+    W = result.coef
+    n_columns = int(np.count_nonzero(np.einsum("dkc,dkc->kc", W, W)))
+    lam = result.info.get("multipliers")
+    if lam is None or n_columns == 0 or not _applicable(problem, n_columns):
+        return result
+    W_face, b_face, info = face_newton(problem, W, result.intercept, lam, tol=0.0, max_steps=_FINISH_STEPS)
+    result.info["face_newton"] = info
+    if not info["applied"]:
+        return result
+    op = problem.operator
+    Z = op.product(W_face)
+    violation = problem.violation(Z)
+    value, b_face, grad = problem.smooth(op.reduce(Z), b_face)
+    primal = value + problem.alpha * problem.penalty.value(W_face)
+    result.n_products += info["n_products"] + 1
+    if not (primal < result.objective and violation <= result.constraint_violation + tol):
+        return result
+    dual = result.dual_objective
+    if primal - dual > tol * abs(primal):
+        _, G = problem.refine_multipliers(grad, lam, bound_only=True)
+        dual = max(dual, problem.dual_value(grad, G))
+        result.n_products += 3
+    result.coef, result.intercept = W_face, np.asarray(b_face, dtype=np.float64)
+    result.objective, result.dual_objective = primal, dual
+    result.constraint_violation = violation
+    result.converged = result.converged or (primal - dual <= tol * abs(primal) and violation <= tol)
+    return result
