@@ -80,11 +80,16 @@ _CERTIFIED_BOUNDS_WEIGHTS = (
 
 
 _CNN_WEIGHTS = (
-    "the exact CNN program is solved to a certified relative gap of tol=1e-4 "
-    "(cone violation 1e-4 before restoring), so weighted and repeated fits agree "
-    "to that accuracy, not to the check's 1e-7 on predictions; "
-    "tests/test_models_cnn.py checks that the weighted and repeated programs have "
-    "the same patterns and reach the same optimum within their certified gaps"
+    "the exact CNN classifier's multinomial logits are fixed only up to a "
+    "per-sample constant by the softmax loss, and along that direction only by "
+    "the penalty's weak curvature: on the check's data its weighted and "
+    "repeated fits reach the same objective to 2e-15 and probabilities agreeing "
+    "to 1e-9 relative (the check's first method passes), but decision_function "
+    "differs by up to 9.8e-8 (6.5e-7 relative), 94 % of it a per-sample shift "
+    "of all classes' logits (issue 18; the regressor and the fully connected "
+    "ConvexReLUClassifier pass); tests/test_models_cnn.py checks that the "
+    "weighted and repeated programs have the same patterns and reach the same "
+    "optimum within their certified gaps"
 )
 
 
@@ -120,7 +125,7 @@ def expected_failures(estimator):
         return {"check_sample_weight_equivalence_on_dense_data": _THREE_LAYER_WEIGHTS}
     if name.startswith("PathRegularizedReLU") and not estimator.gated:
         return {"check_sample_weight_equivalence_on_dense_data": _PATH_WEIGHTS}
-    if name in ("ConvexCNNRegressor", "ConvexCNNClassifier"):
+    if name == "ConvexCNNClassifier":
         return {"check_sample_weight_equivalence_on_dense_data": _CNN_WEIGHTS}
     if name in (
         "CopositiveNet",

@@ -543,3 +543,18 @@ def test_digits_filters_and_local_pooling_helps():
     # pooling over 2x2 regions keeps where strokes are: better than global pooling
     glob = ConvexCNNClassifier(**kw).fit(X[:300], y[:300])
     assert local.score(X[300:], y[300:]) > max(0.85, glob.score(X[300:], y[300:]))
+
+
+def test_exact_fit_ends_at_the_optimum_below_tol():
+    # The augmented Lagrangian certifies within tol=1e-4; the finish on the
+    # faces of the patch cones (solvers/face_newton.py) then takes the point
+    # to the optimum itself, so weighted and repeated fits agree far below tol.
+    X, signal = _images(7, n=16, H=4, W=4)
+    base = dict(image_shape=(4, 4), kernel_size=2, alpha=1e-2, n_arrangements=10, random_state=0)
+    ours = ConvexCNNRegressor(**base).fit(X, signal)
+    ref = ConvexCNNRegressor(
+        solver="cvxpy", solver_options={"tol_gap_rel": 1e-11, "tol_feas": 1e-11, "tol_gap_abs": 1e-13}, **base
+    ).fit(X, signal)
+    assert ours.solver_ == "auglag"
+    np.testing.assert_allclose(ours.objective_, ref.objective_, rtol=1e-9)
+    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-5, atol=1e-7)

@@ -203,6 +203,13 @@ def augmented_lagrangian(
     budget with rows within a relative ``1e-8`` of the kink counted active,
     and the better certified result is returned.
 
+    The Newton variants end with
+    :func:`~skconvex.solvers.face_newton.finish_on_faces`: where the support
+    is small (support columns times features at most 512), Newton's method on
+    the faces of the cones takes the returned point to the optimum of its
+    support, to rounding, and keeps it when it is better; ``info["face_newton"]``
+    reports it.
+
     References
     ----------
     J. Nocedal and S. J. Wright. Numerical Optimization, 2nd ed., Springer,

@@ -19,11 +19,17 @@ that a step pushes through zero is dropped. Every iterate is feasible, so a
 wrong support or face costs time, never correctness: the caller certifies the
 point on the full program.
 
+With several outputs each (pattern, output) pair is a column with its own
+norm and its pattern's cone, and the datafit's per-sample Hessians couple
+the outputs. For a patch operator (exact CNNs) the cone rows are patches and a
+column predicts through its pooled features.
+
 The augmented Lagrangian (:mod:`~skconvex.solvers.auglag`) finds good
 multipliers in one outer iteration but reaches a feasible point as good as a
 warm start only after its cone penalty has grown for several; started from
 the previous solution of a regularization path, this polish supplies that
-point directly.
+point directly. At the end of a cold fit, :func:`finish_on_faces` takes the
+certified point to the optimum's rounding level.
 """
 
 import numpy as np
@@ -31,7 +37,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from ._lowrank import prediction_factor
 
-__all__ = ["face_newton"]
+__all__ = ["face_newton", "finish_on_faces"]
 
 # Eigenvalues of a face's row Gram matrix below this fraction of the largest
 # span its null space.
@@ -44,7 +50,8 @@ _ROUNDING = 1e-12
 
 
 def _applicable(problem, n_support=0, max_variables=_MAX_VARIABLES):
-    """Whether it covers ``problem`` (column norms, a pattern operator, interior points) with ``n_support`` columns."""
+    """Whether it covers ``problem`` (column norms, a pattern or patch operator, interior points) with ``n_support`` columns."""
+    from ..programs.patches import PatchOperator
     from ..programs.penalties import ColumnGroupL2, GroupL2
 
     op = problem.operator
@@ -56,14 +63,26 @@ def _applicable(problem, n_support=0, max_variables=_MAX_VARIABLES):
             isinstance(penalty, ColumnGroupL2)
             or (isinstance(penalty, GroupL2) and op.coef_shape[2] == 1)
         )
-        and hasattr(op, "masks")
+        and (isinstance(op, PatchOperator) or (hasattr(op, "masks") and not hasattr(op, "expand")))
         # Its face systems hold the dense n x d^2 products of the rows of X.
         and not getattr(op, "sparse", False)
-        and not hasattr(op, "features")
-        and not hasattr(op, "expand")
         and hasattr(problem.datafit, "hessian_factor")
         and getattr(problem, "interior", None) is not None
     )
+
+
+def _column_designs(op, columns):
+    """Each column's map to the predictions, shape ``(n_samples, d, K)``.
+
+    A pattern operator's column ``k`` predicts ``m_k * (X u)``; a patch
+    operator's predicts its pooled features ``F_k u`` (the cone rows are
+    then patch rows, not samples).
+    """
+    features = getattr(op, "features", None)
+    if features is not None and hasattr(op, "expand"):
+        return np.asarray(features, dtype=np.float64)[:, :, columns]
+    X = np.asarray(op.X, dtype=np.float64)
+    return X[:, :, None] * np.asarray(op.masks, dtype=np.float64)[:, None, columns]
 
 
 def _face_bases(XX, tight, d):
@@ -190,14 +209,15 @@ def face_newton(
     cols_k, cols_c = np.nonzero(nonzero)
     info["applied"] = True
     op = problem.operator
+    # The cone rows: samples, or the patches of a patch operator.
     X = np.asarray(op.X, dtype=np.float64)
-    n = X.shape[0]
-    XX = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
+    XX = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], d * d)
+    A = _column_designs(op, cols_k)
+    n = A.shape[0]
     alpha = problem.alpha
     U = W[:, cols_k, cols_c]
     S = np.asarray(problem.cone_signs, dtype=np.float64)[:, cols_k]
-    masks = np.asarray(op.masks, dtype=np.float64)[:, cols_k]
-    lam = np.asarray(multipliers, dtype=np.float64).reshape(n, P, -1)
+    lam = np.asarray(multipliers, dtype=np.float64).reshape(X.shape[0], P, -1)
     lam = lam[:, cols_k, cols_c if lam.shape[2] == C else 0]
     values = S * (X @ U)
     near = values <= rel_tight * np.linalg.norm(X, axis=1)[:, None] * np.linalg.norm(U, axis=0)
@@ -208,7 +228,7 @@ def face_newton(
     outputs = np.eye(C)[cols_c]
 
     def objective(U, b):
-        pred = (masks * (X @ U)) @ outputs
+        pred = np.einsum("ndk,dk->nk", A, U) @ outputs
         value, b = problem.smooth_value(pred, b)
         return value + alpha * float(np.linalg.norm(U, axis=0).sum()), b, pred
 
@@ -221,7 +241,7 @@ def face_newton(
         keep = norms > _ROUNDING * norms.max(initial=0.0)
         if not keep.all():
             info["dropped"] += int(np.count_nonzero(~keep))
-            U, S, masks, tight = U[:, keep], S[:, keep], masks[:, keep], tight[:, keep]
+            U, S, A, tight = U[:, keep], S[:, keep], A[:, :, keep], tight[:, keep]
             E, free, outputs = E[keep], free[keep], outputs[keep]
             cols_k, cols_c = cols_k[keep], cols_c[keep]
             if cols_k.size == 0:
@@ -232,8 +252,7 @@ def face_newton(
         R, Q = prediction_factor(problem, pred, b)
         # Column k's variables are its coordinates in the eigenbasis E_k;
         # only the free ones (its face's null space) move.
-        J = (masks[:, :, None] * (X @ E.transpose(1, 0, 2).reshape(d, K * d)).reshape(n, K, d))
-        J = (J * free[None]).reshape(n, K * d)
+        J = (np.einsum("ndk,kde->nke", A, E) * free[None]).reshape(n, K * d)
         # The Hessian's factor maps column k's variables into its output.
         LJ = np.einsum("nab,bk,nkv->nakv", R, outputs.T, J.reshape(n, K, d)).reshape(n * C, K * d)
         if Q.shape[1]:
@@ -266,7 +285,7 @@ def face_newton(
             # This face is solved. The row whose multiplier is most negative
             # in each column leaves its face (one per column: after several,
             # the next step may cross some of them again).
-            full = X.T @ (masks * (grad @ outputs.T)) + alpha * N
+            full = np.einsum("ndk,nk->dk", A, grad @ outputs.T) + alpha * N
             mult = _face_multipliers(X, S, tight, full)
             scale = float(np.abs(mult).max()) if mult.size else 0.0
             negative = tight & (mult < -1e-8 * scale)
