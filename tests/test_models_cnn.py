@@ -550,7 +550,7 @@ def test_exact_fit_ends_at_the_optimum_below_tol():
     # faces of the patch cones (solvers/face_newton.py) then takes the point
     # to the optimum itself, so weighted and repeated fits agree far below tol.
     X, signal = _images(7, n=16, H=4, W=4)
-    base = dict(image_shape=(4, 4), kernel_size=2, alpha=1e-2, n_arrangements=10, random_state=0)
+    base = {"image_shape": (4, 4), "kernel_size": 2, "alpha": 1e-2, "n_arrangements": 10, "random_state": 0}
     ours = ConvexCNNRegressor(**base).fit(X, signal)
     ref = ConvexCNNRegressor(
         solver="cvxpy", solver_options={"tol_gap_rel": 1e-11, "tol_feas": 1e-11, "tol_gap_abs": 1e-13}, **base

@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 from relu_problems import build, reference
 
+from skconvex import config_context
 from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
 from skconvex.programs.penalties import GroupL2
 from skconvex.solvers._al_newton import newton_al
 from skconvex.solvers.auglag import _ColumnCones, augmented_lagrangian
+from skconvex.solvers import face_newton as face_newton_module
 from skconvex.solvers.face_newton import face_newton, finish_on_faces
 from skconvex.solvers.working_set import cone_working_set_solve
 
@@ -76,7 +78,7 @@ def test_wrong_faces_still_give_a_feasible_point():
     assert np.isfinite(objective) and np.all(np.isfinite(W))
 
 
-def test_programs_it_does_not_cover_are_left_alone():
+def test_programs_it_does_not_cover_are_left_alone(monkeypatch):
     # One norm per pattern block over several outputs couples the outputs'
     # columns: not a norm per column.
     problem = build(4, "squared", SquaredError(), 2, n=60, n_gates=60, alpha=0.04)
@@ -89,6 +91,16 @@ def test_programs_it_does_not_cover_are_left_alone():
     assert not info["applied"] and W is previous.coef
     W, b, info = face_newton(problem, problem.zeros(), None, lam)
     assert not info["applied"]
+    # Dense systems beyond the memory budget (or its own bound): left alone,
+    # and the finish of a cold fit too.
+    with config_context(max_memory=2000):
+        W, b, info = face_newton(problem, previous.coef, previous.intercept, lam)
+        assert not info["applied"] and W is previous.coef
+    monkeypatch.setattr(face_newton_module, "_MAX_BYTES", 2000)
+    W, b, info = face_newton(problem, previous.coef, previous.intercept, lam)
+    assert not info["applied"] and W is previous.coef
+    res = augmented_lagrangian(problem, tol=1e-4)
+    assert "face_newton" not in res.info and res.converged
 
 
 @pytest.mark.parametrize("kind", ["squared", "logistic"])

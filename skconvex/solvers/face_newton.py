@@ -35,6 +35,7 @@ certified point to the optimum's rounding level.
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
+from .._config import memory_budget
 from ._lowrank import prediction_factor
 
 __all__ = ["face_newton", "finish_on_faces"]
@@ -47,17 +48,28 @@ _NULL_RTOL = 1e-10
 _MAX_VARIABLES = 512
 # Newton decrements below this fraction of the objective are rounding.
 _ROUNDING = 1e-12
+# Largest working memory: the rows' outer products and the support's
+# n x (n_support * d) Jacobians (a few copies) are dense.
+_MAX_BYTES = 200 * 2**20
 
 
 def _applicable(problem, n_support=0, max_variables=_MAX_VARIABLES):
-    """Whether it covers ``problem`` (column norms, a pattern or patch operator, interior points) with ``n_support`` columns."""
+    """Whether it covers ``problem`` with ``n_support`` columns.
+
+    It needs column norms, a pattern or patch operator, interior points, and
+    dense systems within ``_MAX_BYTES`` and the memory budget.
+    """
     from ..programs.patches import PatchOperator
     from ..programs.penalties import ColumnGroupL2, GroupL2
 
     op = problem.operator
     penalty = problem.penalty
+    d = op.coef_shape[0]
+    n_rows = getattr(op, "n_rows", op.n_samples)
+    size = 8 * (n_rows * d * d + 4 * op.n_samples * op.coef_shape[2] * n_support * d)
     return (
-        n_support * op.coef_shape[0] <= max_variables
+        n_support * d <= max_variables
+        and size <= min(_MAX_BYTES, memory_budget())
         # Several outputs need one norm per (pattern, output) column.
         and (
             isinstance(penalty, ColumnGroupL2)
@@ -364,7 +376,6 @@ def face_newton(
     out, _ = problem.restore(out)
     info["n_products"] = n_products
     return out, b, info
-
 
 
 # Newton steps of the final polish: a face is solved in a few, and each
