@@ -203,7 +203,7 @@ def augmented_lagrangian(
     budget with rows within a relative ``1e-8`` of the kink counted active,
     and the better certified result is returned.
 
-    The Newton variants end with
+    Both variants end with
     :func:`~skconvex.solvers.face_newton.finish_on_faces`: where the support
     is small (support columns times features at most 512), Newton's method on
     the faces of the cones takes the returned point to the optimum of its
@@ -277,8 +277,9 @@ def augmented_lagrangian(
     # float32 iterates stall the multiplier updates near 1e-4 relative
     # violation, so this variant computes in float64 as well.
     # (matrix_free: FISTA needs no Newton blocks, so no row Gram either.)
-    return fista_al(
-        _ColumnCones(problem.astype(np.float64), matrix_free=True),
+    problem = problem.astype(np.float64)
+    result = fista_al(
+        _ColumnCones(problem, matrix_free=True),
         coef_init,
         intercept_init,
         multipliers_init,
@@ -289,6 +290,7 @@ def augmented_lagrangian(
         growth=3.0 if growth is None else growth,
         verbose=verbose,
     )
+    return finish_on_faces(problem, result, tol)
 
 
 def _newton_bytes(problem):
