@@ -76,6 +76,9 @@ def _applicable(problem, n_support=0, max_variables=_MAX_VARIABLES):
             or (isinstance(penalty, GroupL2) and op.coef_shape[2] == 1)
         )
         and (isinstance(op, PatchOperator) or (hasattr(op, "masks") and not hasattr(op, "expand")))
+        # One cone per column over the rows of X (not the sub-network cones
+        # of deeper CNN programs).
+        and tuple(getattr(problem, "multiplier_shape", ()))[:2] == (n_rows, op.coef_shape[1])
         # Its face systems hold the dense n x d^2 products of the rows of X.
         and not getattr(op, "sparse", False)
         and hasattr(problem.datafit, "hessian_factor")
