@@ -79,20 +79,6 @@ _CERTIFIED_BOUNDS_WEIGHTS = (
 )
 
 
-_CNN_WEIGHTS = (
-    "the exact CNN classifier's multinomial logits are fixed only up to a "
-    "per-sample constant by the softmax loss, and along that direction only by "
-    "the penalty's weak curvature: on the check's data its weighted and "
-    "repeated fits reach the same objective to 2e-15 and probabilities agreeing "
-    "to 1e-9 relative (the check's first method passes), but decision_function "
-    "differs by up to 9.8e-8 (6.5e-7 relative), 94 % of it a per-sample shift "
-    "of all classes' logits (issue 18; the regressor and the fully connected "
-    "ConvexReLUClassifier pass); tests/test_models_cnn.py checks that the "
-    "weighted and repeated programs have the same patterns and reach the same "
-    "optimum within their certified gaps"
-)
-
-
 _PATH_WEIGHTS = (
     "the exact path-regularized program stops at a certified relative gap "
     "(tol=1e-4 by default) and its nested-cone augmented Lagrangian has no "
@@ -125,8 +111,6 @@ def expected_failures(estimator):
         return {"check_sample_weight_equivalence_on_dense_data": _THREE_LAYER_WEIGHTS}
     if name.startswith("PathRegularizedReLU") and not estimator.gated:
         return {"check_sample_weight_equivalence_on_dense_data": _PATH_WEIGHTS}
-    if name == "ConvexCNNClassifier":
-        return {"check_sample_weight_equivalence_on_dense_data": _CNN_WEIGHTS}
     if name in (
         "CopositiveNet",
         "CopositiveNetClassifier",

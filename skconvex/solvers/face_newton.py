@@ -247,6 +247,11 @@ def face_newton(
         value, b = problem.smooth_value(pred, b)
         return value + alpha * float(np.linalg.norm(U, axis=0).sum()), b, pred
 
+    def face_gradient(J, grad, U, E, free):
+        """Gradient in the free coordinates, from the face Jacobians ``J`` and the datafit's ``grad``."""
+        Nr = np.einsum("kde,dk->ke", E, U / np.linalg.norm(U, axis=0))
+        return (np.einsum("nkv,nk->kv", J, grad @ outputs.T) + alpha * Nr) * free
+
     value, b, pred = objective(U, intercept)
     stalled, decrement = False, np.inf
     for step in range(1, max_steps + 1):
@@ -267,9 +272,9 @@ def face_newton(
         R, Q = prediction_factor(problem, pred, b)
         # Column k's variables are its coordinates in the eigenbasis E_k;
         # only the free ones (its face's null space) move.
-        J = (np.einsum("ndk,kde->nke", A, E) * free[None]).reshape(n, K * d)
+        J = np.einsum("ndk,kde->nke", A, E) * free[None]
         # The Hessian's factor maps column k's variables into its output.
-        LJ = np.einsum("nab,bk,nkv->nakv", R, outputs.T, J.reshape(n, K, d)).reshape(n * C, K * d)
+        LJ = np.einsum("nab,bk,nkv->nakv", R, outputs.T, J).reshape(n * C, K * d)
         if Q.shape[1]:
             # The intercept is minimized out: its Schur complement.
             LJ -= Q @ (Q.T @ LJ)
@@ -277,7 +282,7 @@ def face_newton(
         norms = np.linalg.norm(U, axis=0)
         N = U / norms
         Nr = np.einsum("kde,dk->ke", E, N)
-        g = (np.einsum("nkv,nk->kv", J.reshape(n, K, d), grad @ outputs.T) + alpha * Nr) * free
+        g = face_gradient(J, grad, U, E, free)
         # Curvature of the norm, (alpha/|u|)(I - n n^T), on the free
         # coordinates; the others get an identity (and a zero gradient).
         blocks = (alpha / norms)[:, None, None] * (np.eye(d)[None] - Nr[:, :, None] * Nr[:, None, :])
@@ -314,6 +319,24 @@ def face_newton(
             E[cols], free[cols] = _face_bases(XX, tight[:, cols], d)
             continue
         D = np.einsum("kde,ke->dk", E, delta)
+        if decrement <= _ROUNDING * abs(value):
+            # Armijo cannot resolve a decrease at rounding level, but the
+            # gradient can: the full step is taken when it shrinks the
+            # gradient (weakly curved directions, such as the per-sample
+            # shift of multinomial logits, converge only so).
+            trial, t_tight, t_E, t_free = U + D, tight, E, free
+            if (~tight & (S != 0) & (S * (X @ trial) < 0)).any():
+                trial, t_tight, t_E, t_free = _enter_faces(X, XX, S, trial, tight)
+            t_value, t_b, t_pred = objective(trial, b)
+            _, t_b, t_grad = problem.smooth(t_pred, t_b)
+            t_J = np.einsum("ndk,kde->nke", A, t_E) * t_free[None]
+            n_products += 3
+            if np.linalg.norm(face_gradient(t_J, t_grad, trial, t_E, t_free)) < np.linalg.norm(g):
+                U, value, b, pred = trial, t_value, t_b, t_pred
+                tight, E, free = t_tight, t_E, t_free
+            else:
+                stalled = True
+            continue
         through = np.einsum("dk,dk->k", N, U + D) <= 0
         if through.any():
             # Columns the step pushes through zero belong at zero.
