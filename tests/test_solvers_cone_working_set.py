@@ -25,10 +25,18 @@ def test_path_step_matches_clarabel_on_a_working_set(case):
     previous = augmented_lagrangian(problem, tol=1e-8)
     problem.alpha = 0.02
     ref = reference(problem)
+    # Without the polish at the start, which solves some of these steps on
+    # the previous support and faces at once (rounds == 0).
     res = cone_working_set_solve(
-        problem, coef_init=previous.coef, intercept_init=previous.intercept, tol=1e-8, max_iter=2000
+        problem, coef_init=previous.coef, intercept_init=previous.intercept, tol=1e-8, max_iter=2000,
+        polish=False,
     )
     assert res.converged and res.info["rounds"] >= 1
+    polished = cone_working_set_solve(
+        problem, coef_init=previous.coef, intercept_init=previous.intercept, tol=1e-8, max_iter=2000
+    )
+    assert polished.converged
+    np.testing.assert_allclose(polished.objective, ref.objective, rtol=1e-6)
     P = problem.coef_shape[1]
     assert res.info["working_set"].size < P
     np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)

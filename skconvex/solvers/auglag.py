@@ -203,7 +203,7 @@ def augmented_lagrangian(
     budget with rows within a relative ``1e-8`` of the kink counted active,
     and the better certified result is returned.
 
-    Both variants end with
+    Fits from zero (no ``coef_init``) end with
     :func:`~skconvex.solvers.face_newton.finish_on_faces`: where the support
     is small (support columns times features at most 512), Newton's method on
     the faces of the cones takes the returned point to the optimum of its
@@ -273,7 +273,7 @@ def augmented_lagrangian(
                 growth=10.0 if growth is None else growth,
                 verbose=verbose,
             )
-            return finish_on_faces(problem, result, tol)
+            return _finish(problem, result, tol, coef_init)
     # float32 iterates stall the multiplier updates near 1e-4 relative
     # violation, so this variant computes in float64 as well.
     # (matrix_free: FISTA needs no Newton blocks, so no row Gram either.)
@@ -290,6 +290,20 @@ def augmented_lagrangian(
         growth=3.0 if growth is None else growth,
         verbose=verbose,
     )
+    return _finish(problem, result, tol, coef_init)
+
+
+def _finish(problem, result, tol, coef_init):
+    """:func:`~skconvex.solvers.face_newton.finish_on_faces` for cold fits.
+
+    Warm fits (a path's next ``alpha``, a working set's restricted programs)
+    are polished at their start instead (see
+    :func:`~skconvex.solvers.working_set.cone_working_set_solve`); finishing
+    them too made the exact diabetes path of ``bench_path.py`` twice as slow
+    (``benchmarks/README.md``).
+    """
+    if coef_init is not None and np.any(coef_init):
+        return result
     return finish_on_faces(problem, result, tol)
 
 

@@ -153,6 +153,7 @@ def face_newton(
     max_steps=10,
     max_variables=_MAX_VARIABLES,
     rel_tight=1e-2,
+    shift=False,
 ):
     """Minimize an exact program over the support of ``coef``, each column on a face of its cone.
 
@@ -182,6 +183,13 @@ def face_newton(
         systems are dense.
     rel_tight : float, default=1e-2
         See ``multipliers``.
+    shift : bool, default=False
+        Add the Levenberg-Marquardt shift :math:`\\|g\\|/\\|U\\|` to every
+        Newton system, not only where the undamped step predicts a decrease
+        larger than the objective. It vanishes at the solution and steers
+        the steps along nearly singular directions (parallel columns whose
+        masks agree on the training rows), which matters when the faces are
+        solved to rounding; it slows the first steps from a far start.
 
     Returns
     -------
@@ -290,9 +298,19 @@ def face_newton(
         blocks += np.eye(d)[None] * (~free)[:, :, None]
         H = LJ.T @ LJ
         H.reshape(K, d, K, d)[np.arange(K), :, np.arange(K), :] += blocks
-        H[np.diag_indices_from(H)] += 1e-12 * np.trace(H) / H.shape[0] + np.linalg.norm(g) / np.linalg.norm(U)
+        H[np.diag_indices_from(H)] += 1e-12 * np.trace(H) / H.shape[0]
+        # Levenberg-Marquardt: a shift that vanishes with the gradient.
+        lm = np.linalg.norm(g) / np.linalg.norm(U)
+        if shift:
+            H[np.diag_indices_from(H)] += lm
         try:
-            delta = -cho_solve(cho_factor(H, lower=True, overwrite_a=True, check_finite=False), g.ravel())
+            delta = -cho_solve(cho_factor(H, lower=True, check_finite=False), g.ravel())
+            if not shift and -float(np.vdot(g, delta)) > 2 * abs(value):
+                # A predicted decrease larger than the (non-negative)
+                # objective: a nearly singular direction (parallel columns
+                # with the same masks), which the shift bounds.
+                H[np.diag_indices_from(H)] += lm
+                delta = -cho_solve(cho_factor(H, lower=True, overwrite_a=True, check_finite=False), g.ravel())
         except np.linalg.LinAlgError:
             break
         delta = delta.reshape(K, d) * free
@@ -443,7 +461,9 @@ def finish_on_faces(problem, result, tol):
     lam = result.info.get("multipliers")
     if lam is None or n_columns == 0 or not _applicable(problem, n_columns):
         return result
-    W_face, b_face, info = face_newton(problem, W, result.intercept, lam, tol=0.0, max_steps=_FINISH_STEPS)
+    W_face, b_face, info = face_newton(
+        problem, W, result.intercept, lam, tol=0.0, max_steps=_FINISH_STEPS, shift=True
+    )
     result.info["face_newton"] = info
     if not info["applied"]:
         return result
