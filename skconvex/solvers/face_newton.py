@@ -256,9 +256,12 @@ def face_newton(
         return value + alpha * float(np.linalg.norm(U, axis=0).sum()), b, pred
 
     def face_gradient(J, grad, U, E, free):
-        """Gradient in the free coordinates, from the face Jacobians ``J`` and the datafit's ``grad``."""
+        """Gradient in the free coordinates, and the columns' directions in them.
+
+        From the face Jacobians ``J`` and the datafit's ``grad``.
+        """
         Nr = np.einsum("kde,dk->ke", E, U / np.linalg.norm(U, axis=0))
-        return (np.einsum("nkv,nk->kv", J, grad @ outputs.T) + alpha * Nr) * free
+        return (np.einsum("nkv,nk->kv", J, grad @ outputs.T) + alpha * Nr) * free, Nr
 
     value, b, pred = objective(U, intercept)
     stalled, decrement = False, np.inf
@@ -289,8 +292,7 @@ def face_newton(
         n_products += 2
         norms = np.linalg.norm(U, axis=0)
         N = U / norms
-        Nr = np.einsum("kde,dk->ke", E, N)
-        g = face_gradient(J, grad, U, E, free)
+        g, Nr = face_gradient(J, grad, U, E, free)
         # Curvature of the norm, (alpha/|u|)(I - n n^T), on the free
         # coordinates; the others get an identity (and a zero gradient).
         blocks = (alpha / norms)[:, None, None] * (np.eye(d)[None] - Nr[:, :, None] * Nr[:, None, :])
@@ -349,7 +351,7 @@ def face_newton(
             _, t_b, t_grad = problem.smooth(t_pred, t_b)
             t_J = np.einsum("ndk,kde->nke", A, t_E) * t_free[None]
             n_products += 3
-            if np.linalg.norm(face_gradient(t_J, t_grad, trial, t_E, t_free)) < np.linalg.norm(g):
+            if np.linalg.norm(face_gradient(t_J, t_grad, trial, t_E, t_free)[0]) < np.linalg.norm(g):
                 U, value, b, pred = trial, t_value, t_b, t_pred
                 tight, E, free = t_tight, t_E, t_free
             else:
