@@ -39,7 +39,7 @@ import numpy as np
 from ..programs._namespace import to_numpy
 from ..programs._protocols import supports_restrict
 
-__all__ = ["runs_in_namespace", "support_newton"]
+__all__ = ["newton_on_support", "runs_in_namespace", "support_newton"]
 
 
 def _applicable(problem):
@@ -472,15 +472,103 @@ def support_newton(
     if support.size == 0:
         return W, intercept, info
     info["applied"] = True
-    alpha, datafit = problem.alpha, problem.datafit
+    U = ops.astype(ops.take(W, support)) if namespace else np.array(W[:, support, :], dtype=dtype)
+    model = _ProgramSupport(problem.restrict(support), ops, namespace)
+    keep, U, b, newton = newton_on_support(
+        model, U, intercept, problem.alpha, ops=ops, dtype=dtype, tol=tol, max_steps=max_steps,
+        cg_rtol=cg_rtol, max_cg=max_cg, max_products=max_products,
+    )
+    info.update(newton)
+    support = support[keep]
+    if namespace:
+        out = problem.scatter_blocks(support, U)
+        return problem.xp.astype(out, W.dtype, copy=False), b, info
+    out = np.zeros(problem.coef_shape, dtype=W.dtype)
+    out[:, support, :] = U
+    return out, b, info
 
-    def objective(sub, U, b):
-        value, b = sub.smooth_value(sub.operator.forward(U), b)
+
+class _ProgramSupport:
+    """A program restricted to a support, as :func:`newton_on_support` uses it.
+
+    The smooth part's value, its gradient and curvature at a point, and the
+    curvature's products, from the restricted program's operator and datafit
+    (in the namespace of ``ops`` where ``namespace``).
+    """
+
+    def __init__(self, sub, ops, namespace):
+        self.sub, self.ops, self.namespace = sub, ops, namespace
+        self._curvature = None
+
+    def restrict(self, keep):
+        """The same program on the blocks ``keep`` of this support."""
+        return _ProgramSupport(self.sub.restrict(keep), self.ops, self.namespace)
+
+    def value(self, U, b):
+        """Datafit value at ``U`` with the optimal intercept (from ``b``): ``(value, b)``, one product."""
+        return self.sub.smooth_value(self.sub.operator.forward(U), b)
+
+    def linearize(self, U, b):
+        """Optimal intercept and the datafit's gradient at ``U``; the curvature is kept there. Two products."""
+        sub = self.sub
+        A = sub.operator
+        pred = A.forward(U)
+        _, b, grad_pred = sub.smooth(pred, b)
+        if self.namespace:
+            self._curvature = _NamespaceCurvature(
+                self.ops, sub.datafit, sub.add_intercept(pred, b), sub.y, sub.sample_weight, sub.fit_intercept
+            )
+        else:
+            self._curvature = _DataCurvature(
+                sub.datafit, pred + b.astype(self.ops.dtype), sub.y, sub.sample_weight, sub.fit_intercept, self.ops.dtype
+            )
+        return b, A.adjoint(grad_pred)
+
+    def self_products(self, U):
+        """Each block's own curvature applied to it (two products)."""
+        return self._curvature.block_products(self.sub.operator, U)
+
+    def hessian_product(self, V):
+        """The datafit's curvature applied to ``V``, intercept minimized out (two products)."""
+        A = self.sub.operator
+        return A.adjoint(self._curvature.apply(A.forward(V)))
+
+    def block_diagonals(self):
+        """Diagonals of the blocks of the datafit's curvature, shape of ``U`` (one product)."""
+        return self._curvature.block_diagonals(self.sub.operator)
+
+
+def newton_on_support(
+    model, U, intercept, alpha, *, ops, dtype, tol, max_steps, cg_rtol, max_cg, max_products
+):
+    """Damped Newton on a support given as a model of its smooth part (the loop of :func:`support_newton`).
+
+    ``model`` has the methods of :class:`_ProgramSupport` (``value``,
+    ``linearize``, ``self_products``, ``hessian_product``,
+    ``block_diagonals``, ``restrict``); where its products run (memory, a
+    device, a cluster's workers) is its own business. ``U`` holds the
+    support's blocks, ``ops`` the array operations of their namespace.
+
+    Returns
+    -------
+    keep : ndarray of int
+        The blocks of the starting support that are still in it.
+    U : array
+        Their blocks.
+    intercept : ndarray of shape (n_outputs,)
+        Its optimal intercept.
+    info : dict
+        ``n_steps``, ``n_products`` and ``converged``, as in
+        :func:`support_newton`.
+    """
+    info = {"n_steps": 0, "n_products": 0, "converged": False}
+    keep_all = np.arange(U.shape[1])
+
+    def objective(m, U, b):
+        value, b = m.value(U, b)
         return value + alpha * float(ops.host(_block_norms(U, ops)).sum()), b
 
-    sub = problem.restrict(support)
-    U = ops.astype(ops.take(W, support)) if namespace else np.array(W[:, support, :], dtype=dtype)
-    value, b = objective(sub, U, intercept)
+    value, b = objective(model, U, intercept)
     n_products = 1
     forcing = cg_rtol
     for step in range(1, max_steps + 1):
@@ -491,21 +579,14 @@ def support_newton(
         if cg_budget < 1:
             break
         info["n_steps"] = step
-        A, Y, sw = sub.operator, sub.y, sub.sample_weight
-        pred = A.forward(U)
-        _, b, grad_pred = sub.smooth(pred, b)
+        b, smooth_grad = model.linearize(U, b)
         norms = _block_norms(U, ops)
         norms_host = ops.host(norms)
-        smooth_grad = A.adjoint(grad_pred)
         n_products += 2
-        if namespace:
-            curvature = _NamespaceCurvature(ops, datafit, sub.add_intercept(pred, b), Y, sw, sub.fit_intercept)
-        else:
-            curvature = _DataCurvature(datafit, pred + b.astype(dtype), Y, sw, sub.fit_intercept, dtype)
         # Zero is optimal for block p, the others fixed, when the gradient
         # with the block's own contribution removed (to first order) has norm
         # at most alpha.
-        at_zero = smooth_grad - curvature.block_products(A, U)
+        at_zero = smooth_grad - model.self_products(U)
         zero_ok = ops.host(_block_norms(at_zero, ops)) <= alpha
         n_products += 2
         # Newton shrinks a block whose optimum is zero only linearly (its
@@ -515,19 +596,19 @@ def support_newton(
         # tiny ones.
         if zero_ok.any() and not zero_ok.all():
             keep = np.flatnonzero(~zero_ok)
-            sub_kept = sub.restrict(keep)
+            model_kept = model.restrict(keep)
             U_kept = ops.take(U, keep)
-            trial, b_trial = objective(sub_kept, U_kept, b)
+            trial, b_trial = objective(model_kept, U_kept, b)
             n_products += 1
             vanishing = norms_host < 1e-3 * norms_host.max()
             if trial < value or np.all(vanishing[zero_ok]):
-                sub, support, U, value, b = sub_kept, support[keep], U_kept, trial, b_trial
+                model, keep_all, U, value, b = model_kept, keep_all[keep], U_kept, trial, b_trial
                 continue
             vanishing &= zero_ok
             if vanishing.any():
                 keep = np.flatnonzero(~vanishing)
-                sub, support, U = sub.restrict(keep), support[keep], ops.take(U, keep)
-                value, b = objective(sub, U, b)
+                model, keep_all, U = model.restrict(keep), keep_all[keep], ops.take(U, keep)
+                value, b = objective(model, U, b)
                 n_products += 1
                 continue
         N = U / ops.per_block(norms)
@@ -535,14 +616,13 @@ def support_newton(
         curv = ops.astype(alpha / norms)
 
         def hess(V):
-            Av = curvature.apply(A.forward(V))
             radial = ops.block_dot(N, V)
-            return A.adjoint(Av) + ops.per_block(curv) * (V - N * ops.per_block(radial))
+            return model.hessian_product(V) + ops.per_block(curv) * (V - N * ops.per_block(radial))
 
-        if namespace:
-            precond = _namespace_preconditioner(ops, curvature.block_diagonals(A), curv, N)
+        if isinstance(ops, _NamespaceOps):
+            precond = _namespace_preconditioner(ops, model.block_diagonals(), curv, N)
         else:
-            precond = _preconditioner(curvature.block_diagonals(A), curv, N)
+            precond = _preconditioner(model.block_diagonals(), curv, N)
         n_products += 1
 
         # Forcing terms shrink with the decrement (superlinear inexact Newton).
@@ -557,18 +637,18 @@ def support_newton(
         through = (ops.host(ops.block_dot(N, U + delta)) <= 0) & zero_ok
         if through.any() and not through.all():
             keep = np.flatnonzero(~through)
-            sub_kept = sub.restrict(keep)
+            model_kept = model.restrict(keep)
             U_kept = ops.take(U + delta, keep)
-            trial, b_trial = objective(sub_kept, U_kept, b)
+            trial, b_trial = objective(model_kept, U_kept, b)
             n_products += 1
             if trial < value:
-                sub, support, U, value, b = sub_kept, support[keep], U_kept, trial, b_trial
+                model, keep_all, U, value, b = model_kept, keep_all[keep], U_kept, trial, b_trial
                 continue
         # Armijo backtracking on the exact objective (convex everywhere, so a
         # step that shrinks a block through zero is merely rejected).
         t = 1.0
         while True:
-            trial, b_trial = objective(sub, U + t * delta, b)
+            trial, b_trial = objective(model, U + t * delta, b)
             n_products += 1
             if trial <= value - 1e-4 * t * decrement or t < 1e-6:
                 break
@@ -583,12 +663,7 @@ def support_newton(
             break
         forcing = min(cg_rtol, np.sqrt(decrement / max(abs(value), np.finfo(float).tiny)))
     info["n_products"] = n_products
-    if namespace:
-        out = problem.scatter_blocks(support, U)
-        return problem.xp.astype(out, W.dtype, copy=False), b, info
-    out = np.zeros(problem.coef_shape, dtype=W.dtype)
-    out[:, support, :] = U
-    return out, b, info
+    return keep_all, U, b, info
 
 
 # polish_and_certify asks a polish whether it computes on a namespace program.
