@@ -57,6 +57,7 @@ import numpy as np
 from .programs._chunks import seed_sequence
 from .programs.row_blocks import RowBlockOperator, packed_patterns
 from .solvers._result import SolveResult
+from .solvers.support_newton import newton_on_support
 
 __all__ = ["DaskSolveError", "active_client", "dask_gated_classification", "dask_gated_regression", "is_dask_array"]
 
@@ -170,6 +171,22 @@ def _block_sums(block, W, s, targets, float64, blocks=None):
     G0 = np.asarray(op.adjoint(sr), dtype=np.float64)
     y = block.y
     return G0, sr.sum(axis=0), (sr * r).sum(axis=0), (sr * y).sum(axis=0)
+
+
+def _block_values(block, W, s, blocks):
+    """A forward product's residual sums ``sum s w r`` and ``sum s w r^2`` (a line search's round)."""
+    op = _restricted(block, blocks)
+    r = np.asarray(op.forward(W), dtype=np.float64) - block.y
+    sr = s * r if block.w is None else (s * block.w) * r
+    return sr.sum(axis=0), (sr * r).sum(axis=0)
+
+
+def _block_curvature(block, U, s, blocks):
+    """Diagonals of each block's :math:`X^\\top D_p S D_p X` and its product with ``U_p`` (one output)."""
+    op = _restricted(block, blocks)
+    h = _weights(block, s)
+    diagonals = np.asarray(op.block_gram_diagonals(h), dtype=np.float64).T[:, :, None]
+    return diagonals, np.asarray(op.block_gram_products(U, h), dtype=np.float64)
 
 
 def _block_weight_adjoint(block, s):
@@ -340,30 +357,83 @@ class _Cluster:
         return total
 
 
+class _ClusterSupport:
+    """The squared error on a support of blocks, each product a round on the cluster (one output).
+
+    The model of :func:`~skconvex.solvers.support_newton.newton_on_support`:
+    with the row weights ``s w`` summing to one and the intercept minimized
+    out, the curvature is :math:`\\mathcal{A}^\\top S\\mathcal{A}` less the
+    rank-one term :math:`(\\mathcal{A}^\\top s)(s^\\top\\mathcal{A})`, so a
+    Hessian product is one round of :func:`_block_sums` without targets.
+    Every round sends the support's blocks and gets back ``d x |S|`` sums.
+    """
+
+    def __init__(self, cluster, s, support, A1, fit_intercept):
+        self.cluster, self.s, self.support = cluster, s, support
+        self.A1 = A1[:, support] if fit_intercept else None
+        self._A1_full, self.fit_intercept = A1, fit_intercept
+        self._diagonals = None
+
+    def restrict(self, keep):
+        return _ClusterSupport(self.cluster, self.s, self.support[keep], self._A1_full, self.fit_intercept)
+
+    def _intercept(self, S1):
+        return -S1 if self.fit_intercept else np.zeros_like(S1)
+
+    def value(self, U, b):
+        S1, S2 = self.cluster.reduce(_block_values, U, self.s, self.support, sent=U.nbytes)
+        b = self._intercept(S1)
+        return 0.5 * float((S2 + 2 * b * S1 + b * b).sum()), b
+
+    def linearize(self, U, b):
+        G0, S1, _, _ = self.cluster.sums(U, self.s, blocks=self.support)
+        b = self._intercept(S1)
+        return b, (G0 + b[None, None, :] * self.A1 if self.fit_intercept else G0)
+
+    def self_products(self, U):
+        # The diagonals (constant for the squared error) come in the same round.
+        self._diagonals, own = self.cluster.reduce(_block_curvature, U, self.s, self.support, sent=U.nbytes)
+        return own
+
+    def hessian_product(self, V):
+        G0, S1, _, _ = self.cluster.sums(V, self.s, targets=False, blocks=self.support)
+        return G0 - S1[None, None, :] * self.A1 if self.fit_intercept else G0
+
+    def block_diagonals(self):
+        return self._diagonals
+
+
 def _certified_fista(
     cluster, evaluate, shape, s, curvature, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, info,
-    coef_init=None,
+    coef_init=None, polish=None,
 ):
     """FISTA with working sets on the cluster, then the returned point's float64 certificate.
 
-    The step is ``1 / (1.1 * curvature * lambda_max(A^T S A))``, the
-    eigenvalue by power iteration on the cluster (one round per step).
+    The step on a working set ``S`` is ``1 / (1.1 * curvature *
+    lambda_max(A_S^T S A_S))``, the eigenvalue by power iteration on the
+    cluster (one round per iteration, at the working set's cost), warm
+    started from the previous set's eigenvector. Gates overlap, so the
+    eigenvalue grows about with the number of blocks: the whole program's
+    step on a small working set would be several times too short.
     ``coef_init`` (a warm start) is the first iterate.
     """
-    rng = np.random.default_rng(0)
-    V = rng.standard_normal(shape)
-    V /= np.linalg.norm(V)
-    lip = 0.0
-    for _ in range(15):
-        G0 = cluster.sums(V, s, targets=False)[0]
-        lip = float(np.linalg.norm(G0))
-        if lip == 0:
-            break
-        V = G0 / lip
-    L = 1.1 * curvature * lip if lip > 0 else 1.0
+    V_all = np.random.default_rng(0).standard_normal(shape)
+
+    def lipschitz(blocks):
+        V = V_all[:, blocks]
+        V = V / np.linalg.norm(V)
+        lip = 0.0
+        for _ in range(15 if len(blocks) == shape[1] else 10):
+            G0 = cluster.sums(V, s, targets=False, blocks=blocks)[0]
+            lip = float(np.linalg.norm(G0))
+            if lip == 0:
+                break
+            V = G0 / lip
+        V_all[:, blocks] = V
+        return 1.1 * curvature * lip if lip > 0 else 1.0
 
     best, best_dual, it = _fista_working_sets(
-        evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback, coef_init
+        evaluate, shape, lipschitz, penalty, alpha_abs, tol, max_iter, callback, coef_init, polish
     )
     # The returned point's certificate in float64 (the iterations may have
     # computed in float32); the dual bound is the best seen at any point.
@@ -391,11 +461,18 @@ def _certified_fista(
     )
 
 
-def _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, callback, coef_init=None):
+def _fista_working_sets(
+    evaluate, shape, lipschitz, penalty, alpha_abs, tol, max_iter, callback, coef_init=None, polish=None, polish_gap=1e-2
+):
     """FISTA with gradient restarts on working sets of blocks; returns ``(best, best_dual, n_iter)``.
 
     Starts from ``coef_init`` when given (its non-zero blocks start in the
-    working set), from zero otherwise.
+    working set), from zero otherwise. ``lipschitz(blocks)`` is the
+    step's inverse on a working set. ``polish(W, b)`` (None: no polish)
+    returns a point improved on the support of ``W``; it is tried at each
+    full evaluation whose relative gap is at most ``polish_gap``, as the
+    in-memory FISTA tries its Newton end-game, until one fails to lower the
+    objective.
 
     ``evaluate(W, blocks=None)`` returns the primal value, a dual lower bound,
     the intercept and the gradient ``G`` (restricted to ``blocks`` when given),
@@ -410,7 +487,18 @@ def _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, c
     primal, dual, b, G = evaluate(W)
     best, best_dual = (primal, W, b), dual
     it, size = 0, min(P, 16)
+    steps = (None, None)  # the last working set and its step's inverse
     while it < max_iter:
+        if polish is not None and tol * abs(best[0]) < best[0] - best_dual <= polish_gap * abs(best[0]):
+            # The polished point's full evaluation certifies it (and its
+            # gradient picks the next working set).
+            W_pol = polish(best[1], best[2])
+            p_pol, d_pol, b_pol, G_pol = evaluate(W_pol)
+            best_dual = max(best_dual, d_pol)
+            if p_pol < best[0]:
+                W, G, best = W_pol, G_pol, (p_pol, W_pol, b_pol)
+            else:
+                polish = None
         if best[0] - best_dual <= tol * abs(best[0]):
             break
         score = penalty.dual_group_norms(G) / max(alpha_abs, np.finfo(float).tiny)
@@ -418,6 +506,9 @@ def _fista_working_sets(evaluate, shape, L, penalty, alpha_abs, tol, max_iter, c
         score[active] = np.inf
         size = min(P, max(size, 2 * len(active)))
         ws = np.sort(np.argsort(-score, kind="stable")[:size])
+        if steps[0] is None or not np.array_equal(steps[0], ws):
+            steps = (ws, lipschitz(ws))
+        L = steps[1]
         target = max(tol, 0.2 * (best[0] - best_dual) / abs(best[0]))
         V = np.ascontiguousarray(W[:, ws])
         U, t, inner_best = V, 1.0, (np.inf, V)
@@ -675,12 +766,26 @@ def dask_gated_regression(
             dual = c * li - 0.5 * c * c * q
         return primal, dual, b, G
 
+    def polish(W, b):
+        # Newton on the support, as the in-memory end-game (one output: the
+        # row blocks form each block's curvature for one output only).
+        support = np.flatnonzero(penalty.group_norms(W) > 0)
+        if n_outputs != 1 or support.size == 0:
+            return W
+        model = _ClusterSupport(cluster, s, support, A1, fit_intercept)
+        keep, U, _, _ = newton_on_support(
+            model, W[:, support], b, alpha_abs, dtype=dtype, tol=1e-12 if dtype == np.float64 else 1e-6
+        )
+        out = np.zeros_like(W)
+        out[:, support[keep]] = U
+        return out
+
     # Step: the top eigenvalue of A^T S A bounds the curvature of the
     # intercept-reduced squared loss too.
     return _certified_fista(
         cluster, evaluate, shape, s, 1.0, penalty, alpha_abs, tol, max_iter, callback, dtype, t0,
         dict(gates=gates, alpha=alpha_abs, y_1d=y_1d, n_samples=n, n_outputs=n_outputs),
-        coef_init=coef_init,
+        coef_init=coef_init, polish=polish,
     )
 
 

@@ -539,7 +539,7 @@ class _ProgramSupport:
 
 
 def newton_on_support(
-    model, U, intercept, alpha, *, ops, dtype, tol, max_steps, cg_rtol, max_cg, max_products
+    model, U, intercept, alpha, *, dtype, tol, max_steps=10, cg_rtol=1e-2, max_cg=500, max_products=np.inf, ops=None
 ):
     """Damped Newton on a support given as a model of its smooth part (the loop of :func:`support_newton`).
 
@@ -547,7 +547,9 @@ def newton_on_support(
     ``linearize``, ``self_products``, ``hessian_product``,
     ``block_diagonals``, ``restrict``); where its products run (memory, a
     device, a cluster's workers) is its own business. ``U`` holds the
-    support's blocks, ``ops`` the array operations of their namespace.
+    support's blocks, ``ops`` the array operations of their namespace
+    (None: numpy in ``dtype``); the other parameters are those of
+    :func:`support_newton`.
 
     Returns
     -------
@@ -562,6 +564,7 @@ def newton_on_support(
         :func:`support_newton`.
     """
     info = {"n_steps": 0, "n_products": 0, "converged": False}
+    ops = _HostOps(dtype) if ops is None else ops
     keep_all = np.arange(U.shape[1])
 
     def objective(m, U, b):
