@@ -23,9 +23,14 @@ iteration is :math:`O(dPC)` per block, independent of ``n``; no ``n``-vector
 crosses the network.
 
 The solver is FISTA with gradient restarts on working sets of blocks (step
-from a power iteration, itself a few rounds of the same sums): rounds on a
-working set cost in proportion to its size, and a full round certifies the
-point and adds the blocks whose dual norm violates; the returned point's
+from a power iteration on each working set, itself a few rounds of the same
+sums): rounds on a working set cost in proportion to its size, and a full
+round certifies the point and adds the blocks whose dual norm violates. The
+regressor then ends as the in-memory solve does, with Newton's method on the
+support (:func:`~skconvex.solvers.support_newton.newton_on_support`) once
+the relative gap is below 1e-2: each conjugate-gradient product is one round
+of the same sums without targets (the squared error's curvature is the row
+weights), so the traffic stays :math:`O(dPC)` per block. The returned point's
 certificate is recomputed in float64. If a worker dies, dask recomputes its
 blocks from their lineage and the fit continues; if it cannot,
 :class:`DaskSolveError` is raised (never an uncertified result).
@@ -696,8 +701,9 @@ def dask_gated_regression(
     result : SolveResult
         Coefficients of shape ``(n_features + fit_intercept, n_patterns,
         n_outputs)``, intercept, float64 certificate; ``info`` holds the
-        ``gates``, ``alpha`` (absolute), ``y_1d``, ``rounds``, and the bytes
-        of weights sent (``bytes_out``) and of sums received (``bytes_in``).
+        ``gates``, ``alpha`` (absolute), ``y_1d``, ``rounds``, the Newton
+        steps of the end-game (``newton_steps``), and the bytes of weights
+        sent (``bytes_out``) and of sums received (``bytes_in``).
 
     Raises
     ------
@@ -773,18 +779,21 @@ def dask_gated_regression(
         if n_outputs != 1 or support.size == 0:
             return W
         model = _ClusterSupport(cluster, s, support, A1, fit_intercept)
-        keep, U, _, _ = newton_on_support(
+        keep, U, _, newton = newton_on_support(
             model, W[:, support], b, alpha_abs, dtype=dtype, tol=1e-12 if dtype == np.float64 else 1e-6
         )
+        report["newton_steps"] += newton["n_steps"]
         out = np.zeros_like(W)
         out[:, support[keep]] = U
         return out
 
     # Step: the top eigenvalue of A^T S A bounds the curvature of the
     # intercept-reduced squared loss too.
+    report = {
+        "gates": gates, "alpha": alpha_abs, "y_1d": y_1d, "n_samples": n, "n_outputs": n_outputs, "newton_steps": 0,
+    }
     return _certified_fista(
-        cluster, evaluate, shape, s, 1.0, penalty, alpha_abs, tol, max_iter, callback, dtype, t0,
-        dict(gates=gates, alpha=alpha_abs, y_1d=y_1d, n_samples=n, n_outputs=n_outputs),
+        cluster, evaluate, shape, s, 1.0, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, report,
         coef_init=coef_init, polish=polish,
     )
 

@@ -543,13 +543,38 @@ def newton_on_support(
 ):
     """Damped Newton on a support given as a model of its smooth part (the loop of :func:`support_newton`).
 
-    ``model`` has the methods of :class:`_ProgramSupport` (``value``,
-    ``linearize``, ``self_products``, ``hessian_product``,
-    ``block_diagonals``, ``restrict``); where its products run (memory, a
-    device, a cluster's workers) is its own business. ``U`` holds the
-    support's blocks, ``ops`` the array operations of their namespace
-    (None: numpy in ``dtype``); the other parameters are those of
-    :func:`support_newton`.
+    Minimizes :math:`F(\\mathcal{A}_S U) + \\alpha\\sum_{p\\in S}\\|U_p\\|`
+    over the blocks of ``U``, the intercept minimized out, from the model's
+    values, gradients and curvature products only; where those products run
+    (memory, a device, the workers of a cluster) is the model's business.
+
+    Parameters
+    ----------
+    model : object
+        The smooth part on the support, with the methods of
+        ``_ProgramSupport``: ``value(U, b)``, ``linearize(U, b)``,
+        ``self_products(U)``, ``hessian_product(V)``,
+        ``block_diagonals()`` and ``restrict(keep)``.
+    U : array of shape (n_features, n_support, n_outputs)
+        The support's blocks at the start.
+    intercept : ndarray of shape (n_outputs,) or None
+        Warm start of the intercept.
+    alpha : float
+        Penalty strength.
+    dtype : dtype
+        Compute dtype (sets the rounding level of the stopping rule).
+    tol : float
+        Relative objective accuracy aimed at, as in :func:`support_newton`.
+    max_steps : int, default=10
+        Maximum number of Newton steps.
+    cg_rtol : float, default=1e-2
+        First forcing term of the conjugate gradients.
+    max_cg : int, default=500
+        Maximum conjugate-gradient iterations per step.
+    max_products : float, default=inf
+        Budget of the model's products.
+    ops : object, default=None
+        Array operations of the namespace of ``U``; None: numpy in ``dtype``.
 
     Returns
     -------
@@ -618,7 +643,7 @@ def newton_on_support(
         grad = smooth_grad + alpha * N
         curv = ops.astype(alpha / norms)
 
-        def hess(V):
+        def hess(V, model=model, N=N, curv=curv):
             radial = ops.block_dot(N, V)
             return model.hessian_product(V) + ops.per_block(curv) * (V - N * ops.per_block(radial))
 
