@@ -263,6 +263,36 @@ def _block_datafit_gradient(block, b, datafit, s, cs=()):
     return np.array([value]), np.asarray(block.z_op.adjoint(g), dtype=np.float64), duals
 
 
+def _block_gradient_curvature(block, b, datafit, s, U):
+    """A Newton step's gradient round (one output) at ``z + b``, ``z = A_S U`` kept on the block.
+
+    Returns the datafit value, :math:`A_S^\\top g`, and from the datafit's
+    per-sample curvature ``h`` (kept on the block for the Hessian products):
+    ``sum h``, :math:`A_S^\\top h`, the blocks' Gram diagonals and each
+    block's own curvature applied to ``U``.
+    """
+    sw = _weights(block, s)
+    full = block.z + b
+    op = block.z_op
+    g = np.asarray(datafit.gradient(full, block.y, sw), dtype=np.float64)
+    h = np.asarray(datafit.hessian_factor(full, block.y, sw)[:, 0, 0], dtype=np.float64) ** 2
+    block.h = h
+    return (
+        np.array([datafit.value(full, block.y, sw)]),
+        np.asarray(op.adjoint(g), dtype=np.float64),
+        np.array([h.sum()]),
+        np.asarray(op.adjoint(h[:, None]), dtype=np.float64),
+        np.asarray(op.block_gram_diagonals(h), dtype=np.float64).T[:, :, None],
+        np.asarray(op.block_gram_products(U, h), dtype=np.float64),
+    )
+
+
+def _block_hessian_product(block, V):
+    """:math:`A_S^\\top (h \\odot A_S V)` and ``sum h A_S V`` at the curvature of the last gradient round."""
+    hz = block.h[:, None] * np.asarray(block.z_op.forward(V), dtype=np.float64)
+    return np.asarray(block.z_op.adjoint(hz), dtype=np.float64), hz.sum(axis=0)
+
+
 def _block_dual(block, c, datafit, s):
     """This block's share of the (row-separable) dual objective at ``theta = -c grad``."""
     return (np.array([datafit.dual(-c * block.g, block.y, _weights(block, s))]),)
@@ -408,9 +438,131 @@ class _ClusterSupport:
         return self._diagonals
 
 
+def _intercept_newton(cluster, W, b, datafit, s, fit_intercept, shift, float64=False, blocks=None):
+    """A forward round (``z = A W`` kept on the blocks), then damped Newton rounds on the intercept.
+
+    Each Newton round brings back ``C`` gradient and ``C x C`` Hessian
+    entries per block. Returns the intercept and the datafit's value there.
+    """
+    from .programs.datafits import _newton
+
+    values, first = {}, [True]
+
+    def fgh(b):
+        if first[0]:
+            first[0] = False
+            v, g, h = cluster.reduce(_block_intercept_step, b, datafit, s, W, float64, blocks, sent=W.nbytes)
+        else:
+            v, g, h = cluster.reduce(_block_intercept_step, b, datafit, s, sent=b.nbytes)
+        values[np.asarray(b).tobytes()] = float(v[0])
+        return float(v[0]), g, h + shift
+
+    if not fit_intercept:
+        b = np.zeros_like(b)
+        return b, fgh(b)[0]
+    b = _newton(fgh, b.copy(), 1.0)
+    return b, values[b.tobytes()]
+
+
+class _ClusterClassifierSupport:
+    """A classifier's datafit (one output) on a support of blocks, each product a round on the cluster.
+
+    Unlike the squared error, the intercept has no closed form (each value
+    takes damped Newton rounds on it, see :func:`_intercept_newton`) and the
+    curvature ``h`` depends on the point: the gradient round keeps it on the
+    blocks, and a Hessian product is the round
+    :func:`_block_hessian_product` with the intercept's Schur complement
+    :math:`-(\\mathcal{A}^\\top h)(h^\\top\\mathcal{A}V)/\\sum h`.
+    """
+
+    def __init__(self, cluster, s, support, datafit, fit_intercept, shift):
+        self.cluster, self.s, self.support = cluster, s, support
+        self.datafit, self.fit_intercept, self.shift = datafit, fit_intercept, shift
+        self._curvature = None
+        self._valued = None  # the last point valued: its z and intercept are on the blocks
+
+    def restrict(self, keep):
+        return _ClusterClassifierSupport(
+            self.cluster, self.s, self.support[keep], self.datafit, self.fit_intercept, self.shift
+        )
+
+    def value(self, U, b):
+        b, value = _intercept_newton(
+            self.cluster, U, b, self.datafit, self.s, self.fit_intercept, self.shift, blocks=self.support
+        )
+        self._valued = (U, b)
+        return value, b
+
+    def linearize(self, U, b):
+        if self._valued is not None and self._valued[0] is U:
+            # Newton's accepted step is the line search's last point: its
+            # predictions and optimal intercept are already on the blocks.
+            b = self._valued[1]
+        else:
+            b, _ = _intercept_newton(
+                self.cluster, U, b, self.datafit, self.s, self.fit_intercept, self.shift, blocks=self.support
+            )
+        self._valued = None
+        _, G, h_sum, Ah, diagonals, own = self.cluster.reduce(
+            _block_gradient_curvature, b, self.datafit, self.s, U, sent=U.nbytes
+        )
+        self._curvature = (float(h_sum[0]), Ah, diagonals, own)
+        return b, G
+
+    def self_products(self, U):
+        # Computed in the gradient round, at the same U.
+        return self._curvature[3]
+
+    def hessian_product(self, V):
+        AhZ, hz = self.cluster.reduce(_block_hessian_product, V, sent=V.nbytes)
+        h_sum, Ah = self._curvature[:2]
+        if self.fit_intercept and h_sum > 0:
+            return AhZ - Ah * (float(hz.sum()) / h_sum)
+        return AhZ
+
+    def block_diagonals(self):
+        return self._curvature[2]
+
+
+def _newton_polish(cluster, model_on, penalty, alpha_abs, dtype, tol, report):
+    """The end-game of a cluster solve: Newton's method on the support of a point, its products rounds.
+
+    ``model_on(support)`` builds the support's model for
+    :func:`~skconvex.solvers.support_newton.newton_on_support`. Several
+    outputs are left to FISTA: the row blocks form each block's own
+    curvature for one output only (as in memory). Newton steps are counted
+    in ``report["newton_steps"]``.
+    """
+
+    # The scaled-gradient dual point is off by about the square root of the
+    # primal error: a relative gap of tol needs the primal to about tol^2,
+    # and rounds are too dear to go further (the in-memory polish goes to the
+    # compute dtype's precision).
+    newton_tol = max(1e-12 if dtype == np.float64 else 1e-6, min(1e-6, tol * tol))
+    last = [0]  # rounds at the end of the last polish
+
+    def polish(W, b):
+        support = np.flatnonzero(penalty.group_norms(W) > 0)
+        if W.shape[2] != 1 or support.size == 0:
+            return W
+        # As in memory, a polish may spend about what FISTA spent since the
+        # last one (a conjugate-gradient round counts 2 of Newton's products).
+        budget = 2 * max(50, cluster.rounds - last[0])
+        keep, U, _, newton = newton_on_support(
+            model_on(support), W[:, support], b, alpha_abs, dtype=dtype, tol=newton_tol, max_products=budget
+        )
+        last[0] = cluster.rounds
+        report["newton_steps"] += newton["n_steps"]
+        out = np.zeros_like(W)
+        out[:, support[keep]] = U
+        return out
+
+    return polish
+
+
 def _certified_fista(
     cluster, evaluate, shape, s, curvature, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, info,
-    coef_init=None, polish=None,
+    coef_init=None, polish=None, polish_settle=0,
 ):
     """FISTA with working sets on the cluster, then the returned point's float64 certificate.
 
@@ -442,7 +594,8 @@ def _certified_fista(
         return 1.1 * curvature * lip if lip > 0 else 1.0
 
     best, best_dual, it = _fista_working_sets(
-        evaluate, shape, lipschitz, penalty, alpha_abs, tol, max_iter, callback, coef_init, polish
+        evaluate, shape, lipschitz, penalty, alpha_abs, tol, max_iter, callback, coef_init, polish,
+        polish_settle=polish_settle,
     )
     # The returned point's certificate in float64 (the iterations may have
     # computed in float32); the dual bound is the best seen at any point.
@@ -471,16 +624,18 @@ def _certified_fista(
 
 
 def _fista_working_sets(
-    evaluate, shape, lipschitz, penalty, alpha_abs, tol, max_iter, callback, coef_init=None, polish=None, polish_gap=1e-2
+    evaluate, shape, lipschitz, penalty, alpha_abs, tol, max_iter, callback, coef_init=None, polish=None,
+    polish_gap=1e-2, polish_settle=0,
 ):
     """FISTA with gradient restarts on working sets of blocks; returns ``(best, best_dual, n_iter)``.
 
     Starts from ``coef_init`` when given (its non-zero blocks start in the
     working set), from zero otherwise. ``lipschitz(blocks)`` is the
     step's inverse on a working set. ``polish(W, b)`` (None: no polish)
-    returns a point improved on the support of ``W``; it is tried at each
-    full evaluation whose relative gap is at most ``polish_gap``, as the
-    in-memory FISTA tries its Newton end-game, until one fails to lower the
+    returns a point improved on the support of ``W``; as the in-memory FISTA
+    tries its Newton end-game, it is tried at each full evaluation whose
+    relative gap is at most ``polish_gap`` after an inner loop whose support
+    held for ``polish_settle`` iterations, until one fails to lower the
     objective.
 
     ``evaluate(W, blocks=None)`` returns the primal value, a dual lower bound,
@@ -497,8 +652,13 @@ def _fista_working_sets(
     best, best_dual = (primal, W, b), dual
     it, size = 0, min(P, 16)
     steps = (None, None)  # the last working set and its step's inverse
+    settled = False  # whether the last inner loop's support stopped changing
     while it < max_iter:
-        if polish is not None and tol * abs(best[0]) < best[0] - best_dual <= polish_gap * abs(best[0]):
+        if (
+            polish is not None
+            and settled
+            and tol * abs(best[0]) < best[0] - best_dual <= polish_gap * abs(best[0])
+        ):
             # The polished point's full evaluation certifies it (and its
             # gradient picks the next working set).
             W_pol = polish(best[1], best[2])
@@ -521,6 +681,7 @@ def _fista_working_sets(
         target = max(tol, 0.2 * (best[0] - best_dual) / abs(best[0]))
         V = np.ascontiguousarray(W[:, ws])
         U, t, inner_best = V, 1.0, (np.inf, V)
+        support, stable = None, 0
         while it < max_iter:
             it += 1
             p_in, d_in, _, G_in = evaluate(U, blocks=ws)
@@ -536,6 +697,9 @@ def _fista_working_sets(
                 U, V, t = inner_best[1], inner_best[1], 1.0
                 continue
             V_new = penalty.prox(U - G_in / L, alpha_abs / L)
+            new_support = penalty.group_norms(V_new) > 0
+            stable = stable + 1 if support is not None and np.array_equal(new_support, support) else 0
+            support = new_support
             if np.vdot(U - V_new, V_new - V) > 0:  # gradient restart (O'Donoghue & Candes)
                 t = 1.0
             t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
@@ -543,6 +707,9 @@ def _fista_working_sets(
             V, t = V_new, t_new
             if callback is not None:
                 callback(it)
+        # As in the in-memory FISTA: Newton once the support has held (a
+        # wrong support costs a non-quadratic datafit many damped steps).
+        settled = stable >= polish_settle
         W = np.zeros(shape)
         W[:, ws] = inner_best[1]
         primal, dual, b, G = evaluate(W)
@@ -783,26 +950,14 @@ def dask_gated_regression(
             dual = c * li - 0.5 * c * c * q
         return primal, dual, b, G
 
-    def polish(W, b):
-        # Newton on the support, as the in-memory end-game (one output: the
-        # row blocks form each block's curvature for one output only).
-        support = np.flatnonzero(penalty.group_norms(W) > 0)
-        if n_outputs != 1 or support.size == 0:
-            return W
-        model = _ClusterSupport(cluster, s, support, A1, fit_intercept)
-        keep, U, _, newton = newton_on_support(
-            model, W[:, support], b, alpha_abs, dtype=dtype, tol=1e-12 if dtype == np.float64 else 1e-6
-        )
-        report["newton_steps"] += newton["n_steps"]
-        out = np.zeros_like(W)
-        out[:, support[keep]] = U
-        return out
-
     # Step: the top eigenvalue of A^T S A bounds the curvature of the
     # intercept-reduced squared loss too.
     report = {
         "gates": gates, "alpha": alpha_abs, "y_1d": y_1d, "n_samples": n, "n_outputs": n_outputs, "newton_steps": 0,
     }
+    polish = _newton_polish(
+        cluster, lambda support: _ClusterSupport(cluster, s, support, A1, fit_intercept), penalty, alpha_abs, dtype, tol, report
+    )
     return _certified_fista(
         cluster, evaluate, shape, s, 1.0, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, report,
         coef_init=coef_init, polish=polish,
@@ -984,26 +1139,11 @@ def dask_gated_classification(
     def evaluate(W, float64=False, blocks=None):
         if blocks is not None:
             return evaluate_inner(W, blocks)
-        first = [True]
-
-        def fgh(b):
-            if first[0]:  # the round that also computes (and keeps) z = A W
-                first[0] = False
-                v, g, h = cluster.reduce(_block_intercept_step, b, datafit, s, W, float64, blocks, sent=W.nbytes)
-            else:
-                v, g, h = cluster.reduce(_block_intercept_step, b, datafit, s, sent=b.nbytes)
-            return float(v[0]), g, h + shift
-
+        b, _ = _intercept_newton(cluster, W, state["b"], datafit, s, fit_intercept, shift, float64)
         if fit_intercept:
-            from .programs.datafits import _newton
-
-            b = _newton(fgh, state["b"].copy(), 1.0)
             if isinstance(datafit, Multinomial):
                 b = b - b.mean()
             state["b"] = b
-        else:
-            b = np.zeros(n_outputs)
-            fgh(b)
         value, G, _ = cluster.reduce(_block_datafit_gradient, b, datafit, s, sent=b.nbytes)
         primal = float(value[0]) + alpha_abs * penalty.value(W)
         dn = penalty.dual_norm(G)
@@ -1013,8 +1153,17 @@ def dask_gated_classification(
 
     # Step: the datafit's curvature bound times the top eigenvalue of
     # A^T S A (it bounds the intercept-reduced curvature too).
+    report = {
+        "gates": gates, "alpha": alpha_abs, "y_1d": True, "classes": classes, "n_samples": n,
+        "n_outputs": n_outputs, "newton_steps": 0,
+    }
+    polish = _newton_polish(
+        cluster, lambda support: _ClusterClassifierSupport(cluster, s, support, datafit, fit_intercept, shift),
+        penalty, alpha_abs, dtype, tol, report,
+    )
+    # The squared error is a quadratic (Newton on the support is one exact
+    # solve from anywhere); cross-entropies wait for a settled support.
     return _certified_fista(
         cluster, evaluate, shape, s, datafit.lipschitz, penalty, alpha_abs, tol, max_iter, callback, dtype, t0,
-        dict(gates=gates, alpha=alpha_abs, y_1d=True, classes=classes, n_samples=n, n_outputs=n_outputs),
-        coef_init=coef_init,
+        report, coef_init=coef_init, polish=polish, polish_settle=0 if isinstance(datafit, SquaredError) else 10,
     )

@@ -676,7 +676,10 @@ def newton_on_support(
         # step that shrinks a block through zero is merely rejected).
         t = 1.0
         while True:
-            trial, b_trial = objective(model, U + t * delta, b)
+            # The accepted point is the one the model valued last (a model
+            # may keep what it computed there).
+            U_trial = U + t * delta
+            trial, b_trial = objective(model, U_trial, b)
             n_products += 1
             if trial <= value - 1e-4 * t * decrement or t < 1e-6:
                 break
@@ -685,7 +688,7 @@ def newton_on_support(
             # Rounding only: the decrement is at the objective's precision.
             info["converged"] = decrement <= (1e-10 if dtype == np.float64 else 1e-5) * abs(value)
             break
-        U, value, b = U + t * delta, trial, b_trial
+        U, value, b = U_trial, trial, b_trial
         if decrement <= 2 * tol * abs(value):
             info["converged"] = True
             break
