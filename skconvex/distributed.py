@@ -25,13 +25,15 @@ crosses the network.
 The solver is FISTA with gradient restarts on working sets of blocks (step
 from a power iteration on each working set, itself a few rounds of the same
 sums): rounds on a working set cost in proportion to its size, and a full
-round certifies the point and adds the blocks whose dual norm violates. The
-regressor then ends as the in-memory solve does, with Newton's method on the
-support (:func:`~skconvex.solvers.support_newton.newton_on_support`) once
-the relative gap is below 1e-2: each conjugate-gradient product is one round
-of the same sums without targets (the squared error's curvature is the row
-weights), so the traffic stays :math:`O(dPC)` per block. The returned point's
-certificate is recomputed in float64. If a worker dies, dask recomputes its
+round certifies the point and adds the blocks whose dual norm violates. Fits
+with one output then end as the in-memory solve does, with Newton's method on
+the support (:func:`~skconvex.solvers.support_newton.newton_on_support`)
+once the relative gap is below 1e-2: for the squared error each
+conjugate-gradient product is one round of the same sums without targets
+(its curvature is the row weights); a classifier's gradient round also keeps
+its datafit's curvature on the blocks for the products that follow. The
+traffic stays :math:`O(dPC)` per block. The returned point's certificate is
+recomputed in float64. If a worker dies, dask recomputes its
 blocks from their lineage and the fit continues; if it cannot,
 :class:`DaskSolveError` is raised (never an uncertified result).
 
