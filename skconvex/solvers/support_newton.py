@@ -541,7 +541,7 @@ class _ProgramSupport:
 def newton_on_support(
     model, U, intercept, alpha, *, dtype, tol, max_steps=10, cg_rtol=1e-2, max_cg=500, max_products=np.inf, ops=None
 ):
-    """Damped Newton on a support given as a model of its smooth part (the loop of :func:`support_newton`).
+    """Damped Newton on a support given as a model of its smooth part (the loop of ``support_newton``).
 
     Minimizes :math:`F(\\mathcal{A}_S U) + \\alpha\\sum_{p\\in S}\\|U_p\\|`
     over the blocks of ``U``, the intercept minimized out, from the model's
@@ -564,7 +564,8 @@ def newton_on_support(
     dtype : dtype
         Compute dtype (sets the rounding level of the stopping rule).
     tol : float
-        Relative objective accuracy aimed at, as in :func:`support_newton`.
+        Relative objective accuracy aimed at, as in
+        :func:`~skconvex.solvers.support_newton.support_newton`.
     max_steps : int, default=10
         Maximum number of Newton steps.
     cg_rtol : float, default=1e-2
@@ -586,7 +587,7 @@ def newton_on_support(
         Its optimal intercept.
     info : dict
         ``n_steps``, ``n_products`` and ``converged``, as in
-        :func:`support_newton`.
+        :func:`~skconvex.solvers.support_newton.support_newton`.
     """
     info = {"n_steps": 0, "n_products": 0, "converged": False}
     ops = _HostOps(dtype) if ops is None else ops
