@@ -307,3 +307,32 @@ def test_interrupted_fit_leaves_estimator_unfitted(iris, monkeypatch):
     import inspect
 
     assert "sample_weight" in inspect.signature(ConvexGatedReLUClassifier.fit).parameters
+
+
+def test_default_dtype_is_float32_only_for_large_products(monkeypatch):
+    # dtype=None computes in float32 once an operator product costs
+    # _FLOAT32_WORK multiply-adds (whole digits with 10 classes), in float64
+    # below it; either way the certificate is float64 and a float32 fit
+    # certifies the float64 fit's optimum within the two gaps.
+    from skconvex.models import gated
+
+    X, y = make_classification(300, 8, n_informative=5, n_classes=3, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    work = 300 * 9 * 100 * 3
+
+    def compute_dtype(**kw):
+        est = ConvexGatedReLUClassifier(random_state=0, **kw)
+        return est._build_problem(X, y, None)[0].dtype
+
+    assert compute_dtype() == np.float64
+    monkeypatch.setattr(gated, "_FLOAT32_WORK", work)
+    assert compute_dtype() == np.float32
+    assert compute_dtype(dtype="float64") == np.float64
+    assert compute_dtype(n_arrangements=99) == np.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fit32 = ConvexGatedReLUClassifier(random_state=0).fit(X, y)
+    fit64 = ConvexGatedReLUClassifier(random_state=0, dtype="float64").fit(X, y)
+    assert 0 <= fit32.dual_gap_ <= fit32.tol * fit32.objective_
+    assert abs(fit32.objective_ - fit64.objective_) <= fit32.dual_gap_ + fit64.dual_gap_
+    assert fit32.predict_proba(X).dtype == np.float64
