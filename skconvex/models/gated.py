@@ -30,8 +30,8 @@ __all__ = ["ConvexGatedReLURegressor", "ConvexGatedReLUClassifier"]
 # Multiply-adds of one operator product (n_samples x (n_features + 1) x
 # n_arrangements x n_outputs) from which a default fit computes in float32:
 # whole digits with 10 classes (8.8e7) is above, the sets of bench_defaults.py
-# with one output or n <= 1,000 are below (at most 6.6e6), and so is every
-# scikit-learn check.
+# with one output or n <= 1,000 are below (at most 4.7e6, the 3-class
+# 20-feature set), and so is every scikit-learn check.
 _FLOAT32_WORK = 2e7
 
 _COMMON_DOC = """
