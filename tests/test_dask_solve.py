@@ -475,3 +475,58 @@ def test_cluster_fista_rejects_a_polish_that_does_not_improve():
         assert 0 <= primal - dual <= tol * primal
     np.testing.assert_allclose(rejected[0][0], plain[0][0], rtol=2 * tol)
     assert polished[2] < plain[2] / 2
+
+
+def test_cluster_support_models_match_the_in_memory_model(client):
+    # The models newton_on_support runs on the cluster give the values,
+    # gradients and curvature products of the in-memory model of the same
+    # program (squared error: rounds of per-block sums; logistic: the
+    # curvature kept on the blocks between rounds).
+    from skconvex.distributed import (
+        _attach_patterns,
+        _block_weight_adjoint,
+        _Cluster,
+        _ClusterClassifierSupport,
+        _ClusterSupport,
+        _make_block,
+    )
+    from skconvex.programs.datafits import Logistic, SquaredError
+    from skconvex.programs.operators import PatternOperator
+    from skconvex.programs.problem import ConvexProblem
+    from skconvex.solvers.support_newton import SupportModel, _HostOps, _ProgramSupport
+
+    rng = np.random.default_rng(0)
+    X, y = _data(n=300)
+    X_aug = np.c_[X, np.ones(300)]
+    gates = rng.standard_normal((5, 8))
+    support = np.array([1, 2, 5, 6])
+    U, V = rng.standard_normal((2, 5, 4, 1))
+    s = 1 / 300
+    for datafit, target in ((SquaredError(), y), (Logistic(), np.where(y > np.median(y), 1.0, -1.0))):
+        blocks = [client.submit(_make_block, X[i:i + 100], target[i:i + 100], None, True, np.float64, pure=False)
+                  for i in (0, 100, 200)]
+        cluster = _Cluster(client, blocks)
+        cluster.replace(_attach_patterns, gates, 1, np.float64, 64)
+        if isinstance(datafit, SquaredError):
+            A1 = sum(cluster.map(_block_weight_adjoint, s))
+            remote = _ClusterSupport(cluster, s, support, A1, True)
+        else:
+            remote = _ClusterClassifierSupport(cluster, s, support, datafit, True, 0.0)
+        problem = ConvexProblem(
+            PatternOperator(X_aug, (X_aug @ gates >= 0).astype(float)), datafit, GroupL2(), target[:, None],
+            np.full(300, s), 0.01,
+        )
+        local = _ProgramSupport(problem.restrict(support), _HostOps(np.float64), False)
+        assert isinstance(remote, SupportModel) and isinstance(local, SupportModel)
+        b0 = np.zeros(1)
+        for model in (remote, local):
+            model.results = [model.value(U, b0), model.linearize(U, b0)]
+            model.results += [model.self_products(U), model.hessian_product(V), model.block_diagonals()]
+        (v_r, bv_r), (b_r, G_r), own_r, HV_r, D_r = remote.results
+        (v_l, bv_l), (b_l, G_l), own_l, HV_l, D_l = local.results
+        np.testing.assert_allclose(v_r, v_l, rtol=1e-10)
+        np.testing.assert_allclose([bv_r, b_r], [bv_l, b_l], rtol=1e-8, atol=1e-12)
+        for a, b in ((G_r, G_l), (own_r, own_l), (HV_r, HV_l), (D_r, D_l)):
+            np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12 * np.abs(b).max())
+        kept = remote.restrict(np.array([0, 2]))
+        np.testing.assert_array_equal(kept.support, [1, 5])

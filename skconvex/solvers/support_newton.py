@@ -34,12 +34,119 @@ host copy of the program. The numpy path is the reference: its arithmetic is
 unchanged.
 """
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 
 from ..programs._namespace import to_numpy
 from ..programs._protocols import supports_restrict
 
-__all__ = ["newton_on_support", "runs_in_namespace", "support_newton"]
+__all__ = ["SupportModel", "newton_on_support", "runs_in_namespace", "support_newton"]
+
+
+@runtime_checkable
+class SupportModel(Protocol):
+    """The smooth part of a program on a support of blocks, as :func:`newton_on_support` needs it.
+
+    :math:`F(\\mathcal{A}_S U + \\mathbf{1}b^\\top)` with the intercept
+    minimized out, known only through its values, its gradient and the
+    products of its curvature. In memory (``support_newton``) the products are
+    operator products; on a dask cluster (``skconvex.distributed``) each is a
+    round of per-block sums.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Not used: a protocol is checked against (``isinstance`` with
+        :func:`typing.runtime_checkable`), never instantiated.
+    """
+
+    def value(self, U, b):
+        """Return the datafit's value at ``U`` with its optimal intercept.
+
+        Parameters
+        ----------
+        U : array of shape (n_features, n_support, n_outputs)
+            The support's blocks.
+        b : ndarray of shape (n_outputs,) or None
+            Where the intercept's minimization starts.
+
+        Returns
+        -------
+        value : float
+            The datafit at the optimal intercept.
+        intercept : ndarray of shape (n_outputs,)
+            That intercept.
+        """
+
+    def linearize(self, U, b):
+        """Return the optimal intercept and the datafit's gradient at ``U``, keeping the curvature there.
+
+        Parameters
+        ----------
+        U : array of shape (n_features, n_support, n_outputs)
+            The support's blocks.
+        b : ndarray of shape (n_outputs,) or None
+            Where the intercept's minimization starts.
+
+        Returns
+        -------
+        intercept : ndarray of shape (n_outputs,)
+            The optimal intercept at ``U``.
+        gradient : array of the shape of ``U``
+            :math:`\\mathcal{A}_S^\\top \\nabla F` there.
+        """
+
+    def self_products(self, U):
+        """Return each block's own curvature, at the last ``linearize``, applied to it.
+
+        Parameters
+        ----------
+        U : array of shape (n_features, n_support, n_outputs)
+            The point of the last ``linearize``.
+
+        Returns
+        -------
+        products : array of the shape of ``U``
+            :math:`\\mathcal{A}_p^\\top H \\mathcal{A}_p U_p` for every block ``p``.
+        """
+
+    def hessian_product(self, V):
+        """Return the curvature at the last ``linearize``, intercept minimized out, applied to ``V``.
+
+        Parameters
+        ----------
+        V : array of shape (n_features, n_support, n_outputs)
+            A direction.
+
+        Returns
+        -------
+        product : array of the shape of ``V``
+            The curvature's product with ``V``.
+        """
+
+    def block_diagonals(self):
+        """Return the diagonals of the blocks of the curvature at the last ``linearize``.
+
+        Returns
+        -------
+        diagonals : array of shape (n_features, n_support, n_outputs)
+            The diagonal of each block of :math:`\\mathcal{A}_S^\\top H\\mathcal{A}_S`.
+        """
+
+    def restrict(self, keep):
+        """Return the same model on the blocks ``keep`` of its support.
+
+        Parameters
+        ----------
+        keep : ndarray of int
+            Positions in the current support.
+
+        Returns
+        -------
+        model : SupportModel
+            The model on the smaller support.
+        """
 
 
 def _applicable(problem):
@@ -541,7 +648,7 @@ class _ProgramSupport:
 def newton_on_support(
     model, U, intercept, alpha, *, dtype, tol, max_steps=10, cg_rtol=1e-2, max_cg=500, max_products=np.inf, ops=None
 ):
-    """Damped Newton on a support given as a model of its smooth part (the loop of ``support_newton``).
+    """Damped Newton on a support given by a model of its smooth part (the loop of ``support_newton``).
 
     Minimizes :math:`F(\\mathcal{A}_S U) + \\alpha\\sum_{p\\in S}\\|U_p\\|`
     over the blocks of ``U``, the intercept minimized out, from the model's
@@ -550,11 +657,8 @@ def newton_on_support(
 
     Parameters
     ----------
-    model : object
-        The smooth part on the support, with the methods of
-        ``_ProgramSupport``: ``value(U, b)``, ``linearize(U, b)``,
-        ``self_products(U)``, ``hessian_product(V)``,
-        ``block_diagonals()`` and ``restrict(keep)``.
+    model : SupportModel
+        The smooth part on the support.
     U : array of shape (n_features, n_support, n_outputs)
         The support's blocks at the start.
     intercept : ndarray of shape (n_outputs,) or None
