@@ -46,7 +46,7 @@ __all__ = ["SupportModel", "newton_on_support", "runs_in_namespace", "support_ne
 
 @runtime_checkable
 class SupportModel(Protocol):
-    """The smooth part of a program on a support of blocks, as :func:`newton_on_support` needs it.
+    """The smooth part of a program on a support of blocks, as ``newton_on_support`` needs it.
 
     :math:`F(\\mathcal{A}_S U + \\mathbf{1}b^\\top)` with the intercept
     minimized out, known only through its values, its gradient and the
