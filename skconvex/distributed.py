@@ -180,6 +180,54 @@ def _block_sums(block, W, s, targets, float64, blocks=None):
     return G0, sr.sum(axis=0), (sr * r).sum(axis=0), (sr * y).sum(axis=0)
 
 
+def _block_fista_step(block, base, token, x, y, x_new, beta, s, blocks):
+    """One FISTA round on a block, its predictions kept on the block between rounds.
+
+    The block holds the predictions :math:`A x` and :math:`A y` of the
+    iterate and the momentum point under the client's ``base`` token, so a
+    step costs one forward (of ``x_new``) and one adjoint, as in memory:
+    the next momentum point's predictions are
+    :math:`A x_{new} + \beta (A x_{new} - A x)`. ``base=None`` starts from
+    ``x_new`` alone (``beta`` is then ignored). A block recomputed on another
+    worker has lost them: they are rebuilt from ``x`` and ``y``. Returns
+    :func:`_block_sums`' sums at the next momentum point, then
+    ``sum s w r`` and ``sum s w r^2`` of the residuals at ``x_new``, and
+    ``sum s w D``, ``sum s w D^2`` of the change
+    :math:`D = A x_{new} - A y` (the line search's exact remainder).
+    """
+    op = _restricted(block, blocks)
+    states = getattr(block, "fista_states", None)
+    if states is None:
+        states = block.fista_states = {}
+    z_new = np.asarray(op.forward(x_new), dtype=np.float64)
+    if base is None:
+        z_x = z_y = z_new
+    elif base in states:
+        z_x, z_y = states[base]
+    else:
+        z_x = np.asarray(op.forward(x), dtype=np.float64)
+        z_y = z_x if np.array_equal(x, y) else np.asarray(op.forward(y), dtype=np.float64)
+    z_next = z_new if base is None or beta == 0 else z_new + beta * (z_new - z_x)
+    sw = s if block.w is None else s * block.w
+    Y = block.y
+    r = z_next - Y
+    sr = sw * r
+    G0 = np.asarray(op.adjoint(sr), dtype=np.float64)
+    r_new = r if z_next is z_new else z_new - Y
+    sr_new = sw * r_new
+    delta = z_new - z_y
+    sd = sw * delta
+    # The base (a rejected step's retry starts from it again) and the new
+    # state; older ones are dropped.
+    kept = {base: states[base]} if base in states else {}
+    kept[token] = (z_new, z_next)
+    block.fista_states = kept
+    return (
+        G0, sr.sum(axis=0), (sr * r).sum(axis=0), (sr * Y).sum(axis=0),
+        sr_new.sum(axis=0), (sr_new * r_new).sum(axis=0), sd.sum(axis=0), (sd * delta).sum(axis=0),
+    )
+
+
 def _block_values(block, W, s, blocks):
     """A forward product's residual sums ``sum s w r`` and ``sum s w r^2`` (a line search's round)."""
     op = _restricted(block, blocks)
@@ -394,6 +442,88 @@ class _Cluster:
         return total
 
 
+class _SquaredErrorRounds:
+    """The squared error's evaluations on the cluster, with the intercept minimized out.
+
+    ``evaluate(W)`` is a full round (:func:`_block_fista_step` from
+    scratch): the primal value, the dual bound, the intercept and the
+    gradient at ``W``, its predictions left on the blocks under a token for
+    the FISTA steps that follow (:meth:`step`). With the row weights ``s w``
+    summing to one, :math:`b = -\\sum s w r` and
+    :math:`F = \\tfrac12 \\sum_c (S_2 - S_1^2)` per output.
+    """
+
+    def __init__(self, cluster, s, A1, ysum, fit_intercept, penalty, alpha_abs):
+        self.cluster, self.s, self.A1, self.ysum = cluster, s, A1, ysum
+        self.fit_intercept, self.penalty, self.alpha_abs = fit_intercept, penalty, alpha_abs
+        self.tokens = iter(range(1, sys.maxsize))
+        self.last = None  # (token, W) of the last full evaluation
+
+    def _smooth(self, S1, S2):
+        return 0.5 * float((S2 - S1 * S1).sum() if self.fit_intercept else S2.sum())
+
+    def certificate(self, G0, S1, S2, S3, blocks=None):
+        """The intercept, the gradient and the dual bound from a round's sums at one point."""
+        b = -S1 if self.fit_intercept else np.zeros_like(S1)
+        quad = S2 + 2 * b * S1 + b * b  # sum s w (r + b)^2, per output
+        lin = -(S3 + b * self.ysum)  # sum theta y at c = 1, theta = -s w (r + b)
+        A1 = self.A1 if blocks is None else self.A1[:, blocks]
+        G = G0 + (b[None, None, :] * A1 if self.fit_intercept else 0.0)
+        dn = self.penalty.dual_norm(G)
+        c_max = np.inf if dn == 0 else self.alpha_abs / dn
+        q, li = float(quad.sum()), float(lin.sum())
+        if q <= 0:
+            return b, G, 0.0
+        c = float(np.clip(li / q, 0.0, c_max))
+        return b, G, c * li - 0.5 * c * c * q
+
+    def evaluate(self, W, float64=False, blocks=None):
+        """``(primal, dual, intercept, gradient)`` at ``W`` (one round)."""
+        if float64:
+            G0, S1, S2, S3 = self.cluster.sums(W, self.s, float64=True, blocks=blocks)
+            b, G, dual = self.certificate(G0, S1, S2, S3, blocks)
+            return self._smooth(S1, S2) + self.alpha_abs * self.penalty.value(W), dual, b, G
+        primal, _, dual, b, G, token = self.step(None, None, None, W, 0.0, blocks)
+        if blocks is None:
+            self.last = (W, token, primal, dual, G)
+        return primal, dual, b, G
+
+    def start(self, V, ws):
+        """``(token, primal, dual, gradient)`` of ``V`` on ``ws`` from the last full evaluation, or None.
+
+        The last full evaluation serves when ``V`` is its point restricted to
+        ``ws`` and the point is zero off ``ws``: its predictions on the
+        blocks are then those of ``V``, and its gradient restricted to
+        ``ws`` is the restricted program's.
+        """
+        if self.last is None:
+            return None
+        W, token, primal, dual, G = self.last
+        rest = np.ones(W.shape[1], dtype=bool)
+        rest[ws] = False
+        if np.array_equal(W[:, ws], V) and not W[:, rest].any():
+            return token, primal, dual, G[:, ws]
+        return None
+
+    def step(self, base, x, y, x_new, beta, blocks):
+        """A FISTA round: primal at ``x_new``, its exact remainder, and the certificate at the next momentum point.
+
+        Returns ``(primal, remainder, dual, intercept, gradient, token)``:
+        the remainder :math:`F(x_{new}) - F(y) - \\langle\\nabla F(y),
+        x_{new} - y\\rangle` is :math:`\\tfrac12 \\|P A (x_{new} - y)\\|^2`
+        (``P`` centers when the intercept is fitted), the dual bound and the
+        gradient are at :math:`y_{next} = x_{new} + \\beta (x_{new} - x)`.
+        """
+        token = next(self.tokens)
+        sent = x_new.nbytes * (1 if base is None else 3)
+        G0, S1, S2, S3, R1, R2, D1, D2 = self.cluster.reduce(
+            _block_fista_step, base, token, x, y, x_new, beta, self.s, blocks, sent=sent
+        )
+        b, G, dual = self.certificate(G0, S1, S2, S3, blocks)
+        primal = self._smooth(R1, R2) + self.alpha_abs * self.penalty.value(x_new)
+        return primal, self._smooth(D1, D2), dual, b, G, token
+
+
 class _ClusterSupport:
     """The squared error on a support of blocks, each product a round on the cluster (one output).
 
@@ -564,17 +694,20 @@ def _newton_polish(cluster, model_on, penalty, alpha_abs, dtype, tol, report):
 
 def _certified_fista(
     cluster, evaluate, shape, s, curvature, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, info,
-    coef_init=None, polish=None, polish_settle=0,
+    coef_init=None, polish=None, rounds=None,
 ):
     """FISTA with working sets on the cluster, then the returned point's float64 certificate.
 
-    The step on a working set ``S`` is ``1 / (1.1 * curvature *
-    lambda_max(A_S^T S A_S))``, the eigenvalue by power iteration on the
-    cluster (one round per iteration, at the working set's cost), warm
-    started from the previous set's eigenvector. Gates overlap, so the
-    eigenvalue grows about with the number of blocks: the whole program's
-    step on a small working set would be several times too short.
-    ``coef_init`` (a warm start) is the first iterate.
+    With ``rounds`` (a :class:`_SquaredErrorRounds`) the inner loops
+    backtrack on the exact remainder (:func:`_backtracking_inner`), the
+    first step from a power iteration on the first working set. Otherwise
+    the step on a working set ``S`` is ``1 / (1.1 * curvature *
+    lambda_max(A_S^T S A_S))`` (:func:`_fixed_step_inner`), the eigenvalue by
+    power iteration on the cluster (one round per iteration, at the working
+    set's cost), warm started from the previous set's eigenvector. Gates
+    overlap, so the eigenvalue grows about with the number of blocks: the
+    whole program's step on a small working set would be several times too
+    short. ``coef_init`` (a warm start) is the first iterate.
     """
     V_all = np.random.default_rng(0).standard_normal(shape)
 
@@ -595,9 +728,12 @@ def _certified_fista(
         V_all[:, blocks] = V
         return 1.1 * curvature * lip if lip > 0 else 1.0
 
+    if rounds is None:
+        inner = _fixed_step_inner(evaluate, lipschitz, penalty, alpha_abs)
+    else:
+        inner = _backtracking_inner(rounds, lipschitz, penalty, alpha_abs)
     best, best_dual, it = _fista_working_sets(
-        evaluate, shape, lipschitz, penalty, alpha_abs, tol, max_iter, callback, coef_init, polish,
-        polish_settle=polish_settle,
+        evaluate, shape, inner, penalty, alpha_abs, tol, max_iter, callback, coef_init, polish,
     )
     # The returned point's certificate in float64 (the iterations may have
     # computed in float32); the dual bound is the best seen at any point.
@@ -625,63 +761,21 @@ def _certified_fista(
     )
 
 
-def _fista_working_sets(
-    evaluate, shape, lipschitz, penalty, alpha_abs, tol, max_iter, callback, coef_init=None, polish=None,
-    polish_gap=1e-2, polish_settle=0,
-):
-    """FISTA with gradient restarts on working sets of blocks; returns ``(best, best_dual, n_iter)``.
+def _fixed_step_inner(evaluate, lipschitz, penalty, alpha_abs):
+    """FISTA on a working set with the step ``1 / lipschitz(ws)``: the inner loop for any datafit.
 
-    Starts from ``coef_init`` when given (its non-zero blocks start in the
-    working set), from zero otherwise. ``lipschitz(blocks)`` is the
-    step's inverse on a working set. ``polish(W, b)`` (None: no polish)
-    returns a point improved on the support of ``W``; as the in-memory FISTA
-    tries its Newton end-game, it is tried at each full evaluation whose
-    relative gap is at most ``polish_gap`` after an inner loop whose support
-    held for ``polish_settle`` iterations, until one fails to lower the
-    objective.
-
-    ``evaluate(W, blocks=None)`` returns the primal value, a dual lower bound,
-    the intercept and the gradient ``G`` (restricted to ``blocks`` when given),
-    each a round (or a few) of sums over the cluster. ``best`` is the
-    ``(primal, W, intercept)`` of the best full evaluation.
+    Returns ``inner(V, ws, target, it, max_iter, callback)``, which runs from
+    ``V`` (the working set's blocks) until the restricted relative gap is at
+    most ``target`` and returns ``(best V, iterations the support held,
+    it)``. Each iteration is one ``evaluate(U, blocks=ws)`` at the momentum
+    point.
     """
-    P = shape[1]
-    # Working sets (as skconvex.solvers.working_set_solve): FISTA on the
-    # blocks that matter, whose rounds cost in proportion to the set, and a
-    # full round to certify and to add the blocks whose dual norm violates.
-    W = np.zeros(shape) if coef_init is None else np.array(coef_init, dtype=np.float64)
-    primal, dual, b, G = evaluate(W)
-    best, best_dual = (primal, W, b), dual
-    it, size = 0, min(P, 16)
-    steps = (None, None)  # the last working set and its step's inverse
-    settled = False  # whether the last inner loop's support stopped changing
-    while it < max_iter:
-        if (
-            polish is not None
-            and settled
-            and tol * abs(best[0]) < best[0] - best_dual <= polish_gap * abs(best[0])
-        ):
-            # The polished point's full evaluation certifies it (and its
-            # gradient picks the next working set).
-            W_pol = polish(best[1], best[2])
-            p_pol, d_pol, b_pol, G_pol = evaluate(W_pol)
-            best_dual = max(best_dual, d_pol)
-            if p_pol < best[0]:
-                W, G, best = W_pol, G_pol, (p_pol, W_pol, b_pol)
-            else:
-                polish = None
-        if best[0] - best_dual <= tol * abs(best[0]):
-            break
-        score = penalty.dual_group_norms(G) / max(alpha_abs, np.finfo(float).tiny)
-        active = np.flatnonzero(penalty.group_norms(W) > 0)
-        score[active] = np.inf
-        size = min(P, max(size, 2 * len(active)))
-        ws = np.sort(np.argsort(-score, kind="stable")[:size])
+    steps = [None, None]  # the last working set and its step's inverse
+
+    def inner(V, ws, target, it, max_iter, callback, ready=None):
         if steps[0] is None or not np.array_equal(steps[0], ws):
-            steps = (ws, lipschitz(ws))
+            steps[:] = [ws, lipschitz(ws)]
         L = steps[1]
-        target = max(tol, 0.2 * (best[0] - best_dual) / abs(best[0]))
-        V = np.ascontiguousarray(W[:, ws])
         U, t, inner_best = V, 1.0, (np.inf, V)
         support, stable = None, 0
         while it < max_iter:
@@ -691,11 +785,13 @@ def _fista_working_sets(
                 inner_best = (p_in, U)
             if p_in - d_in <= target * abs(p_in):
                 break
+            if ready is not None and ready((p_in - d_in) / abs(p_in), stable):
+                break
             if p_in > 2 * abs(inner_best[0]) + abs(p_in - d_in):
                 # The power iteration underestimated the curvature and the
                 # iterates diverge: a shorter step, from the best point.
                 L *= 2
-                steps = (steps[0], L)
+                steps[1] = L
                 U, V, t = inner_best[1], inner_best[1], 1.0
                 continue
             V_new = penalty.prox(U - G_in / L, alpha_abs / L)
@@ -709,16 +805,139 @@ def _fista_working_sets(
             V, t = V_new, t_new
             if callback is not None:
                 callback(it)
-        # As in the in-memory FISTA: Newton once the support has held (a
-        # wrong support costs a non-quadratic datafit many damped steps).
-        settled = stable >= polish_settle
+        return inner_best[1], stable, it
+
+    return inner
+
+
+def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=float(__import__('os').environ.get('GROWTH', 1.2))):
+    """FISTA on a working set as :func:`~skconvex.solvers.fista` runs it: the step grows and backtracks.
+
+    The squared error's remainder is known exactly from each round's sums
+    (:meth:`_SquaredErrorRounds.step`), so a step is accepted or halved
+    without another round, and the blocks keep the predictions, so an
+    accepted step costs one round (a rejected one, another). The step carries
+    over from one working set to the next, growing by ``growth`` per
+    iteration: the power iteration's bound (the whole direction of the top
+    eigenvector, where overlapping gates add up) is several times shorter
+    than the steps backtracking accepts. Same interface as
+    :func:`_fixed_step_inner`.
+    """
+    carried = [None]
+
+    def inner(V, ws, target, it, max_iter, callback, ready=None):
+        step = 1.0 / lipschitz(ws) if carried[0] is None else carried[0]
+        started = rounds.start(V, ws)
+        if started is None:
+            p_x, _, dual, _, G, token = rounds.step(None, None, None, V, 0.0, ws)
+            it += 1
+        else:
+            token, p_x, dual, G = started
+        x = y = V
+        best, best_dual = (p_x, V), dual
+        t = 1.0
+        support, stable = None, 0
+        while it < max_iter and best[0] - best_dual > target * abs(best[0]):
+            if ready is not None and ready((best[0] - best_dual) / abs(best[0]), stable):
+                break
+            step_prev, step = step, step * growth
+            while True:
+                x_new = penalty.prox(y - step * G, step * alpha_abs)
+                d, dx = x_new - y, x_new - x
+                dd = float(np.vdot(d, d))
+                # Momentum, restarted when the step and the momentum disagree.
+                t_cur = 1.0 if np.vdot(d, dx) < 0 else t
+                t_next = 0.5 * (1 + np.sqrt(1 + 4 * (step_prev / step) * t_cur * t_cur))
+                beta = float((t_cur - 1) / t_next)
+                p_new, remainder, dual, _, G_new, new = rounds.step(token, x, y, x_new, beta, ws)
+                it += 1
+                if remainder <= dd / (2 * step) * (1 + 1e-6) or step < 1e-30 or it >= max_iter:
+                    break
+                step *= 0.5
+                if __import__('os').environ.get('DBG'):
+                    print("reject", flush=True)
+            x, y, G, token, t = x_new, x_new + beta * dx, G_new, new, t_next
+            best_dual = max(best_dual, dual)
+            if p_new < best[0]:
+                best = (p_new, x_new)
+            new_support = penalty.group_norms(x_new) > 0
+            stable = stable + 1 if support is not None and np.array_equal(new_support, support) else 0
+            support = new_support
+            if callback is not None:
+                callback(it)
+        carried[0] = step
+        if __import__('os').environ.get('DBG'):
+            print(f"inner ws {len(ws)} it {it} step {step:.3g} gap {(best[0]-best_dual)/best[0]:.2e} target {target:.2e} stable {stable}", flush=True)
+        return best[1], stable, it
+
+    return inner
+
+
+def _fista_working_sets(
+    evaluate, shape, inner, penalty, alpha_abs, tol, max_iter, callback, coef_init=None, polish=None,
+    polish_gap=1e-2, polish_wait=10,
+):
+    """FISTA on working sets of blocks; returns ``(best, best_dual, n_iter)``.
+
+    Starts from ``coef_init`` when given (its non-zero blocks start in the
+    working set), from zero otherwise. The working sets are those of
+    :func:`~skconvex.solvers.working_set_solve`: twice the non-zero blocks
+    (at least 16), the whole program once that is half of it. ``inner``
+    runs FISTA on a working set (:func:`_fixed_step_inner`,
+    :func:`_backtracking_inner`). ``polish(W, b)`` (None: no polish)
+    returns a point improved on the support of ``W``; as in the in-memory
+    FISTA, it is tried once the relative gap is at most ``polish_gap`` and
+    the support has held for ``polish_wait`` iterations (a wait that doubles
+    after each try), until one fails to lower the objective.
+
+    ``evaluate(W)`` returns the primal value, a dual lower bound, the
+    intercept and the gradient ``G``, each a round (or a few) of sums over
+    the cluster. ``best`` is the ``(primal, W, intercept)`` of the best full
+    evaluation.
+    """
+    P = shape[1]
+    W = np.zeros(shape) if coef_init is None else np.array(coef_init, dtype=np.float64)
+    primal, dual, b, G = evaluate(W)
+    best, best_dual = (primal, W, b), dual
+    it, wait = 0, polish_wait
+    settled = False  # whether the last inner loop's support held for `wait` iterations
+
+    def ready(rel_gap, stable):
+        return polish is not None and rel_gap <= polish_gap and stable >= wait
+
+    while it < max_iter:
+        gap = (best[0] - best_dual) / abs(best[0])
+        if polish is not None and settled and tol < gap <= polish_gap:
+            # The polished point's full evaluation certifies it (and its
+            # gradient picks the next working set).
+            wait *= 2
+            W_pol = polish(best[1], best[2])
+            p_pol, d_pol, b_pol, G_pol = evaluate(W_pol)
+            best_dual = max(best_dual, d_pol)
+            if p_pol < best[0]:
+                W, G, best = W_pol, G_pol, (p_pol, W_pol, b_pol)
+            else:
+                polish = None
+        if best[0] - best_dual <= tol * abs(best[0]):
+            break
+        score = penalty.dual_group_norms(G) / max(alpha_abs, np.finfo(float).tiny)
+        active = np.flatnonzero(penalty.group_norms(W) > 0)
+        score[active] = np.inf
+        size = min(P, max(16, 2 * len(active)))
+        # A working set restarts the momentum: it pays only when it is much
+        # smaller than the whole program, which then runs to tol (or to its
+        # polish) without restarts.
+        full = size >= P / 2
+        ws = np.arange(P) if full else np.sort(np.argsort(-score, kind="stable")[:size])
+        target = tol if full else max(tol, 0.3 * (best[0] - best_dual) / abs(best[0]))
+        V, stable, it = inner(np.ascontiguousarray(W[:, ws]), ws, target, it, max_iter, callback, ready)
+        settled = stable >= wait
         W = np.zeros(shape)
-        W[:, ws] = inner_best[1]
+        W[:, ws] = V
         primal, dual, b, G = evaluate(W)
         best_dual = max(best_dual, dual)
         if primal < best[0]:
             best = (primal, W, b)
-        size = min(P, 2 * size)
     return best, best_dual, it
 
 
@@ -932,25 +1151,7 @@ def dask_gated_regression(
         A1 += part
     shape = (d, P, n_outputs)
 
-    def evaluate(W, float64=False, blocks=None):
-        G0, S1, S2, S3 = cluster.sums(W, s, float64=float64, blocks=blocks)
-        # The weights s w sum to one, hence the 1's of the intercept terms.
-        b = -S1 if fit_intercept else np.zeros(n_outputs)
-        quad = S2 + 2 * b * S1 + b * b  # sum s w (r + b)^2, per output
-        lin = -(S3 + b * ysum)  # sum theta y at c = 1, theta = -s w (r + b)
-        A1_ = A1 if blocks is None else A1[:, blocks]
-        G = G0 + (b[None, None, :] * A1_ if fit_intercept else 0.0)
-        smooth = 0.5 * float(quad.sum())
-        primal = smooth + alpha_abs * penalty.value(W)
-        dn = penalty.dual_norm(G)
-        c_max = np.inf if dn == 0 else alpha_abs / dn
-        q, li = float(quad.sum()), float(lin.sum())
-        if q <= 0:
-            dual = 0.0
-        else:
-            c = float(np.clip(li / q, 0.0, c_max))
-            dual = c * li - 0.5 * c * c * q
-        return primal, dual, b, G
+    rounds = _SquaredErrorRounds(cluster, s, A1, ysum, fit_intercept, penalty, alpha_abs)
 
     # Step: the top eigenvalue of A^T S A bounds the curvature of the
     # intercept-reduced squared loss too.
@@ -961,8 +1162,8 @@ def dask_gated_regression(
         cluster, lambda support: _ClusterSupport(cluster, s, support, A1, fit_intercept), penalty, alpha_abs, dtype, tol, report
     )
     return _certified_fista(
-        cluster, evaluate, shape, s, 1.0, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, report,
-        coef_init=coef_init, polish=polish,
+        cluster, rounds.evaluate, shape, s, 1.0, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, report,
+        coef_init=coef_init, polish=polish, rounds=rounds,
     )
 
 
@@ -1163,9 +1364,7 @@ def dask_gated_classification(
         cluster, lambda support: _ClusterClassifierSupport(cluster, s, support, datafit, fit_intercept, shift),
         penalty, alpha_abs, dtype, tol, report,
     )
-    # The squared error is a quadratic (Newton on the support is one exact
-    # solve from anywhere); cross-entropies wait for a settled support.
     return _certified_fista(
         cluster, evaluate, shape, s, datafit.lipschitz, penalty, alpha_abs, tol, max_iter, callback, dtype, t0,
-        report, coef_init=coef_init, polish=polish, polish_settle=0 if isinstance(datafit, SquaredError) else 10,
+        report, coef_init=coef_init, polish=polish,
     )
