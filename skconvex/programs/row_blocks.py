@@ -307,8 +307,14 @@ class RowBlockOperator:
         """Unpack ``packed`` rows into the float array ``out`` (8 columns per byte); its mask columns."""
         if out.dtype == np.float32:
             table = _bit_table(out.dtype)
+            # take casts its indices to intp: into a work array, not a fresh
+            # block-sized one (under dask's MALLOC_TRIM_THRESHOLD_ each fresh
+            # one is an mmap whose pages fault in again: a third of a
+            # worker's round, benchmarks/README.md).
+            index = self._scratch("index", packed.shape, np.intp)
+            np.copyto(index, packed)
             # mode="clip": every uint8 index is valid, and "raise" would buffer the output.
-            np.take(table, packed, out=out.view(table.dtype), mode="clip")
+            np.take(table, index, out=out.view(table.dtype), mode="clip")
         else:
             # Measured (benchmarks/README.md, the float32 mask lookup table): the table's 64-byte
             # float64 records copy slower than unpackbits and a cast.
@@ -404,7 +410,8 @@ class RowBlockOperator:
             if isinstance(live, slice):
                 M = self._masks_work(k)
             else:
-                M = self.masks_block(k, np.uint8).take(live, axis=1).astype(self.dtype)
+                full = self._masks_work(k)
+                M = np.take(full, live, axis=1, out=self._scratch("live", (full.shape[0], n_live), self.dtype), mode="clip")
             if C == 1:
                 out[slices[k], 0] = np.einsum("np,np->n", M, Z[:, :, 0])
             else:
