@@ -187,9 +187,10 @@ def _block_fista_step(block, base, token, x, y, x_new, beta, s, blocks):
     iterate and the momentum point under the client's ``base`` token, so a
     step costs one forward (of ``x_new``) and one adjoint, as in memory:
     the next momentum point's predictions are
-    :math:`A x_{new} + \beta (A x_{new} - A x)`. ``base=None`` starts from
+    :math:`A x_{new} + \\beta (A x_{new} - A x)`. ``base=None`` starts from
     ``x_new`` alone (``beta`` is then ignored). A block recomputed on another
-    worker has lost them: they are rebuilt from ``x`` and ``y``. Returns
+    worker has lost them: it returns None when ``x`` and ``y`` are None, and
+    rebuilds them from ``x`` and ``y`` otherwise. Returns
     :func:`_block_sums`' sums at the next momentum point, then
     ``sum s w r`` and ``sum s w r^2`` of the residuals at ``x_new``, and
     ``sum s w D``, ``sum s w D^2`` of the change
@@ -204,6 +205,8 @@ def _block_fista_step(block, base, token, x, y, x_new, beta, s, blocks):
         z_x = z_y = z_new
     elif base in states:
         z_x, z_y = states[base]
+    elif x is None:
+        return None
     else:
         z_x = np.asarray(op.forward(x), dtype=np.float64)
         z_y = z_x if np.array_equal(x, y) else np.asarray(op.forward(y), dtype=np.float64)
@@ -417,8 +420,11 @@ class _Cluster:
 
     def reduce(self, fn, *args, sent=0):
         """Sums over the blocks of the tuples ``fn(block, *args)`` returns: one round, ``sent`` bytes per block out."""
+        return self.total(self.map(fn, *args), sent)
+
+    def total(self, parts, sent=0):
+        """Sums over the blocks of a round's tuples ``parts``, counted as one round of ``sent`` bytes per block out."""
         self.bytes_out += sent * len(self.blocks)
-        parts = self.map(fn, *args)
         self.rounds += 1
         self.bytes_in += sum(sum(np.asarray(a).nbytes for a in p) for p in parts)
         total = [np.zeros_like(np.asarray(a, dtype=np.float64)) for a in parts[0]]
@@ -431,15 +437,7 @@ class _Cluster:
         """Global sums of :func:`_block_sums`, reduced in block order."""
         # W travels inside each task (d x P x C floats per block): one
         # message per block and round, no separate scatter round trip.
-        self.bytes_out += W.nbytes * len(self.blocks)
-        parts = self.map(_block_sums, W, s, targets, float64, blocks)
-        self.rounds += 1
-        self.bytes_in += sum(sum(np.asarray(a).nbytes for a in p) for p in parts)
-        total = [np.zeros_like(a) for a in parts[0]]
-        for part in parts:
-            for acc, a in zip(total, part):
-                acc += a
-        return total
+        return self.reduce(_block_sums, W, s, targets, float64, blocks, sent=W.nbytes)
 
 
 class _SquaredErrorRounds:
@@ -515,10 +513,17 @@ class _SquaredErrorRounds:
         gradient are at :math:`y_{next} = x_{new} + \\beta (x_{new} - x)`.
         """
         token = next(self.tokens)
-        sent = x_new.nbytes * (1 if base is None else 3)
-        G0, S1, S2, S3, R1, R2, D1, D2 = self.cluster.reduce(
-            _block_fista_step, base, token, x, y, x_new, beta, self.s, blocks, sent=sent
-        )
+        parts = self.cluster.map(_block_fista_step, base, token, None, None, x_new, beta, self.s, blocks)
+        sent = x_new.nbytes
+        if any(part is None for part in parts):
+            # A block recomputed on another worker (its own died) has lost
+            # the predictions: the round again, with the coefficients to
+            # rebuild them from (the other blocks repeat their step).
+            self.cluster.rounds += 1
+            self.cluster.bytes_out += sent * len(self.cluster.blocks)
+            parts = self.cluster.map(_block_fista_step, base, token, x, y, x_new, beta, self.s, blocks)
+            sent = 3 * x_new.nbytes
+        G0, S1, S2, S3, R1, R2, D1, D2 = self.cluster.total(parts, sent)
         b, G, dual = self.certificate(G0, S1, S2, S3, blocks)
         primal = self._smooth(R1, R2) + self.alpha_abs * self.penalty.value(x_new)
         return primal, self._smooth(D1, D2), dual, b, G, token
@@ -810,7 +815,7 @@ def _fixed_step_inner(evaluate, lipschitz, penalty, alpha_abs):
     return inner
 
 
-def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=float(__import__('os').environ.get('GROWTH', 1.2))):
+def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=1.1):
     """FISTA on a working set as :func:`~skconvex.solvers.fista` runs it: the step grows and backtracks.
 
     The squared error's remainder is known exactly from each round's sums
@@ -854,8 +859,6 @@ def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=float(__im
                 if remainder <= dd / (2 * step) * (1 + 1e-6) or step < 1e-30 or it >= max_iter:
                     break
                 step *= 0.5
-                if __import__('os').environ.get('DBG'):
-                    print("reject", flush=True)
             x, y, G, token, t = x_new, x_new + beta * dx, G_new, new, t_next
             best_dual = max(best_dual, dual)
             if p_new < best[0]:
@@ -866,8 +869,6 @@ def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=float(__im
             if callback is not None:
                 callback(it)
         carried[0] = step
-        if __import__('os').environ.get('DBG'):
-            print(f"inner ws {len(ws)} it {it} step {step:.3g} gap {(best[0]-best_dual)/best[0]:.2e} target {target:.2e} stable {stable}", flush=True)
         return best[1], stable, it
 
     return inner

@@ -32,6 +32,15 @@ KW = {"alpha": 5e-2, "n_arrangements": 10, "random_state": 0, "tol": 3e-3}
 CLF_KW = {"alpha": 5e-2, "n_arrangements": 10, "random_state": 0, "tol": 5e-3}
 # The traffic tests count bytes per round, whatever the accuracy reached.
 WIRE_KW = {**KW, "tol": 2e-2}
+# The workers' functions of a round (one task per block each).
+ROUND_TASKS = (
+    "_block_sums", "_block_fista_step", "_block_values", "_block_curvature", "_block_intercept_step",
+    "_block_datafit_gradient", "_block_dual", "_block_gradient_curvature", "_block_hessian_product",
+)
+
+
+def _round_tasks(stream):
+    return [t for t in stream.data if any(f in str(t["key"]) for f in ROUND_TASKS)]
 
 
 def _data(n=600, d=4, seed=0, n_outputs=None):
@@ -101,7 +110,7 @@ def test_weights_cross_the_wire_not_rows(client):
         # out: W (d x P x 1 float64) per block; in: its adjoint plus three scalars per block.
         assert per_round[-1] <= 2 * info["n_blocks"] * (8 * d * P + 64)
         # every round's task ran where its block was: no block was moved
-        sums = [t for t in stream.data if "_block_sums" in str(t["key"])]
+        sums = _round_tasks(stream)
         assert len(sums) == info["n_blocks"] * info["rounds"]
         moved = [s for t in sums for s in t["startstops"] if s["action"] == "transfer"]
         assert not moved
@@ -210,7 +219,7 @@ def test_weighted_fit_ships_weights_not_rows(client):
         d, P = est.pattern_weights_.shape[1], est.pattern_weights_.shape[0]
         per_round.append((info["bytes_out"] + info["bytes_in"]) / info["rounds"])
         assert per_round[-1] <= 2 * info["n_blocks"] * (8 * d * P + 64)
-        sums = [t for t in stream.data if "_block_sums" in str(t["key"])]
+        sums = _round_tasks(stream)
         assert len(sums) == info["n_blocks"] * info["rounds"]
         assert not [s for t in sums for s in t["startstops"] if s["action"] == "transfer"]
     assert per_round[0] == pytest.approx(per_round[1], rel=0.05)
@@ -423,9 +432,7 @@ def test_newton_end_game_on_the_cluster_reaches_a_tight_tol(client, kind):
     d, P = info["gates"].shape
     assert (info["bytes_out"] + info["bytes_in"]) / info["rounds"] <= 2 * info["n_blocks"] * (8 * d * P + 64)
     # Every round's task ran where its block was.
-    names = ("_block_sums", "_block_values", "_block_curvature", "_block_intercept_step", "_block_datafit_gradient",
-             "_block_dual", "_block_gradient_curvature", "_block_hessian_product")
-    rounds = [t for t in stream.data if any(f in str(t["key"]) for f in names)]
+    rounds = _round_tasks(stream)
     assert len(rounds) >= info["n_blocks"] * info["rounds"]
     assert not [s for t in rounds for s in t["startstops"] if s["action"] == "transfer"]
 
@@ -435,7 +442,7 @@ def test_cluster_fista_rejects_a_polish_that_does_not_improve():
     # lower, and stops polishing after the first failure; the certificate
     # still comes from full evaluations. In memory: the evaluations of a
     # ConvexProblem stand in for the rounds.
-    from skconvex.distributed import _fista_working_sets
+    from skconvex.distributed import _fista_working_sets, _fixed_step_inner
     from skconvex.programs.datafits import SquaredError
     from skconvex.programs.operators import PatternOperator
     from skconvex.programs.problem import ConvexProblem
@@ -466,7 +473,8 @@ def test_cluster_fista_rejects_a_polish_that_does_not_improve():
         return support_newton(problem, W, b, tol=1e-12)[0]
 
     tol = 1e-6
-    args = (evaluate, problem.coef_shape, lipschitz, problem.penalty, problem.alpha, tol, 5000, None)
+    inner = _fixed_step_inner(evaluate, lipschitz, problem.penalty, problem.alpha)
+    args = (evaluate, problem.coef_shape, inner, problem.penalty, problem.alpha, tol, 5000, None)
     plain = _fista_working_sets(*args)
     rejected = _fista_working_sets(*args, polish=worse)
     assert len(calls) == 1
@@ -530,3 +538,76 @@ def test_cluster_support_models_match_the_in_memory_model(client):
             np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12 * np.abs(b).max())
         kept = remote.restrict(np.array([0, 2]))
         np.testing.assert_array_equal(kept.support, [1, 5])
+
+
+def _forget_predictions(block):
+    # What a block recomputed from its lineage on another worker looks like.
+    block.__dict__.pop("fista_states", None)
+
+
+def test_fista_rounds_are_the_in_memory_step_and_survive_lost_predictions(client):
+    # A FISTA round keeps the predictions on the blocks and combines them
+    # for the momentum point: its primal value at x_new, the exact remainder
+    # F(x_new) - F(y) - <grad F(y), x_new - y> of the backtracking test, and
+    # the intercept and gradient at y_next = x_new + beta (x_new - x) are
+    # those computed in numpy from the whole matrix. Blocks that lost their
+    # predictions (recomputed elsewhere) rebuild them from the coefficients in
+    # one more round, with the same result.
+    from skconvex.distributed import (
+        _attach_patterns,
+        _block_weight_adjoint,
+        _Cluster,
+        _make_block,
+        _SquaredErrorRounds,
+    )
+
+    rng = np.random.default_rng(1)
+    n = 300
+    X, y = _data(n=n)
+    X_aug = np.c_[X, np.ones(n)]
+    gates = rng.standard_normal((5, 8))
+    A = np.concatenate([(X_aug @ gates[:, [p]] >= 0) * X_aug for p in range(8)], axis=1)  # n x (d P)
+    s, alpha, pen = 1 / n, 0.01, GroupL2()
+    blocks = [client.submit(_make_block, X[i:i + 100], y[i:i + 100], None, True, np.float64, pure=False)
+              for i in (0, 100, 200)]
+    cluster = _Cluster(client, blocks)
+    cluster.replace(_attach_patterns, gates, 1, np.float64, 64)
+    A1 = sum(cluster.map(_block_weight_adjoint, s))
+    rounds = _SquaredErrorRounds(cluster, s, A1, np.array([y.mean()]), True, pen, alpha)
+
+    def flat(W):
+        return W[:, :, 0].T.ravel()  # pattern-major, as the columns of A
+
+    def smooth(W):
+        r = A @ flat(W) - y
+        rc = r - r.mean()  # the intercept minimized out
+        return 0.5 * s * rc @ rc, -r.mean(), (A.T @ (s * rc)).reshape(8, 5).T[:, :, None]
+
+    x, x1, x2 = 0.1 * rng.standard_normal((3, 5, 8, 1))
+    x[:, 3] = 0
+    ws = np.arange(8)
+    primal, dual, b, G = rounds.evaluate(x)
+    f, b_ref, G_ref = smooth(x)
+    np.testing.assert_allclose([primal, b[0]], [f + alpha * pen.value(x), b_ref], rtol=1e-10)
+    np.testing.assert_allclose(G, G_ref, rtol=1e-9, atol=1e-12)
+    assert dual <= primal
+    token, *_ = rounds.start(x, ws)
+    # Two steps, the second from a momentum point y1 != x1.
+    *_, token1 = rounds.step(token, x, x, x1, 0.4, ws)
+    y1 = x1 + 0.4 * (x1 - x)
+    beta = 0.7
+    y2 = x2 + beta * (x2 - x1)
+    expected = (
+        smooth(x2)[0] + alpha * pen.value(x2),
+        smooth(x2)[0] - smooth(y1)[0] - np.vdot(smooth(y1)[2], x2 - y1),
+        smooth(y2)[1],
+        smooth(y2)[2],
+    )
+    for forget in (False, True):
+        if forget:
+            cluster.map(_forget_predictions)
+        before = cluster.rounds
+        p_new, remainder, _, b_next, G_next, _ = rounds.step(token1, x1, y1, x2, beta, ws)
+        assert cluster.rounds - before == (2 if forget else 1)
+        np.testing.assert_allclose([p_new, remainder, b_next[0]], expected[:3], rtol=1e-9)
+        np.testing.assert_allclose(G_next, expected[3], rtol=1e-9, atol=1e-12)
