@@ -22,10 +22,16 @@ and the duality-gap certificate of the group lasso (the scaled dual point
 iteration is :math:`O(dPC)` per block, independent of ``n``; no ``n``-vector
 crosses the network.
 
-The solver is FISTA with gradient restarts on working sets of blocks (step
-from a power iteration on each working set, itself a few rounds of the same
-sums): rounds on a working set cost in proportion to its size, and a full
-round certifies the point and adds the blocks whose dual norm violates. Fits
+The solver is FISTA with gradient restarts on working sets of blocks, the
+working sets of the in-memory solver: rounds on a working set cost in
+proportion to its size, and a full round certifies the point and adds the
+blocks whose dual norm violates. For the squared error each block keeps its
+predictions at the iterate and at the momentum point between rounds, so a
+step is one forward and one adjoint product, as in memory, and the round's
+sums give the exact remainder of the quadratic: steps grow by 10 % per
+iteration and halve when the remainder exceeds the step's quadratic term, as
+the in-memory FISTA's backtracking does, without another round to test them
+(a classifier's step comes from a power iteration on each working set). Fits
 with one output then end as the in-memory solve does, with Newton's method on
 the support (:func:`~skconvex.solvers.support_newton.newton_on_support`)
 once the relative gap is below 1e-2: for the squared error each
