@@ -461,7 +461,7 @@ class _SquaredErrorRounds:
         self.cluster, self.s, self.A1, self.ysum = cluster, s, A1, ysum
         self.fit_intercept, self.penalty, self.alpha_abs = fit_intercept, penalty, alpha_abs
         self.tokens = iter(range(1, sys.maxsize))
-        self.last = None  # (token, W) of the last full evaluation
+        self.last = None  # (W, token, primal, dual, gradient) of the last full evaluation
 
     def _smooth(self, S1, S2):
         return 0.5 * float((S2 - S1 * S1).sum() if self.fit_intercept else S2.sum())
@@ -775,11 +775,12 @@ def _certified_fista(
 def _fixed_step_inner(evaluate, lipschitz, penalty, alpha_abs):
     """FISTA on a working set with the step ``1 / lipschitz(ws)``: the inner loop for any datafit.
 
-    Returns ``inner(V, ws, target, it, max_iter, callback)``, which runs from
-    ``V`` (the working set's blocks) until the restricted relative gap is at
-    most ``target`` and returns ``(best V, iterations the support held,
-    it)``. Each iteration is one ``evaluate(U, blocks=ws)`` at the momentum
-    point.
+    Returns ``inner(V, ws, target, it, max_iter, callback, ready=None)``,
+    which runs from ``V`` (the working set's blocks) until the restricted
+    relative gap is at most ``target``, or ``ready(relative gap, iterations
+    the support held)`` is true (the caller's polish is due), and returns
+    ``(best V, iterations the support held, it)``. Each iteration is one
+    ``evaluate(U, blocks=ws)`` at the momentum point.
     """
     steps = [None, None]  # the last working set and its step's inverse
 
@@ -848,7 +849,8 @@ def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=1.1):
         best, best_dual = (p_x, V), dual
         t = 1.0
         support, stable = None, 0
-        while it < max_iter and best[0] - best_dual > target * abs(best[0]):
+        # At least one step: the outer loop's next working set depends on it.
+        while it < max_iter and (support is None or best[0] - best_dual > target * abs(best[0])):
             if ready is not None and ready((best[0] - best_dual) / abs(best[0]), stable):
                 break
             step_prev, step = step, step * growth
