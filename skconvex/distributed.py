@@ -186,26 +186,21 @@ def _block_sums(block, W, s, targets, float64, blocks=None):
     return G0, sr.sum(axis=0), (sr * r).sum(axis=0), (sr * y).sum(axis=0)
 
 
-def _block_fista_step(block, base, token, x, y, x_new, beta, s, blocks):
-    """One FISTA round on a block, its predictions kept on the block between rounds.
+def _advance(block, op, base, token, x, y, x_new, beta):
+    """A FISTA step's predictions on a block, kept on the block between rounds.
 
     The block holds the predictions :math:`A x` and :math:`A y` of the
     iterate and the momentum point under the client's ``base`` token, so a
-    step costs one forward (of ``x_new``) and one adjoint, as in memory:
-    the next momentum point's predictions are
+    step costs one forward product (of ``x_new``), as in memory: the next
+    momentum point's predictions are
     :math:`A x_{new} + \\beta (A x_{new} - A x)`. ``base=None`` starts from
-    ``x_new`` alone (``beta`` is then ignored). A block recomputed on another
-    worker has lost them: it returns None when ``x`` and ``y`` are None, and
-    rebuilds them from ``x`` and ``y`` otherwise. Returns
-    :func:`_block_sums`' sums at the next momentum point, then
-    ``sum s w r`` and ``sum s w r^2`` of the residuals at ``x_new``, and
-    ``sum s w D``, ``sum s w D^2`` of the change
-    :math:`D = A x_{new} - A y` (the line search's exact remainder).
+    ``x_new`` alone (``beta`` is then ignored). Returns ``(A x_new, A y,
+    A y_next)``, kept under ``token`` with the base (a rejected step's retry
+    starts from it again); older states are dropped. A block recomputed on
+    another worker has lost them: None when ``x`` and ``y`` are None, else
+    they are rebuilt from ``x`` and ``y``.
     """
-    op = _restricted(block, blocks)
-    states = getattr(block, "fista_states", None)
-    if states is None:
-        states = block.fista_states = {}
+    states = getattr(block, "fista_states", {})
     z_new = np.asarray(op.forward(x_new), dtype=np.float64)
     if base is None:
         z_x = z_y = z_new
@@ -217,6 +212,26 @@ def _block_fista_step(block, base, token, x, y, x_new, beta, s, blocks):
         z_x = np.asarray(op.forward(x), dtype=np.float64)
         z_y = z_x if np.array_equal(x, y) else np.asarray(op.forward(y), dtype=np.float64)
     z_next = z_new if base is None or beta == 0 else z_new + beta * (z_new - z_x)
+    kept = {base: states[base]} if base in states else {}
+    kept[token] = (z_new, z_next)
+    block.fista_states = kept
+    return z_new, z_y, z_next
+
+
+def _block_fista_step(block, base, token, x, y, x_new, beta, s, blocks):
+    """One FISTA round of the squared error on a block (:func:`_advance`), one forward and one adjoint product.
+
+    Returns :func:`_block_sums`' sums at the next momentum point, then
+    ``sum s w r`` and ``sum s w r^2`` of the residuals at ``x_new``, and
+    ``sum s w D``, ``sum s w D^2`` of the change
+    :math:`D = A x_{new} - A y` (the line search's exact remainder); None
+    when the block lost its predictions and ``x`` and ``y`` are None.
+    """
+    op = _restricted(block, blocks)
+    advanced = _advance(block, op, base, token, x, y, x_new, beta)
+    if advanced is None:
+        return None
+    z_new, z_y, z_next = advanced
     sw = s if block.w is None else s * block.w
     Y = block.y
     r = z_next - Y
@@ -226,14 +241,35 @@ def _block_fista_step(block, base, token, x, y, x_new, beta, s, blocks):
     sr_new = sw * r_new
     delta = z_new - z_y
     sd = sw * delta
-    # The base (a rejected step's retry starts from it again) and the new
-    # state; older ones are dropped.
-    kept = {base: states[base]} if base in states else {}
-    kept[token] = (z_new, z_next)
-    block.fista_states = kept
     return (
         G0, sr.sum(axis=0), (sr * r).sum(axis=0), (sr * Y).sum(axis=0),
         sr_new.sum(axis=0), (sr_new * r_new).sum(axis=0), sd.sum(axis=0), (sd * delta).sum(axis=0),
+    )
+
+
+def _block_class_step(block, base, token, x, y, x_new, beta, b, datafit, s, blocks):
+    """One FISTA step of a classifier on a block (:func:`_advance`): one forward product, no adjoint yet.
+
+    Returns the datafit's remainder bound at :math:`A y + b` for the change
+    :math:`A x_{new} - A y` (the line search's test), its value at
+    :math:`A x_{new} + b`, and the intercept's gradient and Hessian at the
+    next momentum point :math:`A y_{next} + b`, whose predictions the block
+    keeps for :func:`_block_datafit_gradient`; None when the block lost its
+    predictions and ``x`` and ``y`` are None.
+    """
+    op = _restricted(block, blocks)
+    advanced = _advance(block, op, base, token, x, y, x_new, beta)
+    if advanced is None:
+        return None
+    z_new, z_y, z_next = advanced
+    sw = _weights(block, s)
+    remainder = 0.0 if base is None else datafit.remainder_bound(z_y + b, block.y, sw, z_new - z_y)
+    block.z, block.z_op = z_next, op
+    full = z_next + b
+    R = datafit.hessian_factor(full, block.y, sw)
+    return (
+        np.array([remainder]), np.array([datafit.value(z_new + b, block.y, sw)]),
+        datafit.gradient(full, block.y, sw).sum(axis=0), np.einsum("nkc,nkd->cd", R, R),
     )
 
 
@@ -446,6 +482,24 @@ class _Cluster:
         return self.reduce(_block_sums, W, s, targets, float64, blocks, sent=W.nbytes)
 
 
+def _step_round(cluster, fn, base, token, x, y, x_new, args):
+    """The sums of ``fn(block, base, token, x, y, x_new, *args)`` over the blocks: a FISTA step's round.
+
+    ``x`` and ``y`` are sent only when a block answers None: it was
+    recomputed on another worker (its own died) and has lost the
+    predictions, so the round runs again with the coefficients to rebuild
+    them from (the other blocks repeat their step).
+    """
+    parts = cluster.map(fn, base, token, None, None, x_new, *args)
+    sent = x_new.nbytes
+    if any(part is None for part in parts):
+        cluster.rounds += 1
+        cluster.bytes_out += sent * len(cluster.blocks)
+        parts = cluster.map(fn, base, token, x, y, x_new, *args)
+        sent = 3 * x_new.nbytes
+    return cluster.total(parts, sent)
+
+
 class _SquaredErrorRounds:
     """The squared error's evaluations on the cluster, with the intercept minimized out.
 
@@ -487,7 +541,8 @@ class _SquaredErrorRounds:
             G0, S1, S2, S3 = self.cluster.sums(W, self.s, float64=True, blocks=blocks)
             b, G, dual = self.certificate(G0, S1, S2, S3, blocks)
             return self._smooth(S1, S2) + self.alpha_abs * self.penalty.value(W), dual, b, G
-        primal, _, dual, b, G, token = self.step(None, None, None, W, 0.0, blocks)
+        primal, _, token = self.step(None, None, None, W, 0.0, blocks)
+        dual, b, G = self.gradient()
         if blocks is None:
             self.last = (W, token, primal, dual, G)
         return primal, dual, b, G
@@ -510,29 +565,26 @@ class _SquaredErrorRounds:
         return None
 
     def step(self, base, x, y, x_new, beta, blocks):
-        """A FISTA round: primal at ``x_new``, its exact remainder, and the certificate at the next momentum point.
+        """A FISTA step in one round: ``(primal at x_new, its exact remainder, token)``.
 
-        Returns ``(primal, remainder, dual, intercept, gradient, token)``:
-        the remainder :math:`F(x_{new}) - F(y) - \\langle\\nabla F(y),
+        The remainder :math:`F(x_{new}) - F(y) - \\langle\\nabla F(y),
         x_{new} - y\\rangle` is :math:`\\tfrac12 \\|P A (x_{new} - y)\\|^2`
-        (``P`` centers when the intercept is fitted), the dual bound and the
-        gradient are at :math:`y_{next} = x_{new} + \\beta (x_{new} - x)`.
+        (``P`` centers when the intercept is fitted). The same round gives
+        :meth:`gradient`'s certificate at the next momentum point
+        :math:`y_{next} = x_{new} + \\beta (x_{new} - x)`.
         """
         token = next(self.tokens)
-        parts = self.cluster.map(_block_fista_step, base, token, None, None, x_new, beta, self.s, blocks)
-        sent = x_new.nbytes
-        if any(part is None for part in parts):
-            # A block recomputed on another worker (its own died) has lost
-            # the predictions: the round again, with the coefficients to
-            # rebuild them from (the other blocks repeat their step).
-            self.cluster.rounds += 1
-            self.cluster.bytes_out += sent * len(self.cluster.blocks)
-            parts = self.cluster.map(_block_fista_step, base, token, x, y, x_new, beta, self.s, blocks)
-            sent = 3 * x_new.nbytes
-        G0, S1, S2, S3, R1, R2, D1, D2 = self.cluster.total(parts, sent)
-        b, G, dual = self.certificate(G0, S1, S2, S3, blocks)
+        G0, S1, S2, S3, R1, R2, D1, D2 = _step_round(
+            self.cluster, _block_fista_step, base, token, x, y, x_new, (beta, self.s, blocks)
+        )
+        self.pending = self.certificate(G0, S1, S2, S3, blocks)
         primal = self._smooth(R1, R2) + self.alpha_abs * self.penalty.value(x_new)
-        return primal, self._smooth(D1, D2), dual, b, G, token
+        return primal, self._smooth(D1, D2), token
+
+    def gradient(self):
+        """``(dual, intercept, gradient)`` at the last step's momentum point (no round)."""
+        b, G, dual = self.pending
+        return dual, b, G
 
 
 class _ClusterSupport:
@@ -579,6 +631,57 @@ class _ClusterSupport:
 
     def block_diagonals(self):
         return self._diagonals
+
+
+class _ClassifierRounds:
+    """A classifier's FISTA steps on the cluster, the predictions kept on the blocks (:func:`_block_class_step`).
+
+    A step is a forward round that returns the datafit's remainder bound at
+    the last intercept (the line search's test, as in memory), the value at
+    ``x_new`` and the intercept's gradient and Hessian at the next momentum
+    point. :meth:`gradient`, after an accepted step, takes one Newton step
+    on the intercept (warm started: the predictions move little per step)
+    and runs the gradient round, whose dual objectives at a grid of scalings
+    of the dual point give the restricted program's (slightly loose) dual
+    bound: the feasible scaling is only known after the gradient. ``state``
+    holds the intercept, shared with the full evaluations.
+    """
+
+    def __init__(self, cluster, datafit, s, fit_intercept, shift, center, penalty, alpha_abs, state):
+        self.cluster, self.datafit, self.s, self.fit_intercept, self.shift = cluster, datafit, s, fit_intercept, shift
+        self.center, self.penalty, self.alpha_abs, self.state = center, penalty, alpha_abs, state
+        self.tokens = iter(range(1, sys.maxsize))
+        self.grid = np.unique(np.concatenate([np.geomspace(1e-4, 1.0, 24), 1.0 - np.geomspace(1e-6, 0.5, 24)]))
+
+    def start(self, V, ws):
+        """Nothing: every inner loop starts with a step from ``V`` alone (the full evaluations keep no predictions)."""
+
+    def step(self, base, x, y, x_new, beta, blocks):
+        """A FISTA step's forward round: ``(primal at x_new with the last intercept, remainder bound, token)``."""
+        token = next(self.tokens)
+        b = self.state["b"]
+        remainder, value, g, h = _step_round(
+            self.cluster, _block_class_step, base, token, x, y, x_new, (beta, b, self.datafit, self.s, blocks)
+        )
+        self.pending = (b, g, h)
+        return float(value[0]) + self.alpha_abs * self.penalty.value(x_new), float(remainder[0]), token
+
+    def gradient(self):
+        """``(dual, intercept, gradient)`` at the last step's momentum point: one Newton step on the intercept, one round."""
+        b, g, h = self.pending
+        if self.fit_intercept:
+            try:
+                b = b - np.linalg.solve(h + self.shift, g)
+            except np.linalg.LinAlgError:
+                pass
+            if self.center:
+                b = b - b.mean()  # softmax is shift invariant: the centred intercept
+            self.state["b"] = b
+        _, G, duals = self.cluster.reduce(_block_datafit_gradient, b, self.datafit, self.s, self.grid, sent=b.nbytes)
+        dn = self.penalty.dual_norm(G)
+        c_max = np.inf if dn == 0 else self.alpha_abs / dn
+        feasible = np.flatnonzero(self.grid <= c_max)
+        return (float(duals[feasible[-1]]) if len(feasible) else 0.0), b, G
 
 
 def _intercept_newton(cluster, W, b, datafit, s, fit_intercept, shift, float64=False, blocks=None):
@@ -704,26 +807,21 @@ def _newton_polish(cluster, model_on, penalty, alpha_abs, dtype, tol, report):
 
 
 def _certified_fista(
-    cluster, evaluate, shape, s, curvature, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, info,
-    coef_init=None, polish=None, rounds=None,
+    cluster, evaluate, shape, s, curvature, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, info, rounds,
+    coef_init=None, polish=None,
 ):
     """FISTA with working sets on the cluster, then the returned point's float64 certificate.
 
-    With ``rounds`` (a :class:`_SquaredErrorRounds`) the inner loops
-    backtrack on the exact remainder (:func:`_backtracking_inner`), the
-    first step from a power iteration on the first working set. Otherwise
-    the step on a working set ``S`` is ``1 / (1.1 * curvature *
-    lambda_max(A_S^T S A_S))`` (:func:`_fixed_step_inner`), the eigenvalue by
-    power iteration on the cluster (one round per iteration, at the working
-    set's cost), warm started from the previous set's eigenvector. Gates
-    overlap, so the eigenvalue grows about with the number of blocks: the
-    whole program's step on a small working set would be several times too
-    short. ``coef_init`` (a warm start) is the first iterate.
+    ``rounds`` (:class:`_SquaredErrorRounds`, :class:`_ClassifierRounds`)
+    runs the steps of the inner loops (:func:`_backtracking_inner`), which
+    backtrack as the in-memory FISTA does. Their first step is ``1 / (1.1 *
+    curvature * lambda_max(A_S^T S A_S))`` on the first working set ``S``,
+    the eigenvalue by power iteration on the cluster (one round per
+    iteration, at the working set's cost). ``coef_init`` (a warm start) is
+    the first iterate.
     """
-    V_all = np.random.default_rng(0).standard_normal(shape)
-
     def lipschitz(blocks):
-        V = V_all[:, blocks]
+        V = np.random.default_rng(0).standard_normal((shape[0], len(blocks), shape[2]))
         V = V / np.linalg.norm(V)
         lip = 0.0
         for _ in range(15):
@@ -732,17 +830,12 @@ def _certified_fista(
             if lip == 0:
                 break
             V = G0 / lip
-            # Warm starts settle in a few rounds; FISTA's divergence check
-            # covers what the 10 % margin does not.
+            # Backtracking covers what the 10 % margin does not.
             if lip <= 1.01 * previous:
                 break
-        V_all[:, blocks] = V
         return 1.1 * curvature * lip if lip > 0 else 1.0
 
-    if rounds is None:
-        inner = _fixed_step_inner(evaluate, lipschitz, penalty, alpha_abs)
-    else:
-        inner = _backtracking_inner(rounds, lipschitz, penalty, alpha_abs)
+    inner = _backtracking_inner(rounds, lipschitz, penalty, alpha_abs)
     best, best_dual, it = _fista_working_sets(
         evaluate, shape, inner, penalty, alpha_abs, tol, max_iter, callback, coef_init, polish,
     )
@@ -772,68 +865,25 @@ def _certified_fista(
     )
 
 
-def _fixed_step_inner(evaluate, lipschitz, penalty, alpha_abs):
-    """FISTA on a working set with the step ``1 / lipschitz(ws)``: the inner loop for any datafit.
+def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=1.1):
+    """FISTA on a working set as :func:`~skconvex.solvers.fista` runs it: the step grows and backtracks.
+
+    ``rounds.step`` sends a step and returns the objective at it and the
+    datafit's remainder bound (exact for the squared error), so a step is
+    accepted or halved without another round; the blocks keep the
+    predictions, so a step is one forward product. ``rounds.gradient``
+    then gives the gradient and a dual bound at the next momentum point
+    (in the step's own round for the squared error). The step carries over
+    from one working set to the next, growing by ``growth`` per iteration:
+    the power iteration's bound (``1 / lipschitz(ws)``, used for the first
+    step; the top eigenvector adds up the overlapping gates) is several
+    times shorter than the steps backtracking accepts.
 
     Returns ``inner(V, ws, target, it, max_iter, callback, ready=None)``,
     which runs from ``V`` (the working set's blocks) until the restricted
     relative gap is at most ``target``, or ``ready(relative gap, iterations
     the support held)`` is true (the caller's polish is due), and returns
-    ``(best V, iterations the support held, it)``. Each iteration is one
-    ``evaluate(U, blocks=ws)`` at the momentum point.
-    """
-    steps = [None, None]  # the last working set and its step's inverse
-
-    def inner(V, ws, target, it, max_iter, callback, ready=None):
-        if steps[0] is None or not np.array_equal(steps[0], ws):
-            steps[:] = [ws, lipschitz(ws)]
-        L = steps[1]
-        U, t, inner_best = V, 1.0, (np.inf, V)
-        support, stable = None, 0
-        while it < max_iter:
-            it += 1
-            p_in, d_in, _, G_in = evaluate(U, blocks=ws)
-            if p_in < inner_best[0]:
-                inner_best = (p_in, U)
-            if p_in - d_in <= target * abs(p_in):
-                break
-            if ready is not None and ready((p_in - d_in) / abs(p_in), stable):
-                break
-            if p_in > 2 * abs(inner_best[0]) + abs(p_in - d_in):
-                # The power iteration underestimated the curvature and the
-                # iterates diverge: a shorter step, from the best point.
-                L *= 2
-                steps[1] = L
-                U, V, t = inner_best[1], inner_best[1], 1.0
-                continue
-            V_new = penalty.prox(U - G_in / L, alpha_abs / L)
-            new_support = penalty.group_norms(V_new) > 0
-            stable = stable + 1 if support is not None and np.array_equal(new_support, support) else 0
-            support = new_support
-            if np.vdot(U - V_new, V_new - V) > 0:  # gradient restart (O'Donoghue & Candes)
-                t = 1.0
-            t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
-            U = V_new + ((t - 1) / t_new) * (V_new - V)
-            V, t = V_new, t_new
-            if callback is not None:
-                callback(it)
-        return inner_best[1], stable, it
-
-    return inner
-
-
-def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=1.1):
-    """FISTA on a working set as :func:`~skconvex.solvers.fista` runs it: the step grows and backtracks.
-
-    The squared error's remainder is known exactly from each round's sums
-    (:meth:`_SquaredErrorRounds.step`), so a step is accepted or halved
-    without another round, and the blocks keep the predictions, so an
-    accepted step costs one round (a rejected one, another). The step carries
-    over from one working set to the next, growing by ``growth`` per
-    iteration: the power iteration's bound (the whole direction of the top
-    eigenvector, where overlapping gates add up) is several times shorter
-    than the steps backtracking accepts. Same interface as
-    :func:`_fixed_step_inner`.
+    ``(best V, iterations the support held, it)``.
     """
     carried = [None]
 
@@ -841,7 +891,8 @@ def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=1.1):
         step = 1.0 / lipschitz(ws) if carried[0] is None else carried[0]
         started = rounds.start(V, ws)
         if started is None:
-            p_x, _, dual, _, G, token = rounds.step(None, None, None, V, 0.0, ws)
+            p_x, _, token = rounds.step(None, None, None, V, 0.0, ws)
+            dual, _, G = rounds.gradient()
             it += 1
         else:
             token, p_x, dual, G = started
@@ -862,11 +913,12 @@ def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=1.1):
                 t_cur = 1.0 if np.vdot(d, dx) < 0 else t
                 t_next = 0.5 * (1 + np.sqrt(1 + 4 * (step_prev / step) * t_cur * t_cur))
                 beta = float((t_cur - 1) / t_next)
-                p_new, remainder, dual, _, G_new, new = rounds.step(token, x, y, x_new, beta, ws)
+                p_new, remainder, new = rounds.step(token, x, y, x_new, beta, ws)
                 it += 1
                 if remainder <= dd / (2 * step) * (1 + 1e-6) or step < 1e-30 or it >= max_iter:
                     break
                 step *= 0.5
+            dual, _, G_new = rounds.gradient()
             x, y, G, token, t = x_new, x_new + beta * dx, G_new, new, t_next
             best_dual = max(best_dual, dual)
             if p_new < best[0]:
@@ -892,8 +944,8 @@ def _fista_working_sets(
     working set), from zero otherwise. The working sets are those of
     :func:`~skconvex.solvers.working_set_solve`: twice the non-zero blocks
     (at least 16), the whole program once that is half of it. ``inner``
-    runs FISTA on a working set (:func:`_fixed_step_inner`,
-    :func:`_backtracking_inner`). ``polish(W, b)`` (None: no polish)
+    runs FISTA on a working set (:func:`_backtracking_inner`).
+    ``polish(W, b)`` (None: no polish)
     returns a point improved on the support of ``W``; as in the in-memory
     FISTA, it is tried once the relative gap is at most ``polish_gap`` and
     the support has held for ``polish_wait`` iterations (a wait that doubles
@@ -1162,8 +1214,8 @@ def dask_gated_regression(
 
     rounds = _SquaredErrorRounds(cluster, s, A1, ysum, fit_intercept, penalty, alpha_abs)
 
-    # Step: the top eigenvalue of A^T S A bounds the curvature of the
-    # intercept-reduced squared loss too.
+    # First step: the top eigenvalue of A^T S A on the first working set
+    # (it bounds the curvature of the intercept-reduced squared loss too).
     report = {
         "gates": gates, "alpha": alpha_abs, "y_1d": y_1d, "n_samples": n, "n_outputs": n_outputs, "newton_steps": 0,
     }
@@ -1172,7 +1224,7 @@ def dask_gated_regression(
     )
     return _certified_fista(
         cluster, rounds.evaluate, shape, s, 1.0, penalty, alpha_abs, tol, max_iter, callback, dtype, t0, report,
-        coef_init=coef_init, polish=polish, rounds=rounds,
+        rounds, coef_init=coef_init, polish=polish,
     )
 
 
@@ -1319,38 +1371,8 @@ def dask_gated_classification(
     if coef_init is not None and intercept_init is not None and np.size(intercept_init) == n_outputs:
         b0 = np.array(intercept_init, dtype=np.float64).reshape(n_outputs)
     state = {"b": b0}
-    # Scalings of the dual point tried by the inner iterations in the same
-    # round as the gradient (the feasible bound c_max is only known after it):
-    # the largest feasible one gives their (slightly loose) stopping gap.
-    grid = np.unique(np.concatenate([np.geomspace(1e-4, 1.0, 24), 1.0 - np.geomspace(1e-6, 0.5, 24)]))
 
-    def evaluate_inner(W, blocks):
-        # Two rounds: the predictions with the intercept's gradient and
-        # Hessian at the last intercept, then one Newton step (warm started,
-        # W moves little per iteration) and the gradient round. The primal is
-        # still an upper bound; the certificate comes from full evaluations.
-        b = state["b"]
-        if fit_intercept:
-            _, g, h = cluster.reduce(_block_intercept_step, b, datafit, s, W, False, blocks, sent=W.nbytes)
-            try:
-                b = b - np.linalg.solve(h + shift, g)
-            except np.linalg.LinAlgError:
-                pass
-            if isinstance(datafit, Multinomial):
-                b = b - b.mean()
-            state["b"] = b
-        else:
-            cluster.reduce(_block_intercept_step, b, datafit, s, W, False, blocks, sent=W.nbytes)
-        value, G, duals = cluster.reduce(_block_datafit_gradient, b, datafit, s, grid, sent=b.nbytes)
-        dn = penalty.dual_norm(G)
-        c_max = np.inf if dn == 0 else alpha_abs / dn
-        feasible = np.flatnonzero(grid <= c_max)
-        dual = float(duals[feasible[-1]]) if len(feasible) else 0.0
-        return float(value[0]) + alpha_abs * penalty.value(W), dual, b, G
-
-    def evaluate(W, float64=False, blocks=None):
-        if blocks is not None:
-            return evaluate_inner(W, blocks)
+    def evaluate(W, float64=False):
         b, _ = _intercept_newton(cluster, W, state["b"], datafit, s, fit_intercept, shift, float64)
         if fit_intercept:
             if isinstance(datafit, Multinomial):
@@ -1363,8 +1385,8 @@ def dask_gated_classification(
         (dual,) = cluster.reduce(_block_dual, c, datafit, s, sent=8)
         return primal, float(dual[0]), b, G
 
-    # Step: the datafit's curvature bound times the top eigenvalue of
-    # A^T S A (it bounds the intercept-reduced curvature too).
+    # First step: the datafit's curvature bound times the top eigenvalue of
+    # A^T S A on the first working set.
     report = {
         "gates": gates, "alpha": alpha_abs, "y_1d": True, "classes": classes, "n_samples": n,
         "n_outputs": n_outputs, "newton_steps": 0,
@@ -1373,7 +1395,10 @@ def dask_gated_classification(
         cluster, lambda support: _ClusterClassifierSupport(cluster, s, support, datafit, fit_intercept, shift),
         penalty, alpha_abs, dtype, tol, report,
     )
+    rounds = _ClassifierRounds(
+        cluster, datafit, s, fit_intercept, shift, isinstance(datafit, Multinomial), penalty, alpha_abs, state
+    )
     return _certified_fista(
         cluster, evaluate, shape, s, datafit.lipschitz, penalty, alpha_abs, tol, max_iter, callback, dtype, t0,
-        report, coef_init=coef_init, polish=polish,
+        report, rounds, coef_init=coef_init, polish=polish,
     )

@@ -34,7 +34,7 @@ CLF_KW = {"alpha": 5e-2, "n_arrangements": 10, "random_state": 0, "tol": 5e-3}
 WIRE_KW = {**KW, "tol": 2e-2}
 # The workers' functions of a round (one task per block each).
 ROUND_TASKS = (
-    "_block_sums", "_block_fista_step", "_block_values", "_block_curvature", "_block_intercept_step",
+    "_block_sums", "_block_fista_step", "_block_class_step", "_block_values", "_block_curvature", "_block_intercept_step",
     "_block_datafit_gradient", "_block_dual", "_block_gradient_curvature", "_block_hessian_product",
 )
 
@@ -437,12 +437,40 @@ def test_newton_end_game_on_the_cluster_reaches_a_tight_tol(client, kind):
     assert not [s for t in rounds for s in t["startstops"] if s["action"] == "transfer"]
 
 
+class _MemoryRounds:
+    """The FISTA rounds of a ``ConvexProblem`` computed in memory (predictions kept by token, as on the blocks)."""
+
+    def __init__(self, problem):
+        self.problem, self.states, self.tokens = problem, {}, iter(range(1, 10**9))
+
+    def start(self, V, ws):
+        return None
+
+    def step(self, base, x, y, x_new, beta, blocks):
+        sub = self.problem.restrict(blocks)
+        z_new = sub.operator.forward(x_new)
+        z_x, z_y = (z_new, z_new) if base is None else self.states[base]
+        z_next = z_new + beta * (z_new - z_x)
+        token = next(self.tokens)
+        self.states[token] = (z_new, z_next)
+        f_new = sub.smooth_value(z_new)[0]
+        f_y, _, grad_y = sub.smooth(z_y)
+        _, b, grad = sub.smooth(z_next)
+        G = sub.operator.adjoint(grad)
+        self.pending = (sub.dual_value(grad, G), b, G)
+        remainder = f_new - f_y - np.vdot(grad_y, z_new - z_y)
+        return f_new + sub.alpha * sub.penalty.value(x_new), remainder, token
+
+    def gradient(self):
+        return self.pending
+
+
 def test_cluster_fista_rejects_a_polish_that_does_not_improve():
     # _fista_working_sets keeps the polished point only if its objective is
     # lower, and stops polishing after the first failure; the certificate
     # still comes from full evaluations. In memory: the evaluations of a
     # ConvexProblem stand in for the rounds.
-    from skconvex.distributed import _fista_working_sets, _fixed_step_inner
+    from skconvex.distributed import _backtracking_inner, _fista_working_sets
     from skconvex.programs.datafits import SquaredError
     from skconvex.programs.operators import PatternOperator
     from skconvex.programs.problem import ConvexProblem
@@ -473,7 +501,7 @@ def test_cluster_fista_rejects_a_polish_that_does_not_improve():
         return support_newton(problem, W, b, tol=1e-12)[0]
 
     tol = 1e-6
-    inner = _fixed_step_inner(evaluate, lipschitz, problem.penalty, problem.alpha)
+    inner = _backtracking_inner(_MemoryRounds(problem), lipschitz, problem.penalty, problem.alpha)
     args = (evaluate, problem.coef_shape, inner, problem.penalty, problem.alpha, tol, 5000, None)
     plain = _fista_working_sets(*args)
     rejected = _fista_working_sets(*args, polish=worse)
@@ -594,6 +622,7 @@ def test_fista_rounds_are_the_in_memory_step_and_survive_lost_predictions(client
     token, *_ = rounds.start(x, ws)
     # Two steps, the second from a momentum point y1 != x1.
     *_, token1 = rounds.step(token, x, x, x1, 0.4, ws)
+    rounds.gradient()
     y1 = x1 + 0.4 * (x1 - x)
     beta = 0.7
     y2 = x2 + beta * (x2 - x1)
@@ -607,7 +636,77 @@ def test_fista_rounds_are_the_in_memory_step_and_survive_lost_predictions(client
         if forget:
             cluster.map(_forget_predictions)
         before = cluster.rounds
-        p_new, remainder, _, b_next, G_next, _ = rounds.step(token1, x1, y1, x2, beta, ws)
+        p_new, remainder, _ = rounds.step(token1, x1, y1, x2, beta, ws)
+        _, b_next, G_next = rounds.gradient()
         assert cluster.rounds - before == (2 if forget else 1)
         np.testing.assert_allclose([p_new, remainder, b_next[0]], expected[:3], rtol=1e-9)
         np.testing.assert_allclose(G_next, expected[3], rtol=1e-9, atol=1e-12)
+
+
+def test_classifier_rounds_are_the_in_memory_step_and_survive_lost_predictions(client):
+    # A classifier's step round returns the datafit's value at x_new and its
+    # remainder bound at A y + b (the in-memory line search's test) with the
+    # last intercept b; the gradient round, after one Newton step on the
+    # intercept at the momentum point, returns A^T grad there. Lost
+    # predictions are rebuilt in one more round, with the same result.
+    from skconvex.distributed import _attach_patterns, _ClassifierRounds, _Cluster, _make_block
+    from skconvex.programs.datafits import Logistic
+
+    rng = np.random.default_rng(2)
+    n = 300
+    X, y = _data(n=n)
+    t = np.where(y > np.median(y), 1.0, -1.0)
+    X_aug = np.c_[X, np.ones(n)]
+    gates = rng.standard_normal((5, 8))
+    A = np.concatenate([(X_aug @ gates[:, [p]] >= 0) * X_aug for p in range(8)], axis=1)
+    s, alpha, pen, fit = 1 / n, 0.01, GroupL2(), Logistic()
+    sw = np.full(n, s)
+    blocks = [client.submit(_make_block, X[i:i + 100], t[i:i + 100], None, True, np.float64, pure=False)
+              for i in (0, 100, 200)]
+    cluster = _Cluster(client, blocks)
+    cluster.replace(_attach_patterns, gates, 1, np.float64, 64)
+    state = {"b": np.array([0.3])}
+    rounds = _ClassifierRounds(cluster, fit, s, True, 0.0, False, pen, alpha, state)
+    T = t[:, None]
+
+    def pred(W):
+        return (A @ W[:, :, 0].T.ravel())[:, None]
+
+    def newton_b(z, b):
+        g = fit.gradient(z + b, T, sw).sum(axis=0)
+        R = fit.hessian_factor(z + b, T, sw)
+        return b - np.linalg.solve(np.einsum("nkc,nkd->cd", R, R), g)
+
+    def adjoint(grad):
+        return (A.T @ grad[:, 0]).reshape(8, 5).T[:, :, None]
+
+    x, x1, x2 = 0.3 * rng.standard_normal((3, 5, 8, 1))
+    ws = np.arange(8)
+    p0, rem0, token = rounds.step(None, None, None, x, 0.0, ws)
+    np.testing.assert_allclose(p0, fit.value(pred(x) + 0.3, T, sw) + alpha * pen.value(x), rtol=1e-10)
+    assert rem0 == 0
+    _, b0, G0 = rounds.gradient()
+    np.testing.assert_allclose(b0, newton_b(pred(x), np.array([0.3])), rtol=1e-10)
+    np.testing.assert_allclose(G0, adjoint(fit.gradient(pred(x) + b0, T, sw)), rtol=1e-9, atol=1e-12)
+    *_, token1 = rounds.step(token, x, x, x1, 0.4, ws)
+    _, b1, _ = rounds.gradient()
+    y1 = x1 + 0.4 * (x1 - x)
+    beta = 0.7
+    y2 = x2 + beta * (x2 - x1)
+    b2 = newton_b(pred(y2), b1)
+    expected = (
+        fit.value(pred(x2) + b1, T, sw) + alpha * pen.value(x2),
+        fit.remainder_bound(pred(y1) + b1, T, sw, pred(x2) - pred(y1)),
+        adjoint(fit.gradient(pred(y2) + b2, T, sw)),
+    )
+    for forget in (False, True):
+        if forget:
+            cluster.map(_forget_predictions)
+        state["b"] = b1
+        before = cluster.rounds
+        p_new, remainder, _ = rounds.step(token1, x1, y1, x2, beta, ws)
+        assert cluster.rounds - before == (2 if forget else 1)
+        _, b_next, G_next = rounds.gradient()
+        np.testing.assert_allclose([p_new, remainder], expected[:2], rtol=1e-9)
+        np.testing.assert_allclose(b_next, b2, rtol=1e-10)
+        np.testing.assert_allclose(G_next, expected[2], rtol=1e-9, atol=1e-12)
