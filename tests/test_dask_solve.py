@@ -649,7 +649,12 @@ def test_classifier_rounds_are_the_in_memory_step_and_survive_lost_predictions(c
     # last intercept b; the gradient round, after one Newton step on the
     # intercept at the momentum point, returns A^T grad there. Lost
     # predictions are rebuilt in one more round, with the same result.
-    from skconvex.distributed import _attach_patterns, _ClassifierRounds, _Cluster, _make_block
+    from skconvex.distributed import (
+        _attach_patterns,
+        _ClassifierRounds,
+        _Cluster,
+        _make_block,
+    )
     from skconvex.programs.datafits import Logistic
 
     rng = np.random.default_rng(2)
