@@ -25,13 +25,15 @@ crosses the network.
 The solver is FISTA with gradient restarts on working sets of blocks, the
 working sets of the in-memory solver: rounds on a working set cost in
 proportion to its size, and a full round certifies the point and adds the
-blocks whose dual norm violates. For the squared error each block keeps its
-predictions at the iterate and at the momentum point between rounds, so a
-step is one forward and one adjoint product, as in memory, and the round's
-sums give the exact remainder of the quadratic: steps grow by 10 % per
-iteration and halve when the remainder exceeds the step's quadratic term, as
-the in-memory FISTA's backtracking does, without another round to test them
-(a classifier's step comes from a power iteration on each working set). Fits
+blocks whose dual norm violates. Each block keeps its predictions at the
+iterate and at the momentum point between rounds, so a step is one forward
+product, as in memory, and the round's sums give the datafit's remainder
+(exact for the squared error, the in-memory bound for cross-entropies):
+steps grow by 10 % per iteration and halve when the remainder exceeds the
+step's quadratic term, as the in-memory FISTA's backtracking does, without
+another round to test them. For the squared error the adjoint comes in the
+same round; a classifier takes one Newton step on its intercept, then a
+gradient round. Fits
 with one output then end as the in-memory solve does, with Newton's method on
 the support (:func:`~skconvex.solvers.support_newton.newton_on_support`)
 once the relative gap is below 1e-2: for the squared error each
