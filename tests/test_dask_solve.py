@@ -573,6 +573,22 @@ def _forget_predictions(block):
     block.__dict__.pop("fista_states", None)
 
 
+def _small_program(client, target, seed):
+    """``_data(300)`` in three 100-row blocks on the cluster with ``target``, 8 gates, the dense ``n x (d P)`` matrix."""
+    from skconvex.distributed import _attach_patterns, _Cluster, _make_block
+
+    rng = np.random.default_rng(seed)
+    X, _ = _data(n=300)
+    X_aug = np.c_[X, np.ones(300)]
+    gates = rng.standard_normal((5, 8))
+    A = np.concatenate([(X_aug @ gates[:, [p]] >= 0) * X_aug for p in range(8)], axis=1)
+    blocks = [client.submit(_make_block, X[i:i + 100], target[i:i + 100], None, True, np.float64, pure=False)
+              for i in (0, 100, 200)]
+    cluster = _Cluster(client, blocks)
+    cluster.replace(_attach_patterns, gates, 1, np.float64, 64)
+    return cluster, A, rng
+
+
 def test_fista_rounds_are_the_in_memory_step_and_survive_lost_predictions(client):
     # A FISTA round keeps the predictions on the blocks and combines them
     # for the momentum point: its primal value at x_new, the exact remainder
@@ -581,25 +597,12 @@ def test_fista_rounds_are_the_in_memory_step_and_survive_lost_predictions(client
     # those computed in numpy from the whole matrix. Blocks that lost their
     # predictions (recomputed elsewhere) rebuild them from the coefficients in
     # one more round, with the same result.
-    from skconvex.distributed import (
-        _attach_patterns,
-        _block_weight_adjoint,
-        _Cluster,
-        _make_block,
-        _SquaredErrorRounds,
-    )
+    from skconvex.distributed import _block_weight_adjoint, _SquaredErrorRounds
 
-    rng = np.random.default_rng(1)
     n = 300
-    X, y = _data(n=n)
-    X_aug = np.c_[X, np.ones(n)]
-    gates = rng.standard_normal((5, 8))
-    A = np.concatenate([(X_aug @ gates[:, [p]] >= 0) * X_aug for p in range(8)], axis=1)  # n x (d P)
+    _, y = _data(n=n)
+    cluster, A, rng = _small_program(client, y, 1)
     s, alpha, pen = 1 / n, 0.01, GroupL2()
-    blocks = [client.submit(_make_block, X[i:i + 100], y[i:i + 100], None, True, np.float64, pure=False)
-              for i in (0, 100, 200)]
-    cluster = _Cluster(client, blocks)
-    cluster.replace(_attach_patterns, gates, 1, np.float64, 64)
     A1 = sum(cluster.map(_block_weight_adjoint, s))
     rounds = _SquaredErrorRounds(cluster, s, A1, np.array([y.mean()]), True, pen, alpha)
 
@@ -649,27 +652,15 @@ def test_classifier_rounds_are_the_in_memory_step_and_survive_lost_predictions(c
     # last intercept b; the gradient round, after one Newton step on the
     # intercept at the momentum point, returns A^T grad there. Lost
     # predictions are rebuilt in one more round, with the same result.
-    from skconvex.distributed import (
-        _attach_patterns,
-        _ClassifierRounds,
-        _Cluster,
-        _make_block,
-    )
+    from skconvex.distributed import _ClassifierRounds
     from skconvex.programs.datafits import Logistic
 
-    rng = np.random.default_rng(2)
     n = 300
-    X, y = _data(n=n)
+    _, y = _data(n=n)
     t = np.where(y > np.median(y), 1.0, -1.0)
-    X_aug = np.c_[X, np.ones(n)]
-    gates = rng.standard_normal((5, 8))
-    A = np.concatenate([(X_aug @ gates[:, [p]] >= 0) * X_aug for p in range(8)], axis=1)
+    cluster, A, rng = _small_program(client, t, 2)
     s, alpha, pen, fit = 1 / n, 0.01, GroupL2(), Logistic()
     sw = np.full(n, s)
-    blocks = [client.submit(_make_block, X[i:i + 100], t[i:i + 100], None, True, np.float64, pure=False)
-              for i in (0, 100, 200)]
-    cluster = _Cluster(client, blocks)
-    cluster.replace(_attach_patterns, gates, 1, np.float64, 64)
     state = {"b": np.array([0.3])}
     rounds = _ClassifierRounds(cluster, fit, s, True, 0.0, False, pen, alpha, state)
     T = t[:, None]
