@@ -66,6 +66,7 @@ of the in-memory fit with the same ``random_state``.
 import hashlib
 import sys
 import time
+from typing import Protocol
 
 import numpy as np
 
@@ -484,6 +485,19 @@ class _Cluster:
         return self.reduce(_block_sums, W, s, targets, float64, blocks, sent=W.nbytes)
 
 
+class _FistaRounds(Protocol):
+    """What :func:`_backtracking_inner` runs its steps with (:class:`_SquaredErrorRounds`, :class:`_ClassifierRounds`)."""
+
+    def start(self, V, ws):
+        """``(token, primal, dual, gradient)`` of ``V`` on the working set ``ws`` without a round, or None."""
+
+    def step(self, base, x, y, x_new, beta, blocks):
+        """Send a step from the state ``base``; ``(primal at x_new, remainder bound, token of the new state)``."""
+
+    def gradient(self):
+        """``(dual, intercept, gradient)`` at the last step's momentum point."""
+
+
 def _step_round(cluster, fn, base, token, x, y, x_new, args):
     """The sums of ``fn(block, base, token, x, y, x_new, *args)`` over the blocks: a FISTA step's round.
 
@@ -502,7 +516,7 @@ def _step_round(cluster, fn, base, token, x, y, x_new, args):
     return cluster.total(parts, sent)
 
 
-class _SquaredErrorRounds:
+class _SquaredErrorRounds(_FistaRounds):
     """The squared error's evaluations on the cluster, with the intercept minimized out.
 
     ``evaluate(W)`` is a full round (:func:`_block_fista_step` from
@@ -537,16 +551,15 @@ class _SquaredErrorRounds:
         c = float(np.clip(li / q, 0.0, c_max))
         return b, G, c * li - 0.5 * c * c * q
 
-    def evaluate(self, W, float64=False, blocks=None):
-        """``(primal, dual, intercept, gradient)`` at ``W`` (one round)."""
+    def evaluate(self, W, float64=False):
+        """``(primal, dual, intercept, gradient)`` of the whole program at ``W`` (one round)."""
         if float64:
-            G0, S1, S2, S3 = self.cluster.sums(W, self.s, float64=True, blocks=blocks)
-            b, G, dual = self.certificate(G0, S1, S2, S3, blocks)
+            G0, S1, S2, S3 = self.cluster.sums(W, self.s, float64=True)
+            b, G, dual = self.certificate(G0, S1, S2, S3)
             return self._smooth(S1, S2) + self.alpha_abs * self.penalty.value(W), dual, b, G
-        primal, _, token = self.step(None, None, None, W, 0.0, blocks)
+        primal, _, token = self.step(None, None, None, W, 0.0, None)
         dual, b, G = self.gradient()
-        if blocks is None:
-            self.last = (W, token, primal, dual, G)
+        self.last = (W, token, primal, dual, G)
         return primal, dual, b, G
 
     def start(self, V, ws):
@@ -635,7 +648,7 @@ class _ClusterSupport:
         return self._diagonals
 
 
-class _ClassifierRounds:
+class _ClassifierRounds(_FistaRounds):
     """A classifier's FISTA steps on the cluster, the predictions kept on the blocks (:func:`_block_class_step`).
 
     A step is a forward round that returns the datafit's remainder bound at
@@ -870,9 +883,10 @@ def _certified_fista(
 def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=1.1):
     """FISTA on a working set as :func:`~skconvex.solvers.fista` runs it: the step grows and backtracks.
 
-    ``rounds.step`` sends a step and returns the objective at it and the
-    datafit's remainder bound (exact for the squared error), so a step is
-    accepted or halved without another round; the blocks keep the
+    ``rounds`` (a :class:`_FistaRounds`): ``rounds.step`` sends a step and
+    returns the objective at it and the datafit's remainder bound (exact
+    for the squared error), so a step is accepted or halved without another
+    round; the blocks keep the
     predictions, so a step is one forward product. ``rounds.gradient``
     then gives the gradient and a dual bound at the next momentum point
     (in the step's own round for the squared error). The step carries over
