@@ -886,10 +886,10 @@ def _backtracking_inner(rounds, lipschitz, penalty, alpha_abs, growth=1.1):
     ``rounds`` (a :class:`_FistaRounds`): ``rounds.step`` sends a step and
     returns the objective at it and the datafit's remainder bound (exact
     for the squared error), so a step is accepted or halved without another
-    round; the blocks keep the
-    predictions, so a step is one forward product. ``rounds.gradient``
-    then gives the gradient and a dual bound at the next momentum point
-    (in the step's own round for the squared error). The step carries over
+    round; the blocks keep the predictions, so a step is one forward
+    product. ``rounds.gradient`` then gives the gradient and a dual bound
+    at the next momentum point (in the step's own round for the squared
+    error). The step carries over
     from one working set to the next, growing by ``growth`` per iteration:
     the power iteration's bound (``1 / lipschitz(ws)``, used for the first
     step; the top eigenvector adds up the overlapping gates) is several
