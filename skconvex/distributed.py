@@ -268,11 +268,9 @@ def _block_class_step(block, base, token, x, y, x_new, beta, b, datafit, s, bloc
     sw = _weights(block, s)
     remainder = 0.0 if base is None else datafit.remainder_bound(z_y + b, block.y, sw, z_new - z_y)
     block.z, block.z_op = z_next, op
-    full = z_next + b
-    R = datafit.hessian_factor(full, block.y, sw)
     return (
         np.array([remainder]), np.array([datafit.value(z_new + b, block.y, sw)]),
-        datafit.gradient(full, block.y, sw).sum(axis=0), np.einsum("nkc,nkd->cd", R, R),
+        *_intercept_derivatives(datafit, z_next + b, block.y, sw),
     )
 
 
@@ -345,10 +343,13 @@ def _block_intercept_step(block, b, datafit, s, W=None, float64=False, blocks=No
         block.z_op = op
     sw = _weights(block, s)
     full = block.z + b
-    value = datafit.value(full, block.y, sw)
-    grad = datafit.gradient(full, block.y, sw).sum(axis=0)
-    R = datafit.hessian_factor(full, block.y, sw)
-    return np.array([value]), grad, np.einsum("nkc,nkd->cd", R, R)
+    return (np.array([datafit.value(full, block.y, sw)]), *_intercept_derivatives(datafit, full, block.y, sw))
+
+
+def _intercept_derivatives(datafit, full, y, sw):
+    """The datafit's gradient and Hessian in the intercept at the predictions ``full`` (``C`` and ``C x C``)."""
+    R = datafit.hessian_factor(full, y, sw)
+    return datafit.gradient(full, y, sw).sum(axis=0), np.einsum("nkc,nkd->cd", R, R)
 
 
 def _block_datafit_gradient(block, b, datafit, s, cs=()):
