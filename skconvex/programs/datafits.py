@@ -692,11 +692,12 @@ class Multinomial(Datafit):
         # components, since the gradient sums to zero.
         shift = np.ones((C, C)) / C
 
-        # One exponential per entry and one logarithm per row: the value is
-        # sum_j s_j (logsumexp(z_j + b) - (z_j + b) . y_j).
-        zy = s @ np.einsum("nc,nc->n", z, y)
-
         def fgh(b):
+            # One exponential per entry and one logarithm per row. Each row's
+            # loss is (max_k - true class) + log(sum of exponentials), both
+            # terms small for a confident row; summing the maxima and the true
+            # classes' scores apart would cancel and cost the end-games of
+            # the solvers their last digits.
             zb = z + b
             top = _row_reduce(np.maximum, zb)
             p = np.exp(zb - top[:, None])
@@ -704,7 +705,7 @@ class Multinomial(Datafit):
             p /= total[:, None]
             sp_ = p * s[:, None]
             hess = np.diag(sp_.sum(axis=0)) - sp_.T @ p + shift
-            value = s @ (top + np.log(total)) - zy - b @ target
+            value = s @ ((top - np.einsum("nc,nc->n", zb, y)) + np.log(total))
             return value, s @ p - target, hess
 
         b = _newton(fgh, b, s.sum())
