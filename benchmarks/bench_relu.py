@@ -7,7 +7,6 @@ in the same run:
 
 * ``auglag`` (default: augmented Lagrangian with semismooth Newton steps) at
   ``tol=1e-4`` (the estimators' default) and ``tol=1e-6``;
-* ``admm`` (squared loss only) at ``tol=1e-4``;
 * ``cvxpy`` with Clarabel at its default settings (the reference), skipped when
   the program has more than ``--max-cvxpy-constraints`` cone constraints.
 
@@ -105,8 +104,6 @@ def main():
         runs = [("auglag tol=1e-4", dict(solver="auglag", tol=1e-4))]
         if not args.quick:
             runs.append(("auglag tol=1e-6", dict(solver="auglag", tol=1e-6)))
-        if not classifier:
-            runs.append(("admm tol=1e-4", dict(solver="admm", tol=1e-4, max_iter=(10 if args.quick else 100) * max_iter)))
         n_classes = len(np.unique(y_tr)) if classifier else 1
         n_outputs = 1 if n_classes <= 2 else n_classes
         probe = Est(**{**base, "max_iter": 1, "tol": 1.0})

@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skconvex import (
+    ConvexBatchNormReLURegressor,
     ConvexReLUClassifier,
     ConvexReLURegressor,
     MemoryBudgetError,
@@ -321,23 +322,17 @@ def test_every_solver_reaches_the_same_fit(regression_data):
     X, y = regression_data
     common = dict(alpha=1e-2, n_arrangements=30, random_state=0)
     auglag = ConvexReLURegressor(tol=1e-8, **common).fit(X, y)
-    with pytest.warns(FutureWarning, match="solver='admm' is deprecated.*slower"):
-        admm = ConvexReLURegressor(solver="admm", tol=1e-6, max_iter=50000, **common).fit(X, y)
     cvx = ConvexReLURegressor(solver="cvxpy", solver_options={"tol_gap_rel": 1e-10}, **common).fit(X, y)
-    assert auglag.solver_ == "auglag" and admm.solver_ == "admm" and cvx.solver_ == "cvxpy"
-    for other in (admm, cvx):
-        np.testing.assert_allclose(other.objective_, auglag.objective_, rtol=1e-6)
-        np.testing.assert_allclose(other.predict(X), auglag.predict(X), atol=1e-2 * np.std(y))
+    assert auglag.solver_ == "auglag" and cvx.solver_ == "cvxpy"
+    np.testing.assert_allclose(cvx.objective_, auglag.objective_, rtol=1e-6)
+    np.testing.assert_allclose(cvx.predict(X), auglag.predict(X), atol=1e-2 * np.std(y))
 
 
-def test_only_admm_is_deprecated(regression_data):
+def test_the_removed_admm_solver_is_refused_by_name(regression_data):
     X, y = regression_data
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", FutureWarning)
-        for solver in ("auto", "auglag"):
-            ConvexReLURegressor(n_arrangements=5, solver=solver, random_state=0).fit(X, y)
-    with pytest.warns(FutureWarning, match="removed in a future release"):
-        ConvexReLURegressor(n_arrangements=5, solver="admm", random_state=0).fit(X, y)
+    for Est in (ConvexReLURegressor, ConvexBatchNormReLURegressor):
+        with pytest.raises(ValueError, match="'solver' parameter .* must be a str among"):
+            Est(n_arrangements=5, solver="admm", random_state=0).fit(X, y)
 
 
 def test_cvxpy_solver_by_name(iris):
@@ -351,7 +346,6 @@ def test_cvxpy_solver_by_name(iris):
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(solver="admm"), "squared_error"),
         (dict(solver_options={"tolerance": 1}), "solver_options"),
         (dict(solver="cvxpy", solver_options={"solver": "NOPE"}), "solver_options"),
         (dict(solver="lbfgs"), "solver"),

@@ -108,8 +108,6 @@ def test_relu_classifier_sparse_equals_dense():
 
 def test_relu_sparse_refuses_dense_only_solvers():
     X, Xs, y = _data(n=30, d=4)
-    with pytest.raises(ValueError, match="solver='admm' needs dense X"):
-        ConvexReLURegressor(solver="admm", n_arrangements=4).fit(Xs, y)
     with pytest.raises(ValueError, match="inner'\\]='newton' needs dense X"):
         ConvexReLURegressor(solver_options={"inner": "newton"}, n_arrangements=4).fit(Xs, y)
 

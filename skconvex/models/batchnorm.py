@@ -233,7 +233,7 @@ class _BatchNormBase(_ReLUBase):
 
     _parameter_constraints = {
         **_ReLUBase._parameter_constraints,
-        "solver": [StrOptions({"auto", "closed_form", "auglag", "admm", "cvxpy"})],
+        "solver": [StrOptions({"auto", "closed_form", "auglag", "cvxpy"})],
         "rank": [None, Interval(Integral, 1, None, closed="left"), Interval(RealNotInt, 0, 1, closed="right")],
         "implicit_regularization": ["boolean"],
     }
@@ -484,15 +484,14 @@ _COMMON_PARAMS = """
 """
 
 _COMMON_PARAMS_REST = """
-    solver : {{"auto", "closed_form", "auglag", "admm", "cvxpy"}}, default="auto"
+    solver : {{"auto", "closed_form", "auglag", "cvxpy"}}, default="auto"
         ``"closed_form"``: the global optimum over networks of any width in
         the high-dimensional regime (squared loss, centred data of rank
         ``n_samples - 1``, see :func:`~skconvex.models.batchnorm.batchnorm_closed_form`), certified by
-        a duality gap over all networks. ``"auglag"``, ``"admm"``,
-        ``"cvxpy"``: as in :class:`~skconvex.ConvexReLURegressor`, on the
-        sampled patterns (``"admm"`` is deprecated there too and emits a
-        FutureWarning). ``"auto"`` is ``"closed_form"`` where it applies and
-        ``"auglag"`` otherwise.
+        a duality gap over all networks. ``"auglag"``, ``"cvxpy"``: as in
+        :class:`~skconvex.ConvexReLURegressor`, on the sampled patterns.
+        ``"auto"`` is ``"closed_form"`` where it applies and ``"auglag"``
+        otherwise.
     solver_options : dict, default=None
         Extra options of the iterative solvers (see
         :class:`~skconvex.ConvexReLURegressor`); none for ``"closed_form"``.

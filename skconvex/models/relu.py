@@ -1,7 +1,5 @@
 """Exact two-layer ReLU networks solved as cone-constrained group lasso programs."""
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
@@ -13,7 +11,6 @@ from ..programs.cones import ConeConstrainedProblem
 from ..programs.operators import PatternOperator
 from ..programs.penalties import ColumnGroupL2
 from ..solvers import cvxpy_cone_solve
-from ..solvers.admm import admm
 from ..solvers.auglag import augmented_lagrangian
 from ..solvers.working_set import cone_working_set_solve
 from ._base import (
@@ -41,7 +38,6 @@ _INTERIOR_POINT_SIZE = 250_000
 # everything but "solver" to the chosen conic solver).
 _SOLVER_OPTIONS = {
     "auglag": {"inner", "sigma", "rho", "growth", "max_outer"},
-    "admm": {"rho", "relax", "check_every"},
 }
 
 _COMMON_DOC = """
@@ -65,7 +61,7 @@ _COMMON_DOC = """
 """
 
 _COMMON_DOC_REST = """
-    solver : {{"auto", "auglag", "admm", "cvxpy"}}, default="auto"
+    solver : {{"auto", "auglag", "cvxpy"}}, default="auto"
         ``"auglag"``: augmented Lagrangian with semismooth Newton steps,
         solved exactly through a Woodbury factorization with ``n_samples *
         n_outputs`` rows, or by matrix-free conjugate gradient when that
@@ -73,18 +69,15 @@ _COMMON_DOC_REST = """
         copy of ``X`` when they and the copy fit in 200 MiB and the memory
         budget, matrix-free on the sparse ``X`` otherwise)
         (:func:`~skconvex.solvers.auglag.augmented_lagrangian`).
-        ``"admm"``: ADMM with one ``d x d`` factorization shared by all cones
-        (squared loss only, :func:`~skconvex.solvers.admm.admm`). Deprecated:
-        it emits a FutureWarning and will be removed in a future release,
-        since it is 15 to 100 times slower than ``"auglag"`` on the same
-        squared-loss programs (``benchmarks/bench_admm.py``).
         ``"cvxpy"``: the conic program through CVXPY, Clarabel unless
         ``solver_options["solver"]`` names another installed solver
         (interior point: accurate, slow beyond a few thousand variables).
         ``"auto"`` is ``"auglag"`` (any loss, dense or sparse ``X``):
-        the fastest on every benchmark of ``benchmarks/bench_relu.py`` and
-        ``benchmarks/bench_admm.py``, and the only one of the three that
-        scales past a few thousand variables. When it stalls uncertified
+        the faster of the two on every benchmark of
+        ``benchmarks/bench_relu.py``, and the only one that scales past a
+        few thousand variables. (An ADMM solver, 15 to 100 times slower
+        than ``"auglag"`` on the same squared-loss programs, was removed;
+        see ``benchmarks/README.md``.) When it stalls uncertified
         (not at ``max_iter``) on a dense squared-loss program of at most
         250,000 cone rows times features (e.g. 100 samples, 10 features
         and 100 arrangements), ``"cvxpy"`` solves it again and the better
@@ -92,18 +85,18 @@ _COMMON_DOC_REST = """
     solver_options : dict, default=None
         Extra options of the solver. ``"auglag"``: ``inner`` ("newton",
         "newton-cg", "fista"), ``sigma``, ``rho``, ``growth``, ``max_outer``;
-        ``"admm"``: ``rho``, ``relax``, ``check_every``; ``"cvxpy"``: ``solver`` (a name
+        ``"cvxpy"``: ``solver`` (a name
         from :func:`cvxpy.installed_solvers`) and that solver's own keyword
         arguments (e.g. ``tol_gap_rel`` for Clarabel).
     tol : float, default=1e-4
         Stop when the certified duality gap is at most ``tol`` times the
         objective and the relative cone violation of the iterate is at most
-        ``tol`` (``"auglag"``, ``"admm"``; ``"cvxpy"`` uses the conic
+        ``tol`` (``"auglag"``; ``"cvxpy"`` uses the conic
         solver's own tolerances). The returned point is always moved exactly
         into the cones, so ``dual_gap_`` bounds its suboptimality.
     max_iter : int, default=1000
         Maximum number of iterations: Newton steps (or FISTA steps with
-        ``solver_options={{"inner": "fista"}}``) for ``"auglag"``, ADMM iterations for ``"admm"`` (unused by ``"cvxpy"``,
+        ``solver_options={{"inner": "fista"}}``) for ``"auglag"`` (unused by ``"cvxpy"``,
         see ``solver_options``).
     warm_start : bool, default=False
         Reuse the gates and start from the previous solution when refitting
@@ -252,17 +245,11 @@ _VECTOR_OUTPUTS = """
 def _sparse_solver_options(solver, options):
     """Options of ``solver`` for sparse ``X``, or a ValueError when it needs dense ``X``.
 
-    ADMM factorizes ``X^T X``, so it refuses sparse ``X``. The augmented
-    Lagrangian's default inner solver decides by size: its exact Newton
+    The augmented Lagrangian's default inner solver decides by size: its exact Newton
     systems run on a dense copy of a small sparse ``X`` and matrix-free
     (sparse products only) otherwise, so an explicit ``inner="newton"``,
     which promises the exact systems whatever the size, is refused.
     """
-    if solver == "admm":
-        raise ValueError(
-            "solver='admm' needs dense X (it factorizes X^T X); got a sparse matrix. "
-            "Use solver='auto' (or 'auglag', 'cvxpy') for sparse X, or densify X."
-        )
     if solver == "auglag" and options.get("inner") == "newton":
         raise ValueError(
             "solver='auglag' with solver_options['inner']='newton' needs dense X (its "
@@ -289,7 +276,7 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
 
     _parameter_constraints = {
         **{k: v for k, v in BaseConvexNetwork._parameter_constraints.items() if k != "penalty"},
-        "solver": [StrOptions({"auto", "auglag", "admm", "cvxpy"})],
+        "solver": [StrOptions({"auto", "auglag", "cvxpy"})],
         "solver_options": [None, dict],
     }
 
@@ -357,8 +344,8 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
             # whose certificate is nevertheless within tol.
             result.converged = result.converged or result.relative_gap <= tol
         else:
-            run = augmented_lagrangian if solver == "auglag" else admm
-            if solver == "auglag" and coef_init is not None and coef_init.any():
+            run = augmented_lagrangian
+            if coef_init is not None and coef_init.any():
                 # A warm start (the previous fit of a path) predicts the
                 # support: solving on it and the columns that fail their
                 # optimality test is cheaper than the full program.
@@ -488,27 +475,13 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
             # new least-squares solve, the others are solved for first.
             return {"multipliers_init": multipliers} if working_set else {}
         out = {"multipliers_init": multipliers}
-        keys = ("sigma", "rho") if solver == "auglag" else ("rho",)
-        out.update({k: state[k] for k in keys if state.get(k) is not None and k not in options})
+        out.update({k: state[k] for k in ("sigma", "rho") if state.get(k) is not None and k not in options})
         return out
 
     def _solver_plan(self, datafit):
         """The solver to run and its options (parameters are left untouched)."""
         solver = "auglag" if self.solver == "auto" else self.solver
         options = dict(self.solver_options or {})
-        if solver == "admm":
-            warnings.warn(
-                "solver='admm' is deprecated and will be removed in a future release: on "
-                "the same squared-loss programs it is 15 to 100 times slower than the default "
-                "solver='auglag' (benchmarks/bench_admm.py). Use solver='auto' or 'auglag'.",
-                FutureWarning,
-                stacklevel=3,
-            )
-        if solver == "admm" and not getattr(datafit, "quadratic", False):
-            raise ValueError(
-                "solver='admm' needs loss='squared_error' (ADMM here solves squared-loss "
-                f"programs only); got loss={self.loss!r}. Use solver='auglag' or 'cvxpy'."
-            )
         if solver in _SOLVER_OPTIONS:
             unknown = set(options) - _SOLVER_OPTIONS[solver]
             if unknown:

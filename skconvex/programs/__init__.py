@@ -29,7 +29,7 @@ subpackage, solvers functions of :mod:`skconvex.solvers`, estimators classes of
    * - exact two-layer ReLU
      - ``PatternOperator`` (signed)
      - ``ConeConstrainedProblem`` (``ColumnGroupL2``)
-     - ``augmented_lagrangian``, ``cone_working_set_solve``, ``admm``, ``cvxpy_cone_solve``
+     - ``augmented_lagrangian``, ``cone_working_set_solve``, ``cvxpy_cone_solve``
      - ``ConvexReLU*``, ``*CV``
    * - unsampled two-layer ReLU
      - ``PatternOperator`` on neuron directions

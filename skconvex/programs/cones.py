@@ -87,7 +87,7 @@ class ConeConstrainedProblem(ConvexProblem):
     Notes
     -----
     The dual certificate is described in the module docstring: a multiplier
-    estimate :math:`\\Lambda \\ge 0` (from an augmented Lagrangian, ADMM or an
+    estimate :math:`\\Lambda \\ge 0` (from an augmented Lagrangian or an
     interior-point solver) enters only the dual constraint
     :math:`R^\\circ(\\mathcal{A}^\\top\\Theta + \\mathcal{G}^\\top\\Lambda) \\le
     \\alpha`, never the dual objective :math:`-F^*(-\\Theta)`.

@@ -1,7 +1,7 @@
 """Exact solves with "block diagonal + pattern operator Gram" matrices.
 
 Second-order steps of the cone programs (the augmented-Lagrangian Newton
-steps and the ADMM coefficient update) solve
+steps of the two-layer and nested cone programs) solve
 
 .. math:: (M + \\mathcal{A}^\\top \\Pi^\\top \\Pi \\mathcal{A})\\, x = g,
 
