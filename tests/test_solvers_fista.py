@@ -129,3 +129,53 @@ def test_no_intercept():
     ref = cvxpy_solve(problem)
     assert not res.intercept.any()
     np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "case, polish",
+    [(CASES[4], False), (CASES[3], True), (CASES[2], True)],
+    ids=["nuclear-multinomial", "frobenius-multinomial-polished", "logistic-polished"],
+)
+def test_sparse_dual_points_far_from_tol_change_nothing(monkeypatch, case, polish):
+    # While the gap is far above tol (and above the polish's trigger) FISTA
+    # takes a dual point every few iterations only. The stop, the polish and
+    # the answer must be those of a dual point at every iteration.
+    import importlib
+
+    from skconvex.solvers.support_newton import support_newton
+
+    fista_module = importlib.import_module("skconvex.solvers.fista")
+    kind, datafit, penalty, C = case
+    problem = build(4, kind, datafit, penalty, C, alpha=0.01, n=80)
+    calls = []
+    dual_value = type(problem).dual_value
+
+    def counted(self, grad, G):
+        calls.append(1)
+        return dual_value(self, grad, G)
+
+    monkeypatch.setattr(type(problem), "dual_value", counted)
+    runs = {}
+    for every in (1, fista_module._FAR_DUAL_EVERY):
+        monkeypatch.setattr(fista_module, "_FAR_DUAL_EVERY", every)
+        calls.clear()
+        res = fista(problem, tol=1e-8, max_iter=20000, polish=support_newton if polish else None)
+        runs[every] = res, len(calls)
+    (dense, n_dense), (sparse, n_sparse) = runs[1], runs[fista_module._FAR_DUAL_EVERY]
+    assert sparse.converged and sparse.n_iter == dense.n_iter
+    assert sparse.info["newton_steps"] == dense.info["newton_steps"]
+    np.testing.assert_array_equal(sparse.coef, dense.coef)
+    assert sparse.objective == dense.objective and sparse.dual_objective == dense.dual_objective
+    assert n_sparse < n_dense
+
+
+def test_support_newton_says_where_it_cannot_apply():
+    from skconvex.solvers.support_newton import applies_to, support_newton
+
+    assert support_newton.applies_to is applies_to
+    assert not applies_to(build(0, "multinomial", Multinomial(), GroupNuclear(), 3))
+    assert applies_to(build(0, "multinomial", Multinomial(), GroupL2(), 3))
+    assert applies_to(build(0, "logistic", Logistic(), GroupNuclear(), 1))
+    # Nuclear blocks of several outputs: FISTA drops the polish at once.
+    problem = build(0, "multinomial", Multinomial(), GroupNuclear(), 3)
+    assert fista(problem, tol=1e-8, max_iter=20000, polish=support_newton).info["newton_steps"] == 0

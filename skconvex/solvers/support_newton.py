@@ -41,7 +41,7 @@ import numpy as np
 from ..programs._namespace import to_numpy
 from ..programs._protocols import supports_restrict
 
-__all__ = ["SupportModel", "newton_on_support", "runs_in_namespace", "support_newton"]
+__all__ = ["SupportModel", "applies_to", "newton_on_support", "runs_in_namespace", "support_newton"]
 
 
 @runtime_checkable
@@ -159,7 +159,6 @@ def _applicable(problem):
     column is its length).
     """
     from ..programs.operators import NamespacePatternOperator, PatternOperator
-    from ..programs.penalties import ColumnGroupL2, GroupL2
 
     op = problem.operator
     C = op.coef_shape[2]
@@ -170,15 +169,43 @@ def _applicable(problem):
     # stay with the first-order method).
     if C > 1 and not isinstance(op, PatternOperator):
         return False
-    penalty = problem.penalty
     return (
         supports_restrict(problem)
-        and isinstance(penalty, GroupL2)
-        and not isinstance(penalty, ColumnGroupL2)
-        and (C == 1 or type(penalty) is GroupL2)
+        and _euclidean_blocks(problem.penalty, C)
         and hasattr(op, "block_gram_diagonals")
         and hasattr(problem.datafit, "hessian_factor")
     )
+
+
+def _euclidean_blocks(penalty, n_outputs):
+    """Whether each block's norm is the Euclidean norm of its entries (smooth off zero)."""
+    from ..programs.penalties import ColumnGroupL2, GroupL2
+
+    return isinstance(penalty, GroupL2) and not isinstance(penalty, ColumnGroupL2) and (
+        n_outputs == 1 or type(penalty) is GroupL2
+    )
+
+
+def applies_to(problem):
+    """Whether :func:`~skconvex.solvers.support_newton.support_newton` may apply to ``problem``.
+
+    The end-game needs block norms that are Euclidean in the blocks' entries:
+    Frobenius blocks, or nuclear blocks of one output (the nuclear norm of
+    a matrix with several columns is not smooth on its support). When this
+    is False no call applies, on the program or on its host copy, so a
+    caller can drop the polish from the start.
+
+    Parameters
+    ----------
+    problem : ConvexProblem
+        The program.
+
+    Returns
+    -------
+    applies : bool
+        False when the polish can never apply to ``problem``.
+    """
+    return _euclidean_blocks(problem.penalty, problem.operator.coef_shape[2])
 
 
 def _has_pinv(xp):
@@ -196,15 +223,11 @@ def _namespace_applicable(problem):
     runs the end-game on the host copy of the program.
     """
     from ..programs.datafits import Datafit
-    from ..programs.penalties import ColumnGroupL2, GroupL2
 
-    penalty, datafit = problem.penalty, problem.datafit
+    datafit = problem.datafit
     C = problem.operator.coef_shape[2]
-    xp = problem.xp
-    has_pinv = _has_pinv(xp)
-    return (
-        type(penalty) is GroupL2 or (C == 1 and isinstance(penalty, GroupL2) and not isinstance(penalty, ColumnGroupL2))
-    ) and (
+    has_pinv = _has_pinv(problem.xp)
+    return _euclidean_blocks(problem.penalty, C) and (
         isinstance(datafit, Datafit)
         and type(datafit)._xp_hessian_factor is not Datafit._xp_hessian_factor
         and (C == 1 or not problem.fit_intercept or has_pinv)
@@ -802,5 +825,7 @@ def newton_on_support(
     return keep_all, U, b, info
 
 
-# polish_and_certify asks a polish whether it computes on a namespace program.
+# polish_and_certify asks a polish whether it computes on a namespace program,
+# fista whether it can apply at all.
 support_newton.runs_in_namespace = runs_in_namespace
+support_newton.applies_to = applies_to
