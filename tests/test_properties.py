@@ -102,3 +102,19 @@ def test_one_class_is_a_clear_error(Est, n, label):
     X = np.random.default_rng(n).standard_normal((n, 2))
     with pytest.raises(ValueError, match="at least 2 classes"):
         Est().fit(X, [label] * n)
+
+
+@pytest.mark.parametrize("Est", [ConvexGatedReLURegressor, ConvexReLURegressor])
+@pytest.mark.parametrize("value", [1.4375, 3.3, -2.7, 1e5 / 3])
+def test_constant_targets_keep_alpha(Est, value):
+    # Constant targets centre to rounding errors (their weighted mean is off
+    # by an ulp), not to zero. alpha is scaled by the targets' standard
+    # deviation; scaled by that rounding it vanished, and a hypothesis
+    # example (22 rows, y = 1.4375, alpha = 1e6) fitted 18 neurons to it.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((22, 2)) * 5
+    y = np.full(22, value)
+    reg = _fit(Est(alpha=1e6, n_arrangements=20, max_iter=200, random_state=0), X, y)
+    assert reg._alpha_scale(y[:, None], np.full(22, 1 / 22)) == 1.0
+    assert reg.n_neurons_ == 0
+    np.testing.assert_allclose(reg.predict(X), value, rtol=1e-12)

@@ -370,7 +370,9 @@ class RegressionTargets:
         """
         centred = Y - sample_weight @ Y
         scale = float(np.sqrt(sample_weight @ (centred**2).mean(axis=1)))
-        return scale if scale > 0 else 1.0
+        # Constant targets centre to rounding errors, not to zero: a scale at
+        # that level would make alpha vanish and let neurons fit the rounding.
+        return scale if scale > 1e-13 * float(np.abs(Y).max(initial=0.0)) else 1.0
 
     def _format_output(self, out):
         return out[:, 0] if self._y_1d else out
