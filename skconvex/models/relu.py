@@ -85,9 +85,9 @@ _COMMON_DOC_REST = """
     solver_options : dict, default=None
         Extra options of the solver. ``"auglag"``: ``inner`` ("newton",
         "newton-cg", "fista"), ``sigma``, ``rho``, ``growth``, ``max_outer``;
-        ``"cvxpy"``: ``solver`` (a name
-        from :func:`cvxpy.installed_solvers`) and that solver's own keyword
-        arguments (e.g. ``tol_gap_rel`` for Clarabel).
+        ``"cvxpy"``: ``solver`` (a name from :func:`cvxpy.installed_solvers`)
+        and that solver's own keyword arguments (e.g. ``tol_gap_rel`` for
+        Clarabel).
     tol : float, default=1e-4
         Stop when the certified duality gap is at most ``tol`` times the
         objective and the relative cone violation of the iterate is at most
@@ -96,8 +96,8 @@ _COMMON_DOC_REST = """
         into the cones, so ``dual_gap_`` bounds its suboptimality.
     max_iter : int, default=1000
         Maximum number of iterations: Newton steps (or FISTA steps with
-        ``solver_options={{"inner": "fista"}}``) for ``"auglag"`` (unused by ``"cvxpy"``,
-        see ``solver_options``).
+        ``solver_options={{"inner": "fista"}}``) for ``"auglag"`` (unused by
+        ``"cvxpy"``, see ``solver_options``).
     warm_start : bool, default=False
         Reuse the gates and start from the previous solution when refitting
         (e.g. with another ``alpha``). A warm start from no or an all-zero
@@ -245,10 +245,11 @@ _VECTOR_OUTPUTS = """
 def _sparse_solver_options(solver, options):
     """Options of ``solver`` for sparse ``X``, or a ValueError when it needs dense ``X``.
 
-    The augmented Lagrangian's default inner solver decides by size: its exact Newton
-    systems run on a dense copy of a small sparse ``X`` and matrix-free
-    (sparse products only) otherwise, so an explicit ``inner="newton"``,
-    which promises the exact systems whatever the size, is refused.
+    The augmented Lagrangian's default inner solver decides by size: its
+    exact Newton systems run on a dense copy of a small sparse ``X`` and
+    matrix-free (sparse products only) otherwise, so an explicit
+    ``inner="newton"``, which promises the exact systems whatever the size,
+    is refused.
     """
     if solver == "auglag" and options.get("inner") == "newton":
         raise ValueError(
