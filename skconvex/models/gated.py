@@ -256,8 +256,12 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
     # Intermediate solves of adaptive arrangements only steer the growth.
     _round_tol = 1e-2
 
-    def _solve_gated(self, problem, coef_init, intercept_init, tol=None):
-        """Solve the group lasso from an optional starting point (warm start or grown patterns)."""
+    def _solve_gated(self, problem, coef_init, intercept_init, tol=None, max_iter=None):
+        """Solve the group lasso from an optional starting point (warm start or grown patterns).
+
+        ``tol`` and ``max_iter`` replace the estimator's own (adaptive
+        arrangements ask for their own).
+        """
         extra = {}
         if coef_init is not None and getattr(self, "_last_step", None):
             extra["step_init"] = self._last_step
@@ -277,7 +281,7 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
             problem,
             working_set_solve,
             tol=self.tol if tol is None else tol,
-            max_iter=self.max_iter,
+            max_iter=self.max_iter if max_iter is None else min(max_iter, self.max_iter),
             coef_init=coef_init,
             intercept_init=intercept_init,
             verbose=self.verbose,

@@ -307,25 +307,29 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         self._check_adaptive_params()
         problem, gates, signs, n_features = self._build_problem(X, y, sample_weight)
         result, solver = self._solve_problem(problem)
-        problem, gates, result = self._grow(
-            problem, gates, result, lambda p, c, b, tol: self._solve_problem(p, start=(c, b), tol=tol)[0]
-        )
+
+        def solve(program, coef, intercept, tol, max_iter=None):
+            return self._solve_problem(program, start=(coef, intercept), tol=tol, max_iter=max_iter)[0]
+
+        problem, gates, result = self._grow(problem, gates, result, solve)
         P = gates.shape[1]
         signs = np.concatenate([np.ones(P), -np.ones(P)])
         self.solver_ = solver
         self._store_solution(problem, result, gates, signs, n_features)
         return self
 
-    def _solve_problem(self, problem, start=None, tol=None):
+    def _solve_problem(self, problem, start=None, tol=None, max_iter=None):
         """Run the chosen solver on ``problem``; return the result and the solver's name.
 
         Shared with the estimators that solve this program on other data
         (batch-norm networks on whitened, lifted data). ``start``, a pair
         ``(coef, intercept)``, replaces the warm-start point (adaptive
         arrangements re-solve from the previous, padded solution), and
-        ``tol`` replaces ``self.tol`` (their rounds ask for their own).
+        ``tol`` and ``max_iter`` replace ``self.tol`` and ``self.max_iter``
+        (their rounds ask for their own).
         """
         tol = self.tol if tol is None else tol
+        max_iter = self.max_iter if max_iter is None else min(max_iter, self.max_iter)
         solver, options = self._solver_plan(problem.datafit)
         if getattr(problem.operator, "sparse", False):
             options = _sparse_solver_options(solver, options)
@@ -371,12 +375,12 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
                     coef_init=coef_init,
                     intercept_init=intercept_init,
                     tol=tol,
-                    max_iter=self.max_iter,
+                    max_iter=max_iter,
                     verbose=self.verbose,
                     **{**state, **options},
                 )
             if self.solver == "auto" and solver == "auglag":
-                result, solver = self._finish_uncertified(problem, result)
+                result, solver = self._finish_uncertified(problem, result, max_iter)
             if self.warm_start:
                 # Multipliers and penalties make a warm start converge in a few
                 # steps; kept sparse (only tight constraints carry multipliers).
@@ -391,7 +395,7 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
                 }
         return result, solver
 
-    def _finish_uncertified(self, problem, result):
+    def _finish_uncertified(self, problem, result, max_iter=None):
         """Let the interior-point solver finish a small program the augmented Lagrangian left uncertified.
 
         The augmented Lagrangian can stall short of ``tol`` when many cone
@@ -402,7 +406,8 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         always recover. A stall (not
         an exhausted ``max_iter``) of a squared-loss program of at most
         ``_INTERIOR_POINT_SIZE`` cone rows times features is solved again by
-        Clarabel, and the better certified result is kept.
+        Clarabel, and the better certified result is kept. ``max_iter`` is
+        the budget the solve had (``self.max_iter`` when None).
         """
         op = problem.operator
         n, d = op.n_samples, op.coef_shape[0]
@@ -414,7 +419,10 @@ class _ReLUBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetwo
         ):
             return result, "auglag"
         result, finished = finish_stalled(
-            result, self.max_iter, self.tol, lambda: cvxpy_cone_solve(problem, verbose=self.verbose)
+            result,
+            self.max_iter if max_iter is None else max_iter,
+            self.tol,
+            lambda: cvxpy_cone_solve(problem, verbose=self.verbose),
         )
         return result, "auglag+cvxpy" if finished else "auglag"
 
