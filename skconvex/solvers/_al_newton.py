@@ -250,7 +250,7 @@ class _ConeGram:
         self.active, self.sums, self.updates = None, None, 0
 
     def __call__(self, active):
-        """The blocks, shape ``(n_columns, d * d)``, for boolean ``active`` (``(n, n_columns)``)."""
+        """The blocks, shape ``(n_columns, d * d)``, for boolean ``active`` (``(n, n_columns)``); a new array."""
         prev = self.active
         if prev is not None and prev.shape == active.shape and self.updates < self.refresh:
             rows, cols = np.nonzero(active != prev)
@@ -261,10 +261,12 @@ class _ConeGram:
                     self.sums = self.sums + change @ self.gram
                     self.updates += 1
                 self.active = active
-                return self.sums[:, self.packed]
+                return np.take(self.sums, self.packed, axis=1)
         self.sums = active.T.astype(np.float64) @ self.gram
         self.active, self.updates = active, 0
-        return self.sums[:, self.packed]
+        # np.take, not sums[:, packed]: 30 ms against 85-365 ms for the 4,000
+        # columns of a multinomial batch-norm program on digits.
+        return np.take(self.sums, self.packed, axis=1)
 
 
 class _NewtonSubproblem:
@@ -444,15 +446,18 @@ class _NewtonSubproblem:
         program: 4x fewer CG iterations than the diagonal alone.
         """
         d, B, C = self.problem.coef_shape
-        M = np.multiply(self.rho, self.row_gram(active.reshape(-1, B * C)), order="C").reshape(B * C, d, d)
+        # The row Gram's blocks are a new array: scaled in place (these
+        # arrays are B C d^2 numbers, each pass over them costs).
+        M = self.row_gram(active.reshape(-1, B * C)).reshape(B * C, d, d)
+        M *= self.rho
         diag = np.einsum("kii->ki", M)
         diag += env[:, None] + loss_diag
         if outside.any():
-            radial = (drop[:, None] * vhat)[:, :, None] * vhat[:, None, :]
-            if outside.all():
-                M -= radial
-            else:
-                M[outside] -= radial
+            # One pass over all blocks with zero downdates inside the ball:
+            # a boolean-indexed update of the outside ones took 4x as long.
+            a = np.zeros((B * C, d))
+            a[outside] = np.sqrt(drop)[:, None] * vhat
+            M -= a[:, :, None] * a[:, None, :]
         # A relative ridge keeps every block numerically positive definite.
         diag += 1e-12 * (diag.sum(axis=1) / d)[:, None]
         M_inv = _spd_inverses(M)
