@@ -81,3 +81,35 @@ def test_block_inverses_match_lapack_for_small_and_large_blocks(rng, size):
     inv = _spd_inverses(M)
     np.testing.assert_allclose(inv, np.linalg.inv(M), rtol=1e-8, atol=1e-10)
     np.testing.assert_array_equal(inv, inv.transpose(0, 2, 1))
+
+
+def test_block_inverses_write_into_a_work_array(rng):
+    # The block-Jacobi preconditioner inverts into a work array it keeps
+    # between Newton steps (a fresh array of digits' 4,000 blocks cost page
+    # faults at every step).
+    from skconvex.solvers._lowrank import _LOOP_BLOCK_SIZE, _spd_inverses
+
+    size = _LOOP_BLOCK_SIZE + 3
+    A = rng.standard_normal((5, size, 2 * size))
+    M = A @ A.transpose(0, 2, 1) + 1e-3 * np.eye(size)
+    out = np.full(M.shape, np.nan)
+    inv = _spd_inverses(M, out=out)
+    assert inv is out
+    np.testing.assert_allclose(inv, np.linalg.inv(M), rtol=1e-8, atol=1e-10)
+
+
+def test_cone_gram_blocks_match_their_sums_through_updates(rng):
+    # The cone curvature blocks sum_j a_jk x_j x_j^T, from scratch and through
+    # the sparse updates between Newton steps, written to one work array.
+    from skconvex.solvers._al_newton import _ConeGram
+
+    X = rng.standard_normal((40, 6))
+    gram = _ConeGram(X)
+    active = rng.random((40, 9)) < 0.5
+    for _ in range(4):
+        blocks = gram(active).reshape(9, 6, 6).copy()
+        expected = np.einsum("jk,jd,je->kde", active.astype(float), X, X)
+        np.testing.assert_allclose(blocks, expected, rtol=1e-12, atol=1e-12)
+        flip = rng.random(active.shape) < 0.05
+        active = active ^ flip
+    assert gram.updates > 0

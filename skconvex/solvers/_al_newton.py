@@ -248,9 +248,16 @@ class _ConeGram:
         self.gram = np.ascontiguousarray(X[:, upper_r] * X[:, upper_c])
         self.packed = packed.reshape(d * d)
         self.active, self.sums, self.updates = None, None, 0
+        self._blocks = None
 
     def __call__(self, active):
-        """The blocks, shape ``(n_columns, d * d)``, for boolean ``active`` (``(n, n_columns)``); a new array."""
+        """The blocks, shape ``(n_columns, d * d)``, for boolean ``active`` (``(n, n_columns)``).
+
+        They are written to a work array of this object, which the next call
+        overwrites: on digits-sized multinomial programs the blocks take 120
+        MB, and a fresh array of that size cost 0.1-0.3 s of page faults at
+        every Newton step.
+        """
         prev = self.active
         if prev is not None and prev.shape == active.shape and self.updates < self.refresh:
             rows, cols = np.nonzero(active != prev)
@@ -261,12 +268,20 @@ class _ConeGram:
                     self.sums = self.sums + change @ self.gram
                     self.updates += 1
                 self.active = active
-                return np.take(self.sums, self.packed, axis=1)
+                return self._unpack()
         self.sums = active.T.astype(np.float64) @ self.gram
         self.active, self.updates = active, 0
-        # np.take, not sums[:, packed]: 30 ms against 85-365 ms for the 4,000
-        # columns of a multinomial batch-norm program on digits.
-        return np.take(self.sums, self.packed, axis=1)
+        return self._unpack()
+
+    def _unpack(self):
+        shape = (self.sums.shape[0], self.packed.size)
+        if self._blocks is None or self._blocks.shape != shape:
+            self._blocks = np.empty(shape)
+        # np.take into the work array, not sums[:, packed]: 14 ms against
+        # 85 ms for the 4,000 columns of a multinomial batch-norm program on
+        # digits ("clip" because "raise" buffers the output; the indices are
+        # valid).
+        return np.take(self.sums, self.packed, axis=1, out=self._blocks, mode="clip")
 
 
 class _NewtonSubproblem:
@@ -285,6 +300,7 @@ class _NewtonSubproblem:
         # one that keeps a Newton step from pushing many of them through the
         # kink at once (see newton_al_with_retry).
         self.kink_rtol = float(kink_rtol)
+        self._inverses = None  # work array of the block-Jacobi preconditioner
 
     def evaluate(self, U, intercept=None):
         p, op = self.problem, self.op
@@ -446,21 +462,26 @@ class _NewtonSubproblem:
         program: 4x fewer CG iterations than the diagonal alone.
         """
         d, B, C = self.problem.coef_shape
-        # The row Gram's blocks are a new array: scaled in place (these
-        # arrays are B C d^2 numbers, each pass over them costs).
+        # The blocks (B C d^2 numbers) are built in the row Gram's work array
+        # and inverted into this subproblem's: no array of their size is
+        # allocated per step (see _ConeGram).
         M = self.row_gram(active.reshape(-1, B * C)).reshape(B * C, d, d)
         M *= self.rho
         diag = np.einsum("kii->ki", M)
         diag += env[:, None] + loss_diag
         if outside.any():
-            # One pass over all blocks with zero downdates inside the ball:
-            # a boolean-indexed update of the outside ones took 4x as long.
+            # Rank-one downdates of all blocks (zero inside the ball), one row
+            # of every block at a time: a boolean-indexed update of the
+            # outside ones took 4x as long.
             a = np.zeros((B * C, d))
             a[outside] = np.sqrt(drop)[:, None] * vhat
-            M -= a[:, :, None] * a[:, None, :]
+            for i in range(d):
+                M[:, i, :] -= a[:, i, None] * a
         # A relative ridge keeps every block numerically positive definite.
         diag += 1e-12 * (diag.sum(axis=1) / d)[:, None]
-        M_inv = _spd_inverses(M)
+        if self._inverses is None or self._inverses.shape != M.shape:
+            self._inverses = np.empty(M.shape)
+        M_inv = _spd_inverses(M, out=self._inverses)
 
         def precondition(r):
             cols = np.ascontiguousarray(r.transpose(1, 2, 0)).reshape(B * C, d, 1)
