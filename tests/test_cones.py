@@ -41,6 +41,47 @@ def test_joint_adjoint_is_the_adjoint_of_both_maps(rng, C):
     np.testing.assert_allclose(problem.joint_adjoint(R), op.adjoint(R), atol=1e-12)
 
 
+@pytest.mark.parametrize("C", [1, 3])
+def test_cone_curvature_adjoint_is_both_adjoints_fused(rng, C):
+    # A matrix-free Newton product needs A^T R + G^T(W * G U); the fused
+    # form (one pass over X U instead of four) must give the same numbers,
+    # also with rows of zero weight (no constraints) counted active.
+    from skconvex.programs.cones import ConeConstrainedProblem
+
+    problem = _problem(C, weights=True)
+    w = problem.sample_weight.copy()
+    w[:4] = 0
+    problem = ConeConstrainedProblem(
+        problem.operator, problem.datafit, problem.penalty, problem.y, w / w.sum(),
+        problem.alpha, interior=problem.interior,
+    )
+    op = problem.operator
+    Z = op.product(rng.standard_normal(op.coef_shape))
+    R = rng.standard_normal((op.n_samples, C))
+    active = (rng.random(Z.shape) < 0.4).astype(float)
+    active[:4] = 1.0
+    weights = 3.7 * active
+    expected = problem.joint_adjoint(R, weights * problem.constraint_values(Z))
+    got = problem.cone_curvature_adjoint(R, Z, problem.cone_curvature_weights(weights))
+    np.testing.assert_array_equal(got, expected)
+
+    class Stacked(ConeConstrainedProblem):
+        # Cones of a subclass are used as that subclass defines them.
+        def constraint_values(self, Z):
+            return 2.0 * super().constraint_values(Z)
+
+    stacked = Stacked(
+        op, problem.datafit, problem.penalty, problem.y, problem.sample_weight,
+        problem.alpha, interior=problem.interior,
+    )
+    np.testing.assert_array_equal(stacked.cone_curvature_weights(weights), weights)
+    np.testing.assert_allclose(
+        stacked.cone_curvature_adjoint(R, Z, weights),
+        stacked.joint_adjoint(R, weights * stacked.constraint_values(Z)),
+    )
+    assert not np.allclose(stacked.cone_curvature_adjoint(R, Z, weights), expected)
+
+
 def test_cone_matrix_is_the_explicit_constraint_map(rng):
     problem = _problem(1)
     op = problem.operator

@@ -83,19 +83,27 @@ def test_block_inverses_match_lapack_for_small_and_large_blocks(rng, size):
     np.testing.assert_array_equal(inv, inv.transpose(0, 2, 1))
 
 
-def test_block_inverses_write_into_a_work_array(rng):
-    # The block-Jacobi preconditioner inverts into a work array it keeps
-    # between Newton steps (a fresh array of digits' 4,000 blocks cost page
-    # faults at every step).
-    from skconvex.solvers._lowrank import _LOOP_BLOCK_SIZE, _spd_inverses
+@pytest.mark.parametrize("size", [5, 30])
+def test_block_inverses_in_place(rng, size):
+    # The block-Jacobi preconditioner inverts its blocks in the row Gram's
+    # work array (a fresh array of digits' 4,000 blocks cost page faults at
+    # every Newton step); a numerically indefinite block takes the fallback.
+    from skconvex.solvers._lowrank import _LOOP_BLOCK_SIZE, _spd_inverses_in_place
 
-    size = _LOOP_BLOCK_SIZE + 3
+    assert (size >= _LOOP_BLOCK_SIZE) == (size == 30)
     A = rng.standard_normal((5, size, 2 * size))
     M = A @ A.transpose(0, 2, 1) + 1e-3 * np.eye(size)
-    out = np.full(M.shape, np.nan)
-    inv = _spd_inverses(M, out=out)
-    assert inv is out
-    np.testing.assert_allclose(inv, np.linalg.inv(M), rtol=1e-8, atol=1e-10)
+    M[2] = np.outer(A[2, :, 0], A[2, :, 0])  # rank one: Cholesky fails
+    expected = [np.linalg.inv(Mk) for Mk in M[[0, 1, 3, 4]]]
+    work = M.copy()
+    inv = _spd_inverses_in_place(work)
+    assert inv is work
+    np.testing.assert_allclose(inv[[0, 1, 3, 4]], expected, rtol=1e-8, atol=1e-10)
+    if size >= _LOOP_BLOCK_SIZE:
+        # Mirrored from the triangle LAPACK computes.
+        np.testing.assert_array_equal(inv, inv.transpose(0, 2, 1))
+    np.testing.assert_allclose(inv, inv.transpose(0, 2, 1), rtol=1e-12)
+    assert np.all(np.isfinite(inv[2])) and np.all(np.linalg.eigvalsh(inv[2]) > 0)
 
 
 def test_cone_gram_blocks_match_their_sums_through_updates(rng):

@@ -259,6 +259,71 @@ class ConeConstrainedProblem(ConvexProblem):
             H += op.masks[:, :, None] * R[:, None, :]
         return (op.X.T @ H.reshape(n, B * C)).reshape(d, B, C)
 
+    def _plain_cones(self):
+        # Whether the cones are this class's sign flips of the product (a
+        # subclass may stack further families on them).
+        cls = type(self)
+        return (
+            cls.constraint_values is ConeConstrainedProblem.constraint_values
+            and cls.joint_adjoint is ConeConstrainedProblem.joint_adjoint
+        )
+
+    def cone_curvature_weights(self, weights):
+        """Weights for :meth:`cone_curvature_adjoint`, zero on the rows without constraints.
+
+        Parameters
+        ----------
+        weights : ndarray of shape (n_samples, n_blocks, n_outputs)
+            Non-negative weights :math:`W` of the cone curvature
+            :math:`\\mathcal{G}^\\top(W \\odot \\mathcal{G}U)` (a penalty
+            parameter on the active rows).
+
+        Returns
+        -------
+        folded : ndarray of shape (n_samples, n_blocks, n_outputs)
+            To compute once and pass to every :meth:`cone_curvature_adjoint`
+            with the same weights.
+        """
+        if not self._plain_cones():
+            return weights
+        return weights * self.multiplier_support()
+
+    def cone_curvature_adjoint(self, R, Z, folded):
+        """:math:`\\mathcal{A}^\\top R + \\mathcal{G}^\\top(W \\odot \\mathcal{G}U)` from ``Z = XU`` in one GEMM.
+
+        The datafit and active-cone parts of a Newton system's product. With
+        sign flips :math:`S \\in \\{-1, 0, 1\\}` as cones,
+        :math:`S \\odot (W \\odot (S \\odot Z)) = W \\odot Z` where :math:`W`
+        vanishes on the rows of zero sign: one pass over the product instead
+        of four, exactly the same numbers as :meth:`joint_adjoint` of
+        ``W * constraint_values(Z)``.
+
+        Parameters
+        ----------
+        R : ndarray of shape (n_samples, n_outputs)
+            Residual-like matrix.
+        Z : ndarray of shape (n_samples, n_blocks, n_outputs)
+            Product :math:`XU` of the forward pass.
+        folded : ndarray of shape (n_samples, n_blocks, n_outputs)
+            :meth:`cone_curvature_weights` of :math:`W`.
+
+        Returns
+        -------
+        G : ndarray of shape (n_features, n_blocks, n_outputs)
+            The sum of both adjoints.
+        """
+        if not self._plain_cones():
+            return self.joint_adjoint(R, folded * self.constraint_values(Z))
+        op = self.operator
+        d, B, C = op.coef_shape
+        n = _n_rows(op)
+        H = np.asarray(folded * Z, dtype=op.dtype).reshape(n, B, C)
+        R = np.asarray(R, dtype=op.dtype).reshape(op.n_samples, C)
+        if hasattr(op, "expand"):
+            R = op.expand(R)
+        H += op.masks[:, :, None] * R[:, None, :]
+        return (op.X.T @ H.reshape(n, B * C)).reshape(d, B, C)
+
     # ----------------------------------------------------------- certificate
     def evaluate(self, W, intercept=None, multipliers=None):
         """Certificate at ``W`` with cone multipliers :math:`\\Lambda \\ge 0`.

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from ..programs.datafits import Datafit
 from ..programs.problem import ConvexProblem
-from ._lowrank import _spd_inverses, prediction_factor
+from ._lowrank import _spd_inverses_in_place, prediction_factor
 from ._result import SolveResult
 from .fista import fista
 
@@ -300,7 +300,6 @@ class _NewtonSubproblem:
         # one that keeps a Newton step from pushing many of them through the
         # kink at once (see newton_al_with_retry).
         self.kink_rtol = float(kink_rtol)
-        self._inverses = None  # work array of the block-Jacobi preconditioner
 
     def evaluate(self, U, intercept=None):
         p, op = self.problem, self.op
@@ -409,8 +408,10 @@ class _NewtonSubproblem:
         Returns
         -------
         parts : tuple
-            ``("free", R, Q, env, vhat, outside, drop, active, precondition)``,
-            ``precondition(r)`` applying the preconditioner's inverse.
+            ``("free", R, Q, env, vhat, outside, drop, cone, precondition)``,
+            ``cone`` the weights of the active cones' curvature (see
+            ``cone_curvature_weights`` of the problem), ``precondition(r)``
+            applying the preconditioner's inverse.
         """
         p = self.problem
         d, B, C = p.coef_shape
@@ -438,17 +439,19 @@ class _NewtonSubproblem:
             drop = drop - np.minimum(radial * curv, drop)
         active_rows = self._active(cache)
         active = active_rows.astype(np.float64)
+        # The cone curvature's weights, once per step for every product.
+        cone = self.problem.cone_curvature_weights(self.rho * active)
         if self.row_gram is not None:
             # Rebuilt every step: one four steps old took 6x the CG
             # iterations on a multinomial digits program.
             precondition = self._block_jacobi(env, loss_diag, active_rows, vhat, outside, drop)
-            return ("free", R, Q, env, vhat, outside, drop, active, precondition)
+            return ("free", R, Q, env, vhat, outside, drop, cone, precondition)
         diagonal = env[:, None] + loss_diag + self.rho * (X2.T @ active.reshape(-1, B * C)).T
         if outside.any():
             diagonal[outside] -= drop[:, None] * vhat**2
         diagonal = np.maximum(diagonal, ridge + np.finfo(float).tiny)
         diagonal = diagonal.reshape(B, C, d).transpose(2, 0, 1)
-        return ("free", R, Q, env, vhat, outside, drop, active, lambda r: r / diagonal)
+        return ("free", R, Q, env, vhat, outside, drop, cone, lambda r: r / diagonal)
 
     def _block_jacobi(self, env, loss_diag, active, vhat, outside, drop):
         """Inverse of the Hessian's ``d x d`` column blocks, datafit part diagonal, as a function.
@@ -462,9 +465,9 @@ class _NewtonSubproblem:
         program: 4x fewer CG iterations than the diagonal alone.
         """
         d, B, C = self.problem.coef_shape
-        # The blocks (B C d^2 numbers) are built in the row Gram's work array
-        # and inverted into this subproblem's: no array of their size is
-        # allocated per step (see _ConeGram).
+        # The blocks (B C d^2 numbers) are built and inverted in the row
+        # Gram's work array: no array of their size is allocated per step
+        # (see _ConeGram).
         M = self.row_gram(active.reshape(-1, B * C)).reshape(B * C, d, d)
         M *= self.rho
         diag = np.einsum("kii->ki", M)
@@ -479,9 +482,7 @@ class _NewtonSubproblem:
                 M[:, i, :] -= a[:, i, None] * a
         # A relative ridge keeps every block numerically positive definite.
         diag += 1e-12 * (diag.sum(axis=1) / d)[:, None]
-        if self._inverses is None or self._inverses.shape != M.shape:
-            self._inverses = np.empty(M.shape)
-        M_inv = _spd_inverses(M, out=self._inverses)
+        M_inv = _spd_inverses_in_place(M)
 
         def precondition(r):
             cols = np.ascontiguousarray(r.transpose(1, 2, 0)).reshape(B * C, d, 1)
@@ -495,7 +496,7 @@ class _NewtonSubproblem:
         n = self.op.n_samples
         free = isinstance(parts[0], str)
         if free:
-            _, R, Q, env, vhat, outside, drop, active, _ = parts
+            _, R, Q, env, vhat, outside, drop, cone, _ = parts
         else:
             M, R, Q = parts
         Z = self.op.product(v)
@@ -509,8 +510,7 @@ class _NewtonSubproblem:
             out = np.asarray(self.op.adjoint(w), dtype=np.float64)
             out += np.matmul(M, cols[:, :, None]).reshape(B, C, d).transpose(2, 0, 1)
             return out
-        cone = self.rho * active * self.problem.constraint_values(Z)
-        out = np.asarray(self.problem.joint_adjoint(w, cone), dtype=np.float64)
+        out = np.asarray(self.problem.cone_curvature_adjoint(w, Z, cone), dtype=np.float64)
         env_cols = env[:, None] * cols
         if outside.any():
             env_cols[outside] -= drop[:, None] * vhat * np.einsum("id,id->i", vhat, cols[outside])[:, None]
