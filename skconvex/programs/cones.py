@@ -269,7 +269,7 @@ class ConeConstrainedProblem(ConvexProblem):
         )
 
     def cone_curvature_weights(self, weights):
-        """Weights for :meth:`cone_curvature_adjoint`, zero on the rows without constraints.
+        """Fold the cone curvature's weights for :meth:`cone_curvature_adjoint`: zero them on rows without constraints.
 
         Parameters
         ----------

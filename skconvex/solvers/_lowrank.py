@@ -139,7 +139,7 @@ def _spd_inverses_in_place(M):
     allocated, and no block is copied but for the fallback of
     :func:`_spd_inverse_one`. Smaller blocks go through :func:`_spd_inverses`.
     """
-    n_blocks, d = M.shape[0], M.shape[1]
+    d = M.shape[1]
     if d < _LOOP_BLOCK_SIZE:
         M[...] = _spd_inverses(M)
         return M
