@@ -247,17 +247,23 @@ class ConeConstrainedProblem(ConvexProblem):
             :math:`X^\\top (M \\odot R + S \\odot \\Lambda)`, block by block.
         """
         op = self.operator
-        d, B, C = op.coef_shape
-        n = _n_rows(op)
         if multipliers is None:
             return op.adjoint(R)
-        H = self.cone_signs[:, :, None] * np.asarray(multipliers, dtype=op.dtype).reshape(n, B, C)
+        _, B, C = op.coef_shape
+        H = self.cone_signs[:, :, None] * np.asarray(multipliers, dtype=op.dtype).reshape(_n_rows(op), B, C)
+        return self._adjoint_plus_datafit(H, R)
+
+    def _adjoint_plus_datafit(self, H, R):
+        # X^T (H + M * R) in one GEMM, H of shape (rows, B, C) (added to in
+        # place); R None means 0.
+        op = self.operator
+        d, B, C = op.coef_shape
         if R is not None:
             R = np.asarray(R, dtype=op.dtype).reshape(op.n_samples, C)
             if hasattr(op, "expand"):
                 R = op.expand(R)
             H += op.masks[:, :, None] * R[:, None, :]
-        return (op.X.T @ H.reshape(n, B * C)).reshape(d, B, C)
+        return (op.X.T @ H.reshape(-1, B * C)).reshape(d, B, C)
 
     def _plain_cones(self):
         # Whether the cones are this class's sign flips of the product (a
@@ -315,14 +321,9 @@ class ConeConstrainedProblem(ConvexProblem):
         if not self._plain_cones():
             return self.joint_adjoint(R, folded * self.constraint_values(Z))
         op = self.operator
-        d, B, C = op.coef_shape
-        n = _n_rows(op)
-        H = np.asarray(folded * Z, dtype=op.dtype).reshape(n, B, C)
-        R = np.asarray(R, dtype=op.dtype).reshape(op.n_samples, C)
-        if hasattr(op, "expand"):
-            R = op.expand(R)
-        H += op.masks[:, :, None] * R[:, None, :]
-        return (op.X.T @ H.reshape(n, B * C)).reshape(d, B, C)
+        _, B, C = op.coef_shape
+        H = np.asarray(folded * Z, dtype=op.dtype).reshape(_n_rows(op), B, C)
+        return self._adjoint_plus_datafit(H, R)
 
     # ----------------------------------------------------------- certificate
     def evaluate(self, W, intercept=None, multipliers=None):
