@@ -105,24 +105,8 @@ _THREE_LAYER_WEIGHTS = (
 )
 
 
-_BATCHNORM_WEIGHTS = (
-    "the augmented Lagrangian's restored points project nearly feasible "
-    "columns on their cones (ConeConstrainedProblem.restore), so the batch-norm "
-    "classifier's fits certify earlier and further from the optimum; on the "
-    "check's data (9 features) the projected columns sit on faces with 7-8 "
-    "tight rows, and the face polish of the fit on repeated rows stops on its "
-    "support at a point 1.7e-6 relative above the other fit's optimum "
-    "(probabilities differ by up to 2.2e-4, 3.1e-3 relative; before the "
-    "projection both polishes reached the optimum) (issue 18); "
-    "tests/test_models_batchnorm.py checks that weighted and repeated fits "
-    "reach the same optimum within their certified gaps"
-)
-
-
 def expected_failures(estimator):
     name = type(estimator).__name__
-    if name == "ConvexBatchNormReLUClassifier":
-        return {"check_sample_weight_equivalence_on_dense_data": _BATCHNORM_WEIGHTS}
     if name.startswith("ConvexThreeLayerReLU") and not estimator.gated:
         return {"check_sample_weight_equivalence_on_dense_data": _THREE_LAYER_WEIGHTS}
     if name.startswith("PathRegularizedReLU") and not estimator.gated:
