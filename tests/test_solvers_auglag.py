@@ -46,8 +46,12 @@ def test_newton_with_tied_rows_active_matches_clarabel(case):
     problem = build(1, kind, datafit, C)
     ref = reference(problem)
     family = _ColumnCones(problem.astype(np.float64), kink_rtol=_KINK_RTOL)
+    # At tol=1e-8 this variant creeps for hundreds of steps, more or fewer
+    # with the restored points' gaps that steer the penalties (on build
+    # seeds 0-3: 529 / 287 / 699 / 1397 steps when restore only shifted,
+    # 324 / 758 / 699 / 946 since it projects).
     res = newton_al(
-        family, None, None, None, tol=1e-8, max_iter=500, max_outer=100,
+        family, None, None, None, tol=1e-8, max_iter=1000, max_outer=100,
         sigma=None, rho=None, growth=10.0, verbose=0,
     )
     assert res.converged
@@ -112,13 +116,18 @@ def test_gap_bounds_the_true_suboptimality_along_the_way(inner):
     problem = build(4, "logistic", Logistic(), 1, alpha=0.005)
     ref = reference(problem)
     budgets = (2, 6, 12) if inner == "newton" else (20, 100, 400)
+    converged = []
     for max_iter in budgets:
         res = augmented_lagrangian(problem, inner=inner, tol=1e-12, max_iter=max_iter)
-        assert not res.converged
-        # feasible point, so objective >= optimum; its gap bounds the distance
-        assert res.objective >= ref.objective * (1 - 1e-12)
+        # (The final polish on the faces can certify even a short run.)
+        converged.append(res.converged)
+        # feasible point, so objective >= optimum (>= Clarabel's lower bound:
+        # polished points end below Clarabel's own, 2e-9 above the optimum);
+        # its gap bounds the distance
+        assert res.objective >= ref.dual_objective * (1 - 1e-12)
         assert res.objective - ref.objective <= res.gap * (1 + 1e-9) + 1e-14
         assert res.dual_objective <= ref.objective * (1 + 1e-12)
+    assert not converged[0]
 
 
 def test_kkt_conditions_at_solution():

@@ -250,6 +250,11 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         problem, gates, result = self._grow(problem, gates, result, self._solve_gated)
         self._last_step = result.info.get("step")
         self._report(result)
+        # Coefficients in the dtype of the fit (float32 for float32 input)
+        # whether or not the solve went on in float64 to certify: which one
+        # it does depends on rounding (numpy and array-API inputs differed).
+        if hasattr(X, "dtype"):
+            result.coef = np.asarray(result.coef, dtype=_as_dtype(self.dtype, X))
         self._store_solution(result, gates, n_features, problem.n_outputs)
         return self
 

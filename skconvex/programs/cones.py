@@ -466,9 +466,9 @@ class ConeConstrainedProblem(ConvexProblem):
         A column :math:`v` of block :math:`k` whose worst violation is at most
         1 % of its largest pre-activation (10 % for the columns of at least
         1e-3 times the largest column's norm) is replaced by its Euclidean
-        projection on :math:`\\mathcal{K}_k` (a non-negative
-        least-squares problem on the violated rows). Then every column still violated
-        (the others, and the rounding left by the projections) becomes
+        projection on :math:`\\mathcal{K}_k` (a non-negative least-squares
+        problem on the violated rows). Then every column still violated (the
+        others, and the rounding left by the projections) becomes
         :math:`u + t g_k` with the smallest :math:`t \\ge 0` that makes
         :math:`(2D_k - I)X(u + t g_k) \\ge 0` (vectorized over all columns
         with the product already computed), or 0 when that shift would be
@@ -725,7 +725,8 @@ class ConeConstrainedProblem(ConvexProblem):
 #: to 100 times more; on the multinomial digits program they restored slightly
 #: worse points (0.1762 against 0.1761, the program's optimum being 0.1747),
 #: while the large columns violated by 1-6 % carried the batch-norm digits
-#: program's certificate (``benchmarks/README.md``, "Restored points: projections on the cones").
+#: program's certificate (``benchmarks/README.md``, "Restored points:
+#: projections on the cones").
 _PROJECT_RTOL = 1e-2
 _PROJECT_RTOL_LARGE = 1e-1
 _PROJECT_LARGE = 1e-3
