@@ -113,7 +113,7 @@ def test_float32_compute_float64_certificate():
     # (X rounded to float32): its primal value is the float64 objective of
     # its point, and its dual value (the best over the solve's dual points,
     # not the one at the last point, whose gap is 1.06e-7 here) is below
-    # the optimum of that program.
+    # that program's optimum (to the 1e-9 of a reference solve).
     exact = p32.astype(np.float64)
     cert, _, _ = exact.evaluate(np.asarray(r32.coef, np.float64), r32.intercept)
     np.testing.assert_allclose(r32.objective, cert.primal, rtol=1e-12)

@@ -253,8 +253,8 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         # Coefficients in the dtype of the fit (float32 for float32 input)
         # whether or not the solve went on in float64 to certify: which one
         # it does depends on rounding (numpy and array-API inputs differed).
-        if hasattr(X, "dtype"):
-            result.coef = np.asarray(result.coef, dtype=_as_dtype(self.dtype, X))
+        fit_dtype = _as_dtype(self.dtype, X if hasattr(X, "dtype") else np.empty(0))
+        result.coef = np.asarray(result.coef, dtype=fit_dtype)
         self._store_solution(result, gates, n_features, problem.n_outputs)
         return self
 
