@@ -429,12 +429,12 @@ def face_newton(
 _FINISH_STEPS = 30
 
 # Thresholds of the rows the final polish starts tight on, tried in turn
-# (see _FINISH_CERTIFIED for when it stops). A point restored by projections on the cones has
-# many rows near its faces, and no single threshold finds the optimum's
-# faces from every start: on the batch-norm classifier's sample-weight check
-# (9 features) 1e-2 ended 1.4 % above the start of one fit and 1e-4 0.5 %
-# above the other's, and on a 3-class test program 1e-2 ended 8e-7 above the
-# optimum, which 1e-4 and 1e-6 reached.
+# (see _FINISH_CERTIFIED for when it stops). A point restored by projections
+# on the cones has many rows near its faces, and no single threshold finds
+# the optimum's faces from every start: on the batch-norm classifier's
+# sample-weight check (9 features) 1e-2 ended 1.4 % above the start of one
+# fit and 1e-4 0.5 % above the other's, and on a 3-class test program 1e-2
+# ended 8e-7 above the optimum, which 1e-4 and 1e-6 reached.
 _FINISH_REL_TIGHT = (1e-2, 1e-4, 1e-6)
 
 # A polished point whose relative gap (with the best multipliers at its
@@ -450,15 +450,15 @@ def finish_on_faces(problem, result, tol):
     :func:`face_newton` from that point and its multipliers converges
     quadratically to the optimum of the program restricted to the support
     and the faces, which is the optimum of the program when the support is
-    right. Fits then end at optima accurate to rounding, so that two fits
-    of the same program (weighted and repeated rows, issue 18) agree to
+    right. Fits then end at optima accurate to rounding, so that two fits of
+    the same program (weighted and repeated rows, issue 18) agree to
     rounding rather than to ``tol``. The polished point replaces the
     result's only when its objective is lower, and the best multipliers at
-    its gradient tighten the bound. The polish starts from up to three sets of tight rows (``rel_tight`` 1e-2,
-    1e-4 and 1e-6: the rows near a face whose multiplier is positive), since
-    a polish started on wrong faces ends above the optimum; it stops at the
-    first point that this bound certifies to 1e-10, and otherwise keeps the
-    best of the three.
+    its gradient tighten the bound. The polish starts from up to three sets
+    of tight rows (``rel_tight`` 1e-2, 1e-4 and 1e-6: the rows near a face
+    whose multiplier is positive), since a polish started on wrong faces
+    ends above the optimum; it stops at the first point that this bound
+    certifies to 1e-10, and otherwise keeps the best of the three.
 
     Parameters
     ----------
