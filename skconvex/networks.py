@@ -43,7 +43,9 @@ def factorize_blocks(W, *, rtol=1e-10):
         Convex blocks.
     rtol : float, default=1e-10
         Singular values below ``rtol`` times the largest one of all blocks are
-        treated as zero.
+        treated as zero, and so are those below the rounding level of their
+        own block (``max(n_features, n_outputs)`` times the machine epsilon of
+        ``W``'s dtype times the block's largest singular value).
 
     Returns
     -------
@@ -55,10 +57,16 @@ def factorize_blocks(W, *, rtol=1e-10):
         Index of the block (pattern) each neuron comes from.
     """
     d, P, C = W.shape
+    # A block stored in float32 carries singular values of about 1e-8 of its
+    # own largest one from rounding alone; counted as neurons they would make
+    # a float32 fit report several times the neurons of the same float64 fit.
+    eps = np.finfo(W.dtype).eps if np.issubdtype(W.dtype, np.floating) else np.finfo(np.float64).eps
     blocks = np.ascontiguousarray(W.transpose(1, 0, 2), dtype=np.float64)
     U, s, Vt = np.linalg.svd(blocks, full_matrices=False)
     smax = s.max() if s.size else 0.0
     keep = s > rtol * smax if smax > 0 else np.zeros_like(s, dtype=bool)
+    if s.size:
+        keep &= s > max(d, C) * eps * s[:, :1]
     p_idx, k_idx = np.nonzero(keep)
     root = np.sqrt(s[p_idx, k_idx])
     # Orient each factor so that the output weight of one-output networks is

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from relu_problems import LOSSES, build, reference
 
-from skconvex.networks import factorize_columns, relu_forward, weight_decay
+from skconvex.networks import factorize_blocks, factorize_columns, relu_forward, weight_decay
 
 
 def test_factorize_columns_formulas(rng):
@@ -23,6 +23,28 @@ def test_factorize_columns_formulas(rng):
         np.testing.assert_allclose(output[j], expected)
     # balanced factors: the weight decay is the sum of column norms
     np.testing.assert_allclose(weight_decay(hidden, output), np.linalg.norm(W, axis=0).sum())
+
+
+def test_factorize_blocks_counts_the_same_neurons_in_float32(rng):
+    # Blocks of ranks 0-3 with singular values spread over four decades: the
+    # float32 copy must give the same neurons, not one per rounding-level
+    # singular value (a float32 digits fit reported 477 neurons for 70).
+    d, P, C = 12, 8, 6
+    W = np.zeros((d, P, C))
+    ranks = [0, 1, 2, 3, 1, 2, 3, 1]
+    for k, r in enumerate(ranks):
+        U = np.linalg.qr(rng.standard_normal((d, r)))[0] if r else np.zeros((d, 0))
+        V = np.linalg.qr(rng.standard_normal((C, r)))[0] if r else np.zeros((C, 0))
+        W[:, k] = (U * np.logspace(0, -3, r) * 10.0**-k) @ V.T
+    hidden, output, blocks = factorize_blocks(W)
+    assert len(blocks) == sum(ranks)
+    hidden32, output32, blocks32 = factorize_blocks(W.astype(np.float32))
+    np.testing.assert_array_equal(blocks32, blocks)
+    np.testing.assert_allclose(np.einsum("nd,nc->dc", hidden32, output32), W.sum(axis=1), atol=1e-6)
+    # every block's product of factors is the block itself
+    for k in range(P):
+        mine = blocks32 == k
+        np.testing.assert_allclose(hidden32[mine].T @ output32[mine], W[:, k], atol=1e-6 * 10.0**-k)
 
 
 def test_factorize_columns_of_zero_gives_an_empty_network():
