@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-def factorize_blocks(W, *, rtol=1e-10):
+def factorize_blocks(W, *, rtol=1e-10, eps=None):
     """Balanced rank-one factors of every non-zero block of ``W``.
 
     Parameters
@@ -44,8 +44,12 @@ def factorize_blocks(W, *, rtol=1e-10):
     rtol : float, default=1e-10
         Singular values below ``rtol`` times the largest one of all blocks are
         treated as zero, and so are those below the rounding level of their
-        own block (``max(n_features, n_outputs)`` times the machine epsilon of
-        ``W``'s dtype times the block's largest singular value).
+        own block (``max(n_features, n_outputs) * eps`` times the block's
+        largest singular value).
+    eps : float, default=None
+        Relative rounding of the entries of ``W``: the machine epsilon of the
+        dtype the blocks were computed in (float32 blocks stored in float64
+        keep float32's). None: that of ``W``'s dtype.
 
     Returns
     -------
@@ -60,7 +64,8 @@ def factorize_blocks(W, *, rtol=1e-10):
     # A block stored in float32 carries singular values of about 1e-8 of its
     # own largest one from rounding alone; counted as neurons they would make
     # a float32 fit report several times the neurons of the same float64 fit.
-    eps = np.finfo(W.dtype).eps if np.issubdtype(W.dtype, np.floating) else np.finfo(np.float64).eps
+    if eps is None:
+        eps = np.finfo(W.dtype).eps if np.issubdtype(W.dtype, np.floating) else np.finfo(np.float64).eps
     blocks = np.ascontiguousarray(W.transpose(1, 0, 2), dtype=np.float64)
     U, s, Vt = np.linalg.svd(blocks, full_matrices=False)
     smax = s.max() if s.size else 0.0

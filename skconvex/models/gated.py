@@ -254,8 +254,9 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         # whether or not the solve went on in float64 to certify: which one
         # it does depends on rounding (numpy and array-API inputs differed).
         fit_dtype = _as_dtype(self.dtype, X if hasattr(X, "dtype") else np.empty(0))
+        eps = np.finfo(np.asarray(result.coef).dtype).eps
         result.coef = np.asarray(result.coef, dtype=fit_dtype)
-        self._store_solution(result, gates, n_features, problem.n_outputs)
+        self._store_solution(result, gates, n_features, problem.n_outputs, eps=max(eps, np.finfo(fit_dtype).eps))
         return self
 
     # Intermediate solves of adaptive arrangements only steer the growth.
@@ -332,7 +333,7 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         problem, _, _ = self._build_problem(X, y, sample_weight)
         return problem.alpha_max() / self._alpha_scale(problem.y, problem.sample_weight)
 
-    def _store_solution(self, result, gates, n_features, n_outputs):
+    def _store_solution(self, result, gates, n_features, n_outputs, eps=None):
         W = np.asarray(result.coef)
         self.gates_ = gates
         self.pattern_weights_ = np.ascontiguousarray(W.transpose(1, 0, 2))
@@ -341,7 +342,9 @@ class _GatedBase(AdaptiveArrangementsMixin, TwoLayerNetworkMixin, BaseConvexNetw
         ).reshape(-1, n_features)
         b = np.asarray(result.intercept, dtype=np.float64)
         self.intercept_ = float(b[0]) if getattr(self, "_y_1d", False) else b
-        hidden, output, blocks = factorize_blocks(W)
+        # Blocks solved in float32 and stored in float64 keep float32's
+        # rounding: its singular values are not neurons.
+        hidden, output, blocks = factorize_blocks(W, eps=eps)
         self._set_neurons(hidden, output, n_features)
         self.neuron_patterns_ = blocks
 

@@ -40,6 +40,8 @@ import numpy as np
 
 from ..programs._namespace import to_numpy
 from ..programs._protocols import supports_restrict
+from . import factored_newton as _factored
+from ._curvature import DataCurvature
 
 __all__ = ["SupportModel", "applies_to", "newton_on_support", "runs_in_namespace", "support_newton"]
 
@@ -189,11 +191,14 @@ def _euclidean_blocks(penalty, n_outputs):
 def applies_to(problem):
     """Whether :func:`~skconvex.solvers.support_newton.support_newton` may apply to ``problem``.
 
-    The end-game needs block norms that are Euclidean in the blocks' entries:
-    Frobenius blocks, or nuclear blocks of one output (the nuclear norm of
-    a matrix with several columns is not smooth on its support). When this
-    is False no call applies, on the program or on its host copy, so a
-    caller can drop the polish from the start.
+    The end-game needs block norms that are Euclidean in the blocks' entries
+    (Frobenius blocks, or nuclear blocks of one output), or nuclear blocks of
+    several outputs, which it hands to
+    :func:`~skconvex.solvers.factored_newton.factored_newton` (the nuclear
+    norm of a matrix with several columns is not smooth on its support, but
+    its factored form is). When this is False no call applies, on the
+    program or on its host copy, so a caller can drop the polish from the
+    start.
 
     Parameters
     ----------
@@ -205,7 +210,11 @@ def applies_to(problem):
     applies : bool
         False when the polish can never apply to ``problem``.
     """
-    return _euclidean_blocks(problem.penalty, problem.operator.coef_shape[2])
+    from ..programs.penalties import GroupNuclear
+
+    return _euclidean_blocks(problem.penalty, problem.operator.coef_shape[2]) or (
+        type(problem.penalty) is GroupNuclear
+    )
 
 
 def _has_pinv(xp):
@@ -256,7 +265,8 @@ def runs_in_namespace(problem):
 
     if not isinstance(problem.operator, NamespacePatternOperator):
         return True
-    return _namespace_applicable(problem) or not _applicable(problem.to_host())
+    host = problem.to_host()
+    return _namespace_applicable(problem) or not (_applicable(host) or _factored.applies_to(host))
 
 
 class _HostOps:
@@ -362,7 +372,7 @@ def _namespace_preconditioner(ops, diagonals, curv, normals):
 
 
 class _NamespaceCurvature:
-    """:class:`_DataCurvature` computed in the namespace of ``ops``."""
+    """:class:`~skconvex.solvers._curvature.DataCurvature` computed in the namespace of ``ops``."""
 
     def __init__(self, ops, datafit, pred, y, sample_weight, fit_intercept):
         xp, dtype = ops.xp, ops.dtype
@@ -422,68 +432,6 @@ class _NamespaceCurvature:
         return xp.permute_dims(xp.reshape(D, (P, self.C, -1)), (2, 0, 1))
 
 
-class _DataCurvature:
-    """The datafit's Hessian at the predictions, intercept minimized out.
-
-    One output keeps the per-sample scalar curvature; several outputs use the
-    per-sample C x C Hessians :math:`H_j = R_j^\\top R_j` from the datafit's
-    ``hessian_factor``. With an intercept, the Hessian in the coefficients is
-    the Schur complement :math:`H - H\\mathbf{1}(\\sum_j H_j)^+\\mathbf{1}^\\top H`
-    (the intercept's optimum moves with the step); the pseudo-inverse covers
-    the multinomial's shift invariance, along which every :math:`H_j` vanishes.
-    """
-
-    def __init__(self, datafit, pred, y, sample_weight, fit_intercept, dtype):
-        R = datafit.hessian_factor(pred, y, sample_weight)
-        self.C = R.shape[1]
-        if self.C == 1:
-            h = R[:, 0, 0] ** 2
-            self.H = None
-            self.diag = h[:, None].astype(dtype)
-            h_sum = float(h.sum())
-            self.schur = fit_intercept and h_sum > 0
-            self.h, self.h_sum = h.astype(dtype), h_sum
-        else:
-            H = np.einsum("nkc,nke->nce", R, R)
-            self.diag = np.einsum("ncc->nc", H).astype(dtype)
-            self.schur = bool(fit_intercept)
-            if self.schur:
-                self.H_bb_pinv = np.linalg.pinv(H.sum(axis=0), hermitian=True)
-            self.H = H.astype(dtype)
-
-    def apply(self, Z):
-        """Per-sample Hessian times ``Z`` (n, C), intercept minimized out."""
-        if self.H is None:
-            out = Z * self.h[:, None]
-            if self.schur:
-                out -= self.h[:, None] * (out.sum() / self.h_sum)
-            return out
-        out = np.einsum("nce,ne->nc", self.H, Z)
-        if self.schur:
-            shift = (self.H_bb_pinv @ out.sum(axis=0)).astype(out.dtype)
-            out -= np.einsum("nce,e->nc", self.H, shift)
-        return out
-
-    def block_products(self, A, U):
-        """Each block's own curvature applied to it, :math:`A_p^\\top H A_p U_p`."""
-        if self.H is None:
-            return A.block_gram_products(U, self.h)
-        d, P, C = U.shape
-        Z = A.product(U) * A.masks[:, :, None]
-        HZ = np.einsum("nce,npe->npc", self.H, Z) * A.masks[:, :, None]
-        return np.ascontiguousarray((A.X.T @ HZ.reshape(-1, P * C)).reshape(d, P, C))
-
-    def block_diagonals(self, A):
-        """Diagonals of the blocks of :math:`A^\\top H A`, shape (d, P, C)."""
-        if self.H is None or A.sparse:
-            return np.stack([A.block_gram_diagonals(self.diag[:, c]).T for c in range(self.C)], axis=2)
-        # One GEMM for all outputs: masks scaled by each output's curvature.
-        n, P = A.masks.shape
-        scaled = (A.masks * A.masks)[:, :, None] * self.diag[:, None, :]
-        D = scaled.reshape(n, P * self.C).T @ (A.X * A.X)
-        return np.ascontiguousarray(D.reshape(P, self.C, -1).transpose(2, 0, 1)).astype(A.dtype, copy=False)
-
-
 def _pcg(matvec, rhs, precond, *, rtol, max_iter, vdot=_HostOps.vdot):
     """Preconditioned conjugate gradients from zero; returns (x, n_products)."""
     # Fresh arrays (updated in place) in the namespace of ``rhs``.
@@ -534,8 +482,10 @@ def support_newton(
     (:class:`~skconvex.programs.penalties.GroupL2`) with any number of
     outputs (the data curvature is then the per-sample C x C Hessian, e.g.
     the softmax covariance of the multinomial), and
-    :class:`~skconvex.programs.penalties.GroupNuclear` for one output only
-    (several outputs are left to the caller's first-order method). On a
+    :class:`~skconvex.programs.penalties.GroupNuclear` for one output (with
+    several outputs, a numpy program goes to
+    :func:`~skconvex.solvers.factored_newton.factored_newton`, which
+    returns what this function does). On a
     program in an array-API namespace with ``coef`` in that namespace it
     computes there (see :func:`runs_in_namespace` for when it can).
 
@@ -583,6 +533,11 @@ def support_newton(
     SIAM J. Numer. Anal., 1982.
     """
     namespace = hasattr(problem, "xp") and not isinstance(coef, np.ndarray)
+    if not namespace and _factored.applies_to(problem):
+        return _factored.factored_newton(
+            problem, coef, intercept, tol=tol, max_steps=max_steps, cg_rtol=cg_rtol, max_cg=max_cg,
+            max_products=max_products,
+        )
     W = coef if namespace else np.asarray(coef)
     info = {
         "n_steps": 0,
@@ -649,7 +604,7 @@ class _ProgramSupport:
                 self.ops, sub.datafit, sub.add_intercept(pred, b), sub.y, sub.sample_weight, sub.fit_intercept
             )
         else:
-            self._curvature = _DataCurvature(
+            self._curvature = DataCurvature(
                 sub.datafit, pred + b.astype(self.ops.dtype), sub.y, sub.sample_weight, sub.fit_intercept, self.ops.dtype
             )
         return b, A.adjoint(grad_pred)
