@@ -11,8 +11,10 @@ estimators accept arrays of any array-API namespace scikit-learn supports
   working sets, the datafits, the penalties' proxes and the duality-gap
   certificate (in float64) compute there, and so does the Newton end-game
   (:mod:`skconvex.solvers.support_newton`), except for several outputs with
-  an intercept in a namespace without ``linalg.pinv``, where it runs on the
-  host and its point is certified back on the device. Adaptive arrangements,
+  an intercept in a namespace without ``linalg.pinv`` and for nuclear-norm
+  blocks of several outputs (Newton on their factors,
+  :mod:`skconvex.solvers.factored_newton`), where it runs on the host and its
+  point is certified back on the device. Adaptive arrangements,
   row-blocked fits and
   devices without float64 (Apple MPS) solve on the host. Every fitted array
   is then moved to the namespace and device of ``X``.

@@ -368,11 +368,14 @@ def test_solve_computes_in_namespace(name, Estimator, penalty, monkeypatch):
     with config_context(array_api_dispatch=True):
         est.fit(_in(xp, device, X), _in(xp, device, y))
     # FISTA's products (its iterates and gradients: at least two per
-    # iteration) and the Newton end-game all ran on the namespace's arrays.
+    # iteration) and the Newton end-game all ran on the namespace's arrays,
+    # except Newton on the factors of nuclear blocks of several outputs,
+    # which runs on the host copy (its point is certified on the device).
     # The host's only product is the report of max_violation_.
     assert len(seen["xp"]) >= 2 * est.n_iter_
     assert {t.__module__.split(".")[0] for t in seen["xp"]} == {name}
-    assert newton and {t.__module__.split(".")[0] for t in newton} == {name}
+    factored = Estimator is ConvexGatedReLUClassifier and penalty == "nuclear"
+    assert newton and {t.__module__.split(".")[0] for t in newton} == {"numpy" if factored else name}
     assert seen["host"] <= 1
 
 

@@ -5,7 +5,7 @@ from conftest import make_problem_data
 from skconvex import sample_arrangements
 from skconvex.programs.datafits import Logistic, Multinomial, SquaredError
 from skconvex.programs.operators import PatternOperator
-from skconvex.programs.penalties import GroupL2, GroupNuclear
+from skconvex.programs.penalties import ColumnGroupL2, GroupL2, GroupNuclear
 from skconvex.programs.problem import ConvexProblem
 from skconvex.solvers import cvxpy_solve, fista, solve_certified
 from skconvex.solvers.working_set import working_set_solve
@@ -180,9 +180,11 @@ def test_support_newton_says_where_it_cannot_apply():
     from skconvex.solvers.support_newton import applies_to, support_newton
 
     assert support_newton.applies_to is applies_to
-    assert not applies_to(build(0, "multinomial", Multinomial(), GroupNuclear(), 3))
+    assert not applies_to(build(0, "squared", SquaredError(), ColumnGroupL2(), 1))
     assert applies_to(build(0, "multinomial", Multinomial(), GroupL2(), 3))
     assert applies_to(build(0, "logistic", Logistic(), GroupNuclear(), 1))
-    # Nuclear blocks of several outputs: FISTA drops the polish at once.
-    problem = build(0, "multinomial", Multinomial(), GroupNuclear(), 3)
+    # Nuclear blocks of several outputs go to Newton on their factors.
+    assert applies_to(build(0, "multinomial", Multinomial(), GroupNuclear(), 3))
+    # Column groups of the exact programs: FISTA drops the polish at once.
+    problem = build(0, "squared", SquaredError(), ColumnGroupL2(), 1)
     assert fista(problem, tol=1e-8, max_iter=20000, polish=support_newton).info["newton_steps"] == 0

@@ -57,6 +57,9 @@ _BLOCK_BYTES = 64 * 2**20
 # Conjugate-gradient iterations of a Newton step after which the next step
 # rebuilds the preconditioner.
 _REFRESH_CG = 20
+# Newton decrements below this fraction of the objective are at its rounding
+# level: the line search cannot judge a step there, the gradient's norm can.
+_ROUNDING = 1e-10
 
 
 def applies_to(problem):
@@ -117,15 +120,16 @@ class _Factors:
         return value + 0.5 * self.alpha * (np.vdot(P, P) + np.vdot(Q, Q)), b
 
     def linearize(self, P, Q, b):
-        """Intercept, gradient ``(gP, gQ)`` and the pieces of the Hessian at ``(P, Q)``."""
+        """Objective, intercept, gradient ``(gP, gQ)`` and the pieces of the Hessian at ``(P, Q)``."""
         sub = self.sub
         pred, T = self.predict(P, Q)
-        _, b, G = sub.smooth(pred, b)
+        value, b, G = sub.smooth(pred, b)
+        value += 0.5 * self.alpha * (np.vdot(P, P) + np.vdot(Q, Q))
         G = np.asarray(G, dtype=np.float64)
         curv = DataCurvature(sub.datafit, pred + b, sub.y, sub.sample_weight, sub.fit_intercept, np.float64)
         gP = np.asarray(self.X.T @ ((G @ Q) * self.masks)) + self.alpha * P
         gQ = G.T @ T + self.alpha * Q
-        return b, gP, gQ, (G, T, curv)
+        return value, b, gP, gQ, (G, T, curv)
 
     def hessian_product(self, state, P, Q, dP, dQ):
         """Hessian of the reduced objective at the linearized point applied to ``(dP, dQ)``.
@@ -297,10 +301,10 @@ def factored_newton(
     model = _Factors(problem.restrict(support), owner)
     unit = min(1.0, P.shape[1] / (support.size * W.shape[2]))
 
-    value, b = model.objective(P, Q, intercept)
-    n_products = unit
+    value, b, gP, gQ, state = model.linearize(P, Q, intercept)
+    n_products = 2 * unit
     forcing = cg_rtol
-    precond, n_cg = None, 0
+    precond, n_cg, close = None, 0, False
     for step in range(1, max_steps + 1):
         cg_budget = max_cg
         if np.isfinite(max_products):
@@ -308,13 +312,12 @@ def factored_newton(
         if cg_budget < 1:
             break
         info["n_steps"] = step
-        b, gP, gQ, state = model.linearize(P, Q, b)
         # The blocks cost about a GEMM with d * d rows: they are kept while
         # CG converges quickly with them (the Hessian moves little near the
         # minimum) and rebuilt after a step that needed many iterations.
         if precond is None or n_cg > _REFRESH_CG:
             precond = model.preconditioner(state, Q)
-        n_products += 3 * unit
+            n_products += unit
 
         def hess(dP, dQ, state=state, P=P, Q=Q):
             return model.hessian_product(state, P, Q, dP, dQ)
@@ -325,6 +328,18 @@ def factored_newton(
         if not decrement > 0:
             info["converged"] = True
             break
+        if decrement <= _ROUNDING * abs(value):
+            # The objective cannot tell the step's progress from rounding,
+            # the gradient (the certificate's dual point) can: take full
+            # steps while they shrink it.
+            new = model.linearize(P + dP, Q + dQ, b)
+            n_products += 2 * unit
+            if np.vdot(new[2], new[2]) + np.vdot(new[3], new[3]) >= np.vdot(gP, gP) + np.vdot(gQ, gQ):
+                info["converged"] = True
+                break
+            P, Q = P + dP, Q + dQ
+            value, b, gP, gQ, state = new
+            continue
         t = 1.0
         while True:
             trial, b_trial = model.objective(P + t * dP, Q + t * dQ, b)
@@ -333,14 +348,20 @@ def factored_newton(
                 break
             t *= 0.5
         if trial >= value:
-            # Rounding only: the decrement is at the objective's precision.
-            info["converged"] = bool(decrement <= 1e-10 * abs(value))
             break
-        P, Q, value, b = P + t * dP, Q + t * dQ, trial, b_trial
-        if t == 1.0 and decrement <= 2 * tol * abs(value):
-            info["converged"] = True
-            break
-        forcing = min(cg_rtol, np.sqrt(decrement / max(abs(value), np.finfo(float).tiny)))
+        P, Q = P + t * dP, Q + t * dQ
+        if t == 1.0 and decrement <= 2 * tol * abs(trial):
+            # One step more than the objective needs: the certificate's dual
+            # point is the gradient, whose error this step squares (the
+            # factored program is less well conditioned than the convex one).
+            if close:
+                value, b = trial, b_trial
+                info["converged"] = True
+                break
+            close = True
+        forcing = min(cg_rtol, np.sqrt(decrement / max(abs(trial), np.finfo(float).tiny)))
+        value, b, gP, gQ, state = model.linearize(P, Q, b_trial)
+        n_products += 2 * unit
     info["n_products"] = int(np.ceil(n_products))
 
     out_blocks = np.zeros((support.size, W.shape[0], W.shape[2]))
