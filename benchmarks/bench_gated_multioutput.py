@@ -3,10 +3,13 @@
 ``ConvexGatedReLUClassifier(penalty=...)`` (defaults otherwise) on the
 standardized digits split of ``python -m skconvex demo`` (1347 training rows,
 64 features, 10 classes: a multinomial program with 10 outputs per block).
-"before" runs the same fit with the support Newton end-game restricted to
-single-output programs, as it was before multi-output support (FISTA then
-closes the gap alone); "after" is the current code. Both run in the same
-process, alternately, so the ratio is meaningful on a noisy machine.
+"before" runs the same fit with the Newton end-games restricted to
+single-output programs, as they were before multi-output support (FISTA then
+closes the gap alone): no Newton on the support of Frobenius blocks of
+several outputs, and no Newton on the factors of nuclear blocks
+(:mod:`skconvex.solvers.factored_newton`). "after" is the current code. Both
+run in the same process, alternately, so the ratio is meaningful on a noisy
+machine.
 
 ``--tols`` sets the estimator's ``tol`` (default: its default and 1e-6).
 Columns: fit time (best of ``--repeat``), FISTA iterations (``n_iter_``),
@@ -30,6 +33,7 @@ from skconvex import ConvexGatedReLUClassifier
 from skconvex.solvers import support_newton as sn
 
 _applicable = sn._applicable
+_factored_applies = sn._factored.applies_to
 
 
 def _single_output_only(problem):
@@ -37,8 +41,13 @@ def _single_output_only(problem):
     return _applicable(problem) and problem.operator.coef_shape[2] == 1
 
 
+def _never(problem):
+    return False
+
+
 def fit(penalty, tol, X_train, y_train, X_test, y_test, before):
     sn._applicable = _single_output_only if before else _applicable
+    sn._factored.applies_to = _never if before else _factored_applies
     try:
         model = ConvexGatedReLUClassifier(penalty=penalty, tol=tol, random_state=0)
         t0 = time.perf_counter()
@@ -48,6 +57,7 @@ def fit(penalty, tol, X_train, y_train, X_test, y_test, before):
         elapsed = time.perf_counter() - t0
     finally:
         sn._applicable = _applicable
+        sn._factored.applies_to = _factored_applies
     rel_gap = model.dual_gap_ / abs(model.objective_)
     return elapsed, model.n_iter_, rel_gap, model.objective_, model.score(X_test, y_test)
 

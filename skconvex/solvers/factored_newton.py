@@ -56,7 +56,7 @@ _RANK_RTOL = 1e-10
 _BLOCK_BYTES = 64 * 2**20
 # Conjugate-gradient iterations of a Newton step after which the next step
 # rebuilds the preconditioner.
-_REFRESH_CG = 20
+_REFRESH_CG = 50
 # Newton decrements below this fraction of the objective are at its rounding
 # level: the line search cannot judge a step there, the gradient's norm can.
 _ROUNDING = 1e-10
@@ -103,7 +103,7 @@ class _Factors:
         self.sub, self.owner = sub, owner
         A = sub.operator
         self.X = A.X if sp.issparse(A.X) else np.asarray(A.X, dtype=np.float64)
-        self.masks = np.asarray(A.masks, dtype=np.float64)[:, owner]
+        self.masks = np.ascontiguousarray(np.asarray(A.masks, dtype=np.float64)[:, owner])
         self.alpha = sub.alpha
         # Products of pairs of features (n x d^2), for the preconditioner's blocks.
         self._pairs = None
@@ -267,9 +267,10 @@ def factored_newton(
     max_cg : int, default=500
         Maximum conjugate-gradient iterations per Newton step.
     max_products : float, default=inf
-        Budget, in operator products on the support: a product on the factors
-        counts as the fraction ``R / (n_support * n_outputs)`` of one, ``R``
-        the number of factor columns.
+        Budget, in operator products on the support: a product on the ``R``
+        factor columns counts as the fraction
+        ``(2 d R + 6 R C + 2 C^2) / (d n_support C)`` of one (their flops'
+        ratio, ``d`` features and ``C`` outputs).
 
     Returns
     -------
@@ -299,12 +300,15 @@ def factored_newton(
     P = U[owner, :, k].T * root
     Q = Vt[owner, k, :].T * root
     model = _Factors(problem.restrict(support), owner)
-    unit = min(1.0, P.shape[1] / (support.size * W.shape[2]))
+    d, C, R = W.shape[0], W.shape[2], P.shape[1]
+    # Flops of a product on the factors (GEMMs with R columns, per-row C x C
+    # curvatures) relative to one on the support's blocks.
+    unit = min(1.0, (2 * d * R + 6 * R * C + 2 * C * C) / (d * support.size * C))
 
     value, b, gP, gQ, state = model.linearize(P, Q, intercept)
     n_products = 2 * unit
     forcing = cg_rtol
-    precond, n_cg, close = None, 0, False
+    precond, n_cg, close, rounding_steps = None, 0, False, 0
     for step in range(1, max_steps + 1):
         cg_budget = max_cg
         if np.isfinite(max_products):
@@ -330,8 +334,8 @@ def factored_newton(
             break
         if decrement <= _ROUNDING * abs(value):
             # The objective cannot tell the step's progress from rounding,
-            # the gradient (the certificate's dual point) can: take full
-            # steps while they shrink it.
+            # the gradient (the certificate's dual point) can: take up to
+            # two full steps while they shrink it (each squares its error).
             new = model.linearize(P + dP, Q + dQ, b)
             n_products += 2 * unit
             if np.vdot(new[2], new[2]) + np.vdot(new[3], new[3]) >= np.vdot(gP, gP) + np.vdot(gQ, gQ):
@@ -339,6 +343,10 @@ def factored_newton(
                 break
             P, Q = P + dP, Q + dQ
             value, b, gP, gQ, state = new
+            rounding_steps += 1
+            if rounding_steps == 2:
+                info["converged"] = True
+                break
             continue
         t = 1.0
         while True:
