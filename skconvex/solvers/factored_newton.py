@@ -347,6 +347,7 @@ def factored_newton(
             if rounding_steps == 2:
                 info["converged"] = True
                 break
+            forcing = min(cg_rtol, np.sqrt(decrement / max(abs(value), np.finfo(float).tiny)))
             continue
         t = 1.0
         while True:
