@@ -125,3 +125,22 @@ def test_gated_classifier_ends_at_the_nuclear_optimum():
     # Neurons are the blocks' ranks, not their rounding.
     W = clf.pattern_weights_.transpose(1, 0, 2)
     assert clf.n_neurons_ == int(_ranks(W, rtol=1e-6).sum())
+
+
+def test_a_small_work_budget_changes_the_preconditioner_not_the_optimum(monkeypatch):
+    # Row batches of a few rows, and the diagonal preconditioner instead of
+    # the blocks (which no longer fit): the same optimum, in more CG steps.
+    import skconvex.solvers.factored_newton as fn
+
+    problem = build(1, "multinomial", Multinomial(), GroupNuclear(), 3, alpha=0.01, weights=True)
+    ref = fista(problem, tol=1e-12, max_iter=300000)
+    start = fista(problem, tol=1e-3, max_iter=100000)
+    runs, full, small = {}, fn._BLOCK_BYTES, 8 * 3 * 20 * 7
+    for budget in (full, small):
+        monkeypatch.setattr(fn, "_BLOCK_BYTES", budget)
+        W, b, info = factored_newton(problem, start.coef, start.intercept, tol=1e-12, max_steps=30)
+        cert, _, _ = problem.evaluate(W, b)
+        assert info["converged"] and cert.gap <= 1e-7 * abs(cert.primal)
+        np.testing.assert_allclose(cert.primal, ref.objective, rtol=1e-10)
+        runs[budget] = info["n_products"]
+    assert runs[small] > runs[full]

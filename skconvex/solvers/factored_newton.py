@@ -42,6 +42,7 @@ semidefinite programs via low-rank factorization. Math. Program., 2003.
 import numpy as np
 import scipy.sparse as sp
 
+from ..programs._chunks import row_batches
 from ..programs._protocols import supports_restrict
 from ._curvature import DataCurvature
 
@@ -131,7 +132,7 @@ class _Factors:
         gQ = G.T @ T + self.alpha * Q
         return value, b, gP, gQ, (G, T, curv)
 
-    def hessian_product(self, state, P, Q, dP, dQ):
+    def hessian_product(self, state, Q, dP, dQ):
         """Hessian of the reduced objective at the linearized point applied to ``(dP, dQ)``.
 
         Gauss-Newton part :math:`J^\\top H J` (intercept minimized out, in
@@ -152,32 +153,41 @@ class _Factors:
         ``Q_r``, along which the penalty alone curves the rescaling
         :math:`(cP_r, Q_r/c)`. Each is the Gauss-Newton block (without the
         intercept's correction) plus the gradient's cross term
-        :math:`X^\top(m_r \odot G)` and ``alpha``; blocks that are not
+        :math:`X^\\top(m_r \\odot G)` and ``alpha``; blocks that are not
         positive definite away from a minimum are inverted on the absolute
-        values of their eigenvalues. Where the blocks would not fit in
-        :data:`_BLOCK_BYTES` (many features), the diagonal is used instead.
+        values of their eigenvalues. Where the blocks or the products of
+        pairs of features would not fit in ``_BLOCK_BYTES`` (many features),
+        or ``X`` is sparse, the diagonal is used instead.
         """
         G, T, curv = state
         X, m = self.X, self.masks
         n, d = X.shape
         C, R = Q.shape
-        # (Q_r^T H_j Q_r) and H_j Q_r for every row and factor column.
-        HQ = np.matmul(curv.H, Q).transpose(0, 2, 1)
-        h = np.einsum("nrc,cr->nr", HQ, Q)
-        if R * (d + C) ** 2 * 8 > _BLOCK_BYTES or n * d * d * 8 > _BLOCK_BYTES or sp.issparse(X):
+        blocks = R * (d + C) ** 2 * 8 <= _BLOCK_BYTES and n * d * d * 8 <= _BLOCK_BYTES and not sp.issparse(X)
+        # Q_r^T H_j Q_r for every row and factor column and, for the blocks,
+        # X^T (m_r T_r H Q_r + m_r G): through n x R x C arrays, in row
+        # batches that fit in _BLOCK_BYTES.
+        h = np.empty((n, R))
+        PQ = np.zeros((d, R * C)) if blocks else None
+        for rows in row_batches(n, _BLOCK_BYTES // (8 * R * C)):
+            HQ = np.matmul(curv.H[rows], Q).transpose(0, 2, 1)
+            h[rows] = np.einsum("nrc,cr->nr", HQ, Q)
+            if blocks:
+                mr = m[rows]
+                cross = (T[rows] * mr)[:, :, None] * HQ + mr[:, :, None] * G[rows, None, :]
+                PQ += X[rows].T @ cross.reshape(-1, R * C)
+        if not blocks:
             X2 = X.multiply(X) if sp.issparse(X) else X * X
             dP = np.asarray(X2.T @ (h * m**2)) + self.alpha
             dQ = curv.diag.T @ (T * T) + self.alpha
             return lambda rP, rQ: (rP / dP, rQ / dQ)
         if self._pairs is None:
             self._pairs = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
-        PP = (self._pairs.T @ (h * m**2)).T.reshape(R, d, d)
-        QQ = ((T * T).T @ curv.H.reshape(n, C * C)).reshape(R, C, C)
-        cross = (T * m)[:, :, None] * HQ + m[:, :, None] * G[:, None, :]
-        PQ = (X.T @ cross.reshape(n, R * C)).reshape(d, R, C).transpose(1, 0, 2)
         B = np.empty((R, d + C, d + C))
-        B[:, :d, :d], B[:, d:, d:] = PP, QQ
-        B[:, :d, d:], B[:, d:, :d] = PQ, PQ.transpose(0, 2, 1)
+        B[:, :d, :d] = (self._pairs.T @ (h * m**2)).T.reshape(R, d, d)
+        B[:, d:, d:] = ((T * T).T @ curv.H.reshape(n, C * C)).reshape(R, C, C)
+        B[:, :d, d:] = PQ.reshape(d, R, C).transpose(1, 0, 2)
+        B[:, d:, :d] = B[:, :d, d:].transpose(0, 2, 1)
         B[:, np.arange(d + C), np.arange(d + C)] += self.alpha
         try:
             # Near a minimum every block is positive definite; the Cholesky
@@ -202,7 +212,7 @@ def _pcg(hess, gP, gQ, precond, rtol, max_iter):
     The Hessian may be indefinite away from a minimum: CG stops at the first
     direction of non-positive curvature and returns its last iterate, or the
     preconditioned steepest descent direction if that is the first one.
-    Returns ``(dP, dQ, n_products)``.
+    Returns ``(dP, dQ, n_iterations)``.
     """
     dP, dQ = np.zeros_like(gP), np.zeros_like(gQ)
     rP, rQ = -gP, -gQ
@@ -323,8 +333,8 @@ def factored_newton(
             precond = model.preconditioner(state, Q)
             n_products += unit
 
-        def hess(dP, dQ, state=state, P=P, Q=Q):
-            return model.hessian_product(state, P, Q, dP, dQ)
+        def hess(dP, dQ, state=state, Q=Q):
+            return model.hessian_product(state, Q, dP, dQ)
 
         dP, dQ, n_cg = _pcg(hess, gP, gQ, precond, forcing, cg_budget)
         n_products += 2 * n_cg * unit

@@ -20,7 +20,10 @@ minimized out, so its Schur complement enters the Hessian as a rank-one
 correction (rank C for C outputs). Several outputs (Frobenius blocks) use the
 datafit's per-sample C x C Hessians; a preconditioner that also kept the
 coupling of the classes was tried and saved under 2 % of the products, so the
-diagonal one stays.
+diagonal one stays. Nuclear-norm blocks of several outputs are not smooth on
+their support; :func:`support_newton` hands them to
+:func:`~skconvex.solvers.factored_newton.factored_newton` (Newton on their
+factors).
 
 A program in an array-API namespace
 (:class:`~skconvex.programs.problem.NamespaceProblem`) is solved in that
