@@ -93,25 +93,65 @@ def applies_to(problem):
     )
 
 
+class _MaskedRows:
+    """Factor columns over a pattern operator: column ``r`` acts through :math:`D_{p(r)} X`."""
+
+    def __init__(self, op, owner):
+        self.X = op.X if sp.issparse(op.X) else np.asarray(op.X, dtype=np.float64)
+        self.masks = np.ascontiguousarray(np.asarray(op.masks, dtype=np.float64)[:, owner])
+        self.n, self.d = self.X.shape
+        # Products of pairs of features (n x d^2), for the preconditioner's blocks.
+        self._pairs = None
+
+    def apply(self, P):
+        """Hidden activations :math:`m_r \\odot XP_r` of every column, ``n x R``."""
+        return np.asarray(self.X @ P) * self.masks
+
+    def adjoint(self, A):
+        """:math:`X^\\top(m_r \\odot A_r)` for every column, ``d x R``."""
+        return np.asarray(self.X.T @ (A * self.masks))
+
+    def squares_adjoint(self, w):
+        """:math:`\\sum_j w_{jr} m_{jr}^2 X_j^{\\odot 2}`, the diagonals of the columns' Gram blocks."""
+        X2 = self.X.multiply(self.X) if sp.issparse(self.X) else self.X * self.X
+        return np.asarray(X2.T @ (w * self.masks**2))
+
+    def blocks_fit(self, budget):
+        """Whether the dense Gram blocks can be formed within ``budget`` bytes."""
+        return not sp.issparse(self.X) and self.n * self.d * self.d * 8 <= budget
+
+    def gram_blocks(self, w):
+        """:math:`\\sum_j w_{jr} m_{jr}^2 X_j X_j^\\top` for every column, ``R x d x d``."""
+        n, d = self.X.shape
+        if self._pairs is None:
+            self._pairs = (self.X[:, :, None] * self.X[:, None, :]).reshape(n, d * d)
+        return (self._pairs.T @ (w * self.masks**2)).T.reshape(-1, d, d)
+
+    def cross_adjoint(self, rows, M):
+        """:math:`X^\\top(m_r \\odot M_r)` over ``rows`` for ``M`` of shape ``(rows, R, C)``, as ``R x d x C``."""
+        R, C = M.shape[1], M.shape[2]
+        out = self.X[rows].T @ (self.masks[rows][:, :, None] * M).reshape(-1, R * C)
+        return out.reshape(-1, R, C).transpose(1, 0, 2)
+
+
 class _Factors:
     """The program on a support, in the balanced factors of its blocks.
 
     ``owner[r]`` is the block (position in the support) of factor column
-    ``r``; ``P`` is ``d x R`` and ``Q`` is ``C x R``.
+    ``r``; ``P`` is ``d x R`` and ``Q`` is ``C x R``. The columns' hidden
+    activations :math:`a_r = D_{p(r)}XP_r` (``cols``) are linear in ``P``
+    and the predictions are :math:`\\sum_r a_r Q_r^\\top`.
     """
 
     def __init__(self, sub, owner):
         self.sub, self.owner = sub, owner
-        A = sub.operator
-        self.X = A.X if sp.issparse(A.X) else np.asarray(A.X, dtype=np.float64)
-        self.masks = np.ascontiguousarray(np.asarray(A.masks, dtype=np.float64)[:, owner])
+        op = sub.operator
+        self.cols = _MaskedRows(op, owner)
         self.alpha = sub.alpha
-        # Products of pairs of features (n x d^2), for the preconditioner's blocks.
-        self._pairs = None
 
     def predict(self, P, Q):
-        """Predictions without intercept and the masked hidden activations ``T``."""
-        T = np.asarray(self.X @ P) * self.masks
+        """Predictions without intercept and the hidden activations ``T``."""
+        T = self.cols.apply(P)
         return T @ Q.T, T
 
     def objective(self, P, Q, b):
@@ -128,7 +168,7 @@ class _Factors:
         value += 0.5 * self.alpha * (np.vdot(P, P) + np.vdot(Q, Q))
         G = np.asarray(G, dtype=np.float64)
         curv = DataCurvature(sub.datafit, pred + b, sub.y, sub.sample_weight, sub.fit_intercept, np.float64)
-        gP = np.asarray(self.X.T @ ((G @ Q) * self.masks)) + self.alpha * P
+        gP = self.cols.adjoint(G @ Q) + self.alpha * P
         gQ = G.T @ T + self.alpha * Q
         return value, b, gP, gQ, (G, T, curv)
 
@@ -140,10 +180,10 @@ class _Factors:
         gradient ``G``.
         """
         G, T, curv = state
-        XdP = np.asarray(self.X @ dP) * self.masks
-        HdZ = curv.apply(XdP @ Q.T + T @ dQ.T)
-        hP = np.asarray(self.X.T @ ((HdZ @ Q + G @ dQ) * self.masks)) + self.alpha * dP
-        hQ = HdZ.T @ T + G.T @ XdP + self.alpha * dQ
+        A = self.cols.apply(dP)
+        HdZ = curv.apply(A @ Q.T + T @ dQ.T)
+        hP = self.cols.adjoint(HdZ @ Q + G @ dQ) + self.alpha * dP
+        hQ = HdZ.T @ T + G.T @ A + self.alpha * dQ
         return hP, hQ
 
     def preconditioner(self, state, Q):
@@ -155,39 +195,34 @@ class _Factors:
         intercept's correction) plus the gradient's cross term
         :math:`X^\\top(m_r \\odot G)` and ``alpha``; blocks that are not
         positive definite away from a minimum are inverted on the absolute
-        values of their eigenvalues. Where the blocks or the products of
-        pairs of features would not fit in ``_BLOCK_BYTES`` (many features),
-        or ``X`` is sparse, the diagonal is used instead.
+        values of their eigenvalues. Where the blocks or their work arrays
+        would not fit in ``_BLOCK_BYTES`` (many features), or ``X`` is
+        sparse, the diagonal is used instead.
         """
         G, T, curv = state
-        X, m = self.X, self.masks
-        n, d = X.shape
+        cols = self.cols
+        n, d = cols.n, cols.d
         C, R = Q.shape
-        blocks = R * (d + C) ** 2 * 8 <= _BLOCK_BYTES and n * d * d * 8 <= _BLOCK_BYTES and not sp.issparse(X)
+        blocks = R * (d + C) ** 2 * 8 <= _BLOCK_BYTES and cols.blocks_fit(_BLOCK_BYTES)
         # Q_r^T H_j Q_r for every row and factor column and, for the blocks,
-        # X^T (m_r T_r H Q_r + m_r G): through n x R x C arrays, in row
-        # batches that fit in _BLOCK_BYTES.
+        # the P-Q coupling sum_j m_jr X_j (T_jr H_j Q_r + G_j)^T: through
+        # n x R x C arrays, in row batches that fit in _BLOCK_BYTES.
         h = np.empty((n, R))
-        PQ = np.zeros((d, R * C)) if blocks else None
+        PQ = np.zeros((R, d, C)) if blocks else None
         for rows in row_batches(n, _BLOCK_BYTES // (8 * R * C)):
             HQ = np.matmul(curv.H[rows], Q).transpose(0, 2, 1)
             h[rows] = np.einsum("nrc,cr->nr", HQ, Q)
             if blocks:
-                mr = m[rows]
-                cross = (T[rows] * mr)[:, :, None] * HQ + mr[:, :, None] * G[rows, None, :]
-                PQ += X[rows].T @ cross.reshape(-1, R * C)
+                PQ += cols.cross_adjoint(rows, T[rows][:, :, None] * HQ + G[rows, None, :])
         if not blocks:
-            X2 = X.multiply(X) if sp.issparse(X) else X * X
-            dP = np.asarray(X2.T @ (h * m**2)) + self.alpha
+            dP = cols.squares_adjoint(h) + self.alpha
             dQ = curv.diag.T @ (T * T) + self.alpha
             return lambda rP, rQ: (rP / dP, rQ / dQ)
-        if self._pairs is None:
-            self._pairs = (X[:, :, None] * X[:, None, :]).reshape(n, d * d)
         B = np.empty((R, d + C, d + C))
-        B[:, :d, :d] = (self._pairs.T @ (h * m**2)).T.reshape(R, d, d)
+        B[:, :d, :d] = cols.gram_blocks(h)
         B[:, d:, d:] = ((T * T).T @ curv.H.reshape(n, C * C)).reshape(R, C, C)
-        B[:, :d, d:] = PQ.reshape(d, R, C).transpose(1, 0, 2)
-        B[:, d:, :d] = B[:, :d, d:].transpose(0, 2, 1)
+        B[:, :d, d:] = PQ
+        B[:, d:, :d] = PQ.transpose(0, 2, 1)
         B[:, np.arange(d + C), np.arange(d + C)] += self.alpha
         try:
             # Near a minimum every block is positive definite; the Cholesky
