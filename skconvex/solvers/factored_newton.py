@@ -64,7 +64,7 @@ _ROUNDING = 1e-10
 
 
 def applies_to(problem):
-    """Whether :func:`factored_newton` applies to ``problem``.
+    """Whether :func:`~skconvex.solvers.factored_newton.factored_newton` applies to ``problem``.
 
     It needs nuclear-norm blocks with several outputs over an in-memory
     :class:`~skconvex.programs.operators.PatternOperator` and a datafit with
@@ -78,7 +78,7 @@ def applies_to(problem):
     Returns
     -------
     applies : bool
-        True for the programs :func:`factored_newton` solves.
+        True for the programs :func:`~skconvex.solvers.factored_newton.factored_newton` solves.
     """
     from ..programs.operators import PatternOperator
     from ..programs.penalties import GroupNuclear
