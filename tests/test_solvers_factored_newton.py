@@ -144,3 +144,29 @@ def test_a_small_work_budget_changes_the_preconditioner_not_the_optimum(monkeypa
         np.testing.assert_allclose(cert.primal, ref.objective, rtol=1e-10)
         runs[budget] = info["n_products"]
     assert runs[small] > runs[full]
+
+
+def test_sparse_X_reaches_the_dense_optimum():
+    # A sparse X keeps its products sparse and takes the diagonal
+    # preconditioner (no products of pairs of features).
+    import scipy.sparse as sp
+
+    from skconvex.programs.operators import PatternOperator
+    from skconvex.programs.problem import ConvexProblem
+
+    dense = build(2, "multinomial", Multinomial(), GroupNuclear(), 3, alpha=0.01, weights=True)
+    op = dense.operator
+    X = np.asarray(op.X).copy()
+    X[np.abs(X) < 0.5] = 0.0
+    problems = [
+        ConvexProblem(PatternOperator(A, op.masks, n_outputs=3), Multinomial(), GroupNuclear(), dense.y,
+                      dense.sample_weight, dense.alpha)
+        for A in (X, sp.csr_array(X))
+    ]
+    ref = fista(problems[0], tol=1e-12, max_iter=300000)
+    start = fista(problems[1], tol=1e-3, max_iter=100000)
+    W, b, info = factored_newton(problems[1], start.coef, start.intercept, tol=1e-12, max_steps=30)
+    assert info["applied"] and info["converged"]
+    cert, _, _ = problems[1].evaluate(W, b)
+    assert cert.gap <= 1e-7 * abs(cert.primal)
+    np.testing.assert_allclose(cert.primal, ref.objective, rtol=1e-10)
