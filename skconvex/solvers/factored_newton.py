@@ -42,16 +42,13 @@ semidefinite programs via low-rank factorization. Math. Program., 2003.
 import numpy as np
 import scipy.sparse as sp
 
+from ..networks import factorize_blocks
 from ..programs._chunks import row_batches
 from ..programs._protocols import supports_restrict
 from ._curvature import DataCurvature
 
 __all__ = ["applies_to", "factored_newton"]
 
-# Singular values below this fraction of their block's largest (or below the
-# rounding level of a float32 block) are rounding, not a rank: FISTA's prox
-# zeroes the others exactly.
-_RANK_RTOL = 1e-10
 # Largest work array (bytes) of the block preconditioner: the blocks of the
 # factor columns, or the products of pairs of features.
 _BLOCK_BYTES = 64 * 2**20
@@ -336,14 +333,10 @@ def factored_newton(
     if support.size == 0:
         return W, intercept, info
     info["applied"] = True
-    blocks = np.ascontiguousarray(W[:, support, :].transpose(1, 0, 2), dtype=np.float64)
-    U, s, Vt = np.linalg.svd(blocks, full_matrices=False)
-    # A float32 block carries rounding-level singular values, not ranks.
-    rtol = max(_RANK_RTOL, max(W.shape[0], W.shape[2]) * np.finfo(W.dtype).eps)
-    owner, k = np.nonzero(s > rtol * s[:, :1])
-    root = np.sqrt(s[owner, k])
-    P = U[owner, :, k].T * root
-    Q = Vt[owner, k, :].T * root
+    # The balanced factors are the network's neurons; rounding-level singular
+    # values (of a float32 block, say) are not ranks.
+    hidden, output, owner = factorize_blocks(W[:, support, :])
+    P, Q = np.ascontiguousarray(hidden.T), np.ascontiguousarray(output.T)
     model = _Factors(problem.restrict(support), owner)
     d, C, R = W.shape[0], W.shape[2], P.shape[1]
     # Flops of a product on the factors (GEMMs with R columns, per-row C x C
